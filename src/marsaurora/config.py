@@ -1,0 +1,126 @@
+"""Every ``AURORA_*`` setting, read once from the environment.
+
+Each field of :class:`Settings` is one environment variable: the field
+``night_sza_min_deg`` is ``AURORA_NIGHT_SZA_MIN_DEG``. The field's default and
+help text are the only definition of that setting; the README table, the
+function manifests and the chart values are checked against this class.
+"""
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+ENV_PREFIX = "AURORA_"
+
+
+class ConfigError(ValueError):
+    """An ``AURORA_*`` variable holds a value that cannot be used."""
+
+
+def _setting(default: Any, help_text: str, *, choices: tuple[str, ...] = (),
+             minimum: float | None = None) -> Any:
+    return field(default=default,
+                 metadata={"help": help_text, "choices": choices, "minimum": minimum})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Runtime settings; build with :meth:`from_env`, never from globals."""
+
+    screen: str = _setting(
+        "physical", "Classify screen: `physical` (Rayleighs on the file's geometry) "
+        "or `paper` (the paper's OpenCV filter, for comparison).",
+        choices=("physical", "paper"))
+    workers: int = _setting(0, "Worker processes for `aurora run`; 0 uses every core.",
+                            minimum=0)
+    night_sza_min_deg: float = _setting(
+        110.0, "Physical screen: pixels count as nightside above this solar zenith angle.",
+        minimum=90.0)
+    night_emission_max_deg: float = _setting(
+        60.0, "Physical screen: ignore pixels seen more obliquely than this emission angle.",
+        minimum=0.0)
+    min_excess_r: float = _setting(
+        1.0, "Physical screen: a candidate's peak must stand this many rayleigh above "
+        "the local night background.", minimum=0.0)
+    min_significance: float = _setting(
+        6.0, "Physical screen: a candidate's summed excess, without its brightest pixel, "
+        "must be this many sigma.", minimum=0.0)
+    min_area_px: int = _setting(
+        4, "Physical screen: a candidate must cover at least this many detector pixels.",
+        minimum=1)
+    paper_mask_radius_px: int = _setting(
+        170, "Paper filter: radius of the circular disk mask in the 640x480 heatmap.",
+        minimum=1)
+    paper_min_object_area_px: int = _setting(
+        0, "Paper filter: objects smaller than this many heatmap pixels are not "
+        "counted (0 counts every object, as in the paper).", minimum=0)
+    heatmap_min_r: float = _setting(
+        0.1, "Heatmap: brightness mapped to the bottom of the log colour scale.",
+        minimum=1e-6)
+    heatmap_max_r: float = _setting(
+        400.0, "Heatmap: brightness mapped to the top of the log colour scale.",
+        minimum=1e-6)
+    max_file_bytes: int = _setting(
+        1 << 30, "Refuse input files larger than this many bytes.", minimum=1)
+    max_hdu_bytes: int = _setting(
+        256 << 20, "Refuse a FITS extension whose header claims more data than this "
+        "many bytes, before reading it.", minimum=1)
+    max_hdus: int = _setting(
+        64, "Stop looking for the needed FITS extensions after this many HDUs.",
+        minimum=1)
+    log_level: str = _setting("INFO", "Log level of the JSON logs on stderr.",
+                              choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+        """Read every ``AURORA_*`` variable, falling back to the defaults.
+
+        Raises
+        ------
+        ConfigError
+            When a variable is set to a value of the wrong type or range; the
+            message names the variable and what it accepts.
+        """
+        environ = os.environ if environ is None else environ
+        values = {}
+        for spec in fields(cls):
+            name = env_name(spec.name)
+            if name in environ:
+                values[spec.name] = _parse(name, environ[name], spec.default, spec.metadata)
+        settings = cls(**values)
+        if settings.heatmap_min_r >= settings.heatmap_max_r:
+            raise ConfigError(
+                f"AURORA_HEATMAP_MIN_R ({settings.heatmap_min_r}) must be below "
+                f"AURORA_HEATMAP_MAX_R ({settings.heatmap_max_r}).")
+        return settings
+
+
+def env_name(field_name: str) -> str:
+    """The environment variable behind a :class:`Settings` field."""
+    return ENV_PREFIX + field_name.upper()
+
+
+def documented_settings() -> list[tuple[str, str, str]]:
+    """``(variable, default, help)`` for every setting, in declaration order."""
+    return [(env_name(spec.name), str(spec.default), spec.metadata["help"])
+            for spec in fields(Settings)]
+
+
+def _parse(name: str, raw: str, default: Any, meta: Mapping[str, Any]) -> Any:
+    kind = type(default)
+    text = raw.strip()
+    try:
+        value = kind(text) if kind is not int else int(text, 0)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a valid {kind.__name__}; "
+                          f"unset it to use the default {default!r}.") from None
+    if kind is str:
+        value = text.upper() if name == "AURORA_LOG_LEVEL" else text.lower()
+    choices = meta["choices"]
+    if choices and value not in choices:
+        raise ConfigError(f"{name}={raw!r} is not one of {', '.join(choices)}.")
+    minimum = meta["minimum"]
+    if minimum is not None and value < minimum:
+        raise ConfigError(f"{name}={raw!r} must be at least {minimum}.")
+    return value

@@ -1,0 +1,465 @@
+"""Read EMM/EMUS Level 2B files into one typed :class:`Observation`.
+
+Real files vary (see ``shared/docs/emus-l2b-format.md``), so this reader
+decides rather than assumes:
+
+- the ``O I 130.4 triplet`` brightness is found by row name in ``EMISS``;
+- its axis order, ``(nint, npix)`` or ``(npix, nint)``, is decided by
+  matching the shapes of ``FOV_GEOM``;
+- which of the five ``FOV_GEOM`` points is the pixel centre (index 0 or 4)
+  is decided from the geometry itself: the centre is the point nearest the
+  mean of the other four;
+- header sizes are checked against limits before any data is read, so a
+  header claiming a 60000 x 60000 table costs nothing.
+
+Only the extensions needed are touched, memory-mapped for plain FITS.
+Compressed files are inflated once in memory, with a size cap: astropy's own
+gzip path re-inflates the stream on every backward seek (about 4x slower),
+and an uncapped inflate would let a gzip bomb exhaust memory.
+"""
+
+import io
+import re
+import warnings
+import zlib
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from astropy.io import fits
+
+from marsaurora.errors import ObservationError
+
+OI_1304_ROW = "O I 130.4 triplet"
+"""Name of the EMISS row holding the O I 130.4 nm brightness."""
+
+GEOMETRY_COLUMNS = {
+    "lat_deg": "LAT",
+    "lon_deg": "LON",
+    "sza_deg": "SOLAR_Z_ANGLE",
+    "emission_deg": "EMISSION_ANGLE",
+    "local_time_h": "LOCAL_TIME",
+    "mrh_alt_km": "MRH_ALT",
+}
+"""Observation attribute -> FOV_GEOM column, for the per-pixel geometry."""
+
+FOV_POINTS = 5
+_FITS_MAGIC = b"SIMPLE  ="
+_GZIP_MAGIC = b"\x1f\x8b"
+_FILENAME = re.compile(
+    r"^emm_emu_(?P<level>l[0-9][a-z]?)_(?P<start>\d{8}t\d{6})_(?P<orbit>\d+)_"
+    r"(?P<mode>[a-z0-9]+)_(?P<swath>[a-z0-9]+)_(?P<kernels>[prfn])_"
+    r"v(?P<version>\d+)-(?P<revision>\d+)\.(?:fits|fit|fts)(?:\.gz)?$",
+    re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class EmusFileName:
+    """The fields encoded in an EMUS product file name."""
+
+    level: str
+    start_utc: datetime
+    orbit: int
+    mode: str
+    swath: str
+    kernels: str
+    version: int
+    revision: int
+
+
+def parse_filename(name: str) -> EmusFileName:
+    """Split ``emm_emu_l2b_20220331t212107_0191_os2_sw1of3_r_v01-04.fits.gz``.
+
+    The swath field is kept as text: older files write ``swNofM``, newer
+    ones an integer id.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` does not follow the EMUS naming convention.
+    """
+    match = _FILENAME.match(Path(name).name)
+    if match is None:
+        raise ValueError(f"{name!r} is not an EMUS file name "
+                         "(emm_emu_<level>_<start>_<orbit>_<mode>_<swath>_<kernels>_vVV-RR.fits[.gz])")
+    fields = match.groupdict()
+    return EmusFileName(
+        level=fields["level"].lower(),
+        start_utc=datetime.strptime(fields["start"].lower(), "%Y%m%dt%H%M%S"),
+        orbit=int(fields["orbit"]),
+        mode=fields["mode"].lower(),
+        swath=fields["swath"].lower(),
+        kernels=fields["kernels"].lower(),
+        version=int(fields["version"]),
+        revision=int(fields["revision"]),
+    )
+
+
+@dataclass(frozen=True)
+class ReadLimits:
+    """Sizes refused before allocation (see ``AURORA_MAX_*``)."""
+
+    max_file_bytes: int = 1 << 30
+    max_hdu_bytes: int = 256 << 20
+    max_hdus: int = 64
+
+
+@dataclass(frozen=True, eq=False)
+class Observation:
+    """The 130.4 nm brightness of one scan with its per-pixel geometry.
+
+    Every image is ``(nint, npix)``: one row per integration, one column per
+    slit pixel. Off-disk pixels have NaN latitude and longitude; missing
+    integrations have NaN brightness.
+
+    Attributes
+    ----------
+    brightness_r, brightness_err_r : numpy.ndarray
+        O I 130.4 nm brightness and its random error, in rayleigh.
+    lat_deg, lon_deg : numpy.ndarray
+        Planetocentric latitude and east longitude of each pixel centre, deg.
+    lat_corners_deg, lon_corners_deg : numpy.ndarray
+        ``(4, nint, npix)`` footprint corners, deg, for areas and outlines.
+    sza_deg, emission_deg : numpy.ndarray
+        Solar zenith and emission angles, deg.
+    local_time_h : numpy.ndarray
+        Local solar time, hours.
+    mrh_alt_km : numpy.ndarray
+        Minimum ray height altitude, km.
+    """
+
+    name: str
+    filename: EmusFileName | None
+    brightness_r: np.ndarray
+    brightness_err_r: np.ndarray
+    lat_deg: np.ndarray
+    lon_deg: np.ndarray
+    lat_corners_deg: np.ndarray
+    lon_corners_deg: np.ndarray
+    sza_deg: np.ndarray
+    emission_deg: np.ndarray
+    local_time_h: np.ndarray
+    mrh_alt_km: np.ndarray
+    time_utc: tuple[str, ...]
+    radiance_axes: str
+    centre_point: int
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(nint, npix)``."""
+        return self.brightness_r.shape
+
+    @property
+    def on_disk(self) -> np.ndarray:
+        """Pixels whose line of sight meets the surface."""
+        return np.isfinite(self.lat_deg) & np.isfinite(self.lon_deg)
+
+
+def read_l2b(path: str | Path, *, limits: ReadLimits = ReadLimits()) -> Observation:
+    """Read the O I 130.4 nm brightness and geometry of an EMUS L2B file.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        ``emm_emu_l2b_*.fits`` or ``*.fits.gz``; other names are read too.
+    limits : ReadLimits
+        Sizes refused before any data is allocated.
+
+    Returns
+    -------
+    Observation
+
+    Raises
+    ------
+    ObservationError
+        With a stable ``code`` (see :data:`marsaurora.errors.ERROR_CODES`) and
+        a message naming the file, the problem and what was found instead.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ObservationError("not_found", f"{path} does not exist or is not a file.")
+    size = path.stat().st_size
+    if size > limits.max_file_bytes:
+        raise ObservationError("too_large", f"{path.name} is {size} bytes, above the "
+                               f"{limits.max_file_bytes}-byte limit (AURORA_MAX_FILE_BYTES).")
+    source: Path | io.BytesIO = path
+    if _sniff(path):
+        source = io.BytesIO(_inflate(path, limits.max_file_bytes))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            with fits.open(source, memmap=isinstance(source, Path), lazy_load_hdus=True,
+                           mode="readonly") as hdul:
+                return _read_open_file(path, hdul, limits)
+        except ObservationError:
+            raise
+        except Exception as exc:  # astropy raises many types for damaged files
+            if any("truncated" in str(w.message) for w in caught):
+                raise ObservationError("truncated", f"{path.name} is shorter than its "
+                                       f"headers announce; re-download it ({exc}).") from None
+            raise ObservationError("corrupt", f"{path.name} cannot be decoded as FITS: "
+                                   f"{type(exc).__name__}: {exc}") from None
+
+
+def _sniff(path: Path) -> bool:
+    """Tell plain FITS (False) from gzip-compressed data (True) by content, not name."""
+    with path.open("rb") as handle:
+        head = handle.read(len(_FITS_MAGIC))
+    if not head:
+        raise ObservationError("not_fits", f"{path.name} is empty (0 bytes).")
+    if head.startswith(_FITS_MAGIC):
+        return False
+    if head.startswith(_GZIP_MAGIC):
+        return True
+    raise ObservationError("not_fits", f"{path.name} is neither FITS nor gzip "
+                           f"(it starts with {head!r}).")
+
+
+def _inflate(path: Path, limit_bytes: int) -> bytes:
+    """Decompress every gzip member of ``path``, refusing output above the limit."""
+    pending = path.read_bytes()
+    inflated = bytearray()
+    while pending:
+        stream = zlib.decompressobj(wbits=31)
+        try:
+            inflated += stream.decompress(pending, limit_bytes + 1 - len(inflated))
+        except zlib.error as exc:
+            raise ObservationError("corrupt", f"{path.name}: the gzip stream is damaged "
+                                   f"({exc}); re-download the file.") from None
+        if len(inflated) > limit_bytes:
+            raise ObservationError("too_large", f"{path.name} inflates beyond "
+                                   f"{limit_bytes} bytes (AURORA_MAX_FILE_BYTES); refused.")
+        if not stream.eof:
+            raise ObservationError("truncated", f"{path.name}: the gzip stream ends early "
+                                   "(truncated download?); re-download the file.")
+        pending = stream.unused_data.lstrip(b"\0")
+    if not inflated.startswith(_FITS_MAGIC):
+        raise ObservationError("not_fits", f"{path.name} is gzip but does not hold FITS "
+                               f"(it starts with {bytes(inflated[:9])!r}).")
+    return bytes(inflated)
+
+
+def _read_open_file(path: Path, hdul: fits.HDUList, limits: ReadLimits) -> Observation:
+    hdus = _find_hdus(path, hdul, limits, required=("FOV_GEOM", "EMISS"))
+    fov, emiss = hdus["FOV_GEOM"], hdus["EMISS"]
+    for hdu in hdus.values():
+        _check_claimed_size(path, hdu, limits)
+
+    geometry, centre, corners = _read_geometry(path, fov)
+    nint, npix = geometry["lat_deg"].shape
+    notes: list[str] = []
+    brightness, error, axes = _read_oi_1304(path, emiss, nint, npix,
+                                            geometry["sza_deg"], notes)
+    time_utc = _read_times(hdus.get("TIME"), nint)
+    observation = Observation(
+        name=path.name,
+        filename=_try_parse_filename(path.name, notes),
+        brightness_r=brightness,
+        brightness_err_r=error,
+        lat_corners_deg=corners["lat_deg"],
+        lon_corners_deg=corners["lon_deg"],
+        time_utc=time_utc,
+        radiance_axes=axes,
+        centre_point=centre,
+        warnings=tuple(notes),
+        **geometry,
+    )
+    _check_content(observation)
+    return observation
+
+
+def _find_hdus(path: Path, hdul: fits.HDUList, limits: ReadLimits,
+               required: tuple[str, ...]) -> dict[str, Any]:
+    wanted = set(required) | {"TIME"}
+    found: dict[str, Any] = {}
+    for index in range(limits.max_hdus):
+        try:
+            hdu = hdul[index]
+        except IndexError:
+            break
+        name = (hdu.name or "").strip().upper()
+        if name in wanted and name not in found:
+            found[name] = hdu
+        if all(name in found for name in required) and "TIME" in found:
+            return found
+    else:
+        if not all(name in found for name in required):
+            raise ObservationError("too_large", f"{path.name}: no {', '.join(required)} "
+                                   f"among its first {limits.max_hdus} HDUs "
+                                   "(AURORA_MAX_HDUS).")
+    missing = [name for name in required if name not in found]
+    if missing:
+        present = [hdu.name for hdu in hdul]
+        raise ObservationError("missing_hdu", f"{path.name} has no {' or '.join(missing)} "
+                               f"extension (it has {present}); is it a Level 2B file?")
+    return found
+
+
+def _check_claimed_size(path: Path, hdu: Any, limits: ReadLimits) -> None:
+    header = hdu.header
+    naxis = int(header.get("NAXIS", 0))
+    axes = [int(header.get(f"NAXIS{i}", 0)) for i in range(1, naxis + 1)]
+    claimed = abs(int(header.get("BITPIX", 8))) // 8 * int(np.prod(axes, dtype=object) or 0)
+    claimed = (claimed + int(header.get("PCOUNT", 0))) * int(header.get("GCOUNT", 1))
+    if claimed > limits.max_hdu_bytes:
+        shape = " x ".join(str(a) for a in axes)
+        raise ObservationError("too_large", f"{path.name}: extension {hdu.name} claims "
+                               f"{claimed} bytes ({shape}), above the {limits.max_hdu_bytes}"
+                               "-byte limit (AURORA_MAX_HDU_BYTES); refused before reading.")
+
+
+def _column(path: Path, hdu: Any, name: str) -> np.ndarray:
+    by_upper = {col.name.strip().upper(): col.name for col in hdu.columns}
+    if name not in by_upper:
+        raise ObservationError("missing_column", f"{path.name}: extension {hdu.name} has "
+                               f"no {name} column (it has {sorted(by_upper)}).")
+    return hdu.data[by_upper[name]]
+
+
+def _read_geometry(path: Path, fov: Any) -> tuple[dict[str, np.ndarray], int,
+                                                  dict[str, np.ndarray]]:
+    cubes = {attr: _points_first(path, col, np.asarray(_column(path, fov, col),
+                                                        dtype=np.float32))
+             for attr, col in GEOMETRY_COLUMNS.items()}
+    shapes = {cube.shape for cube in cubes.values()}
+    if len(shapes) != 1:
+        raise ObservationError("shape_mismatch", f"{path.name}: FOV_GEOM columns disagree "
+                               f"on shape ({sorted(shapes)}).")
+    centre = _centre_point(cubes["lat_deg"], cubes["lon_deg"])
+    corner_index = [i for i in range(FOV_POINTS) if i != centre]
+    geometry = {attr: np.ascontiguousarray(cube[:, centre, :]) for attr, cube in cubes.items()}
+    corners = {attr: np.ascontiguousarray(np.moveaxis(cubes[attr][:, corner_index, :], 1, 0))
+               for attr in ("lat_deg", "lon_deg")}
+    return geometry, centre, corners
+
+
+def _points_first(path: Path, column: str, cube: np.ndarray) -> np.ndarray:
+    """Return ``(nint, 5, npix)`` whichever way the file stored the 5 points."""
+    if cube.ndim == 3 and cube.shape[1] == FOV_POINTS:
+        return cube
+    if cube.ndim == 3 and cube.shape[2] == FOV_POINTS:
+        return np.moveaxis(cube, 2, 1)
+    raise ObservationError("shape_mismatch", f"{path.name}: FOV_GEOM {column} has shape "
+                           f"{cube.shape}; expected (nint, 5, npix).")
+
+
+def _centre_point(lat: np.ndarray, lon: np.ndarray) -> int:
+    """Index (0 or 4) of the pixel-centre point among the 5 FOV points."""
+    lat_r, lon_r = np.radians(lat, dtype=np.float64), np.radians(lon, dtype=np.float64)
+    vectors = np.stack([np.cos(lat_r) * np.cos(lon_r), np.cos(lat_r) * np.sin(lon_r),
+                        np.sin(lat_r)], axis=-1)
+    complete = np.all(np.isfinite(vectors), axis=(1, 3))
+    if not complete.any():
+        return 0
+    vectors = np.moveaxis(vectors, 1, 0)[:, complete]
+    misfit = {}
+    for candidate in (0, FOV_POINTS - 1):
+        others = vectors[[i for i in range(FOV_POINTS) if i != candidate]].mean(axis=0)
+        misfit[candidate] = float(np.median(np.linalg.norm(others - vectors[candidate], axis=-1)))
+    return min(misfit, key=lambda k: (misfit[k], k))
+
+
+def _read_oi_1304(path: Path, emiss: Any, nint: int, npix: int, sza_deg: np.ndarray,
+                  notes: list[str]) -> tuple[np.ndarray, np.ndarray, str]:
+    names = [_text(name) for name in _column(path, emiss, "NAME")]
+    row = _find_row(path, names)
+    radiance = np.asarray(_column(path, emiss, "RADIANCE")[row], dtype=np.float32)
+    scale = _rayleigh_scale(emiss, notes)
+    try:
+        error = np.asarray(_column(path, emiss, "RAD_ERR_RAND")[row], dtype=np.float32)
+    except ObservationError:
+        notes.append("EMISS has no RAD_ERR_RAND column; random errors set to NaN")
+        error = np.full_like(radiance, np.nan)
+    if error.shape != radiance.shape:
+        raise ObservationError("shape_mismatch", f"{path.name}: RAD_ERR_RAND {error.shape} "
+                               f"and RADIANCE {radiance.shape} differ for {OI_1304_ROW!r}.")
+    transpose, axes = _radiance_axes(path, radiance, nint, npix, sza_deg, notes)
+    if transpose:
+        radiance, error = radiance.T, error.T
+    return (np.ascontiguousarray(radiance) * scale, np.ascontiguousarray(error) * scale, axes)
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bytes):
+        value = value.decode("ascii", errors="replace")
+    return " ".join(str(value).split())
+
+
+def _find_row(path: Path, names: list[str]) -> int:
+    wanted = OI_1304_ROW.lower()
+    exact = [i for i, name in enumerate(names) if name.lower() == wanted]
+    if exact:
+        return exact[0]
+    loose = [i for i, name in enumerate(names)
+             if re.match(r"o\s*i\s+130\.4\b", name, re.IGNORECASE)]
+    if len(loose) == 1:
+        return loose[0]
+    raise ObservationError("missing_emission", f"{path.name}: EMISS has no {OI_1304_ROW!r} "
+                           f"row (rows: {names[:8]}{' ...' if len(names) > 8 else ''}).")
+
+
+def _rayleigh_scale(emiss: Any, notes: list[str]) -> float:
+    by_upper = {col.name.strip().upper(): col for col in emiss.columns}
+    unit = (by_upper["RADIANCE"].unit or "").strip().lower()
+    if unit in ("kr", "kilorayleigh", "kilorayleighs"):
+        return 1000.0
+    if unit not in ("", "r", "rayleigh", "rayleighs"):
+        notes.append(f"EMISS RADIANCE unit {unit!r} not recognised; read as rayleigh")
+    return 1.0
+
+
+def _radiance_axes(path: Path, radiance: np.ndarray, nint: int, npix: int,
+                   sza_deg: np.ndarray, notes: list[str]) -> tuple[bool, str]:
+    """Decide whether the 130.4 row is ``(nint, npix)`` or ``(npix, nint)``."""
+    if radiance.shape == (nint, npix) and nint != npix:
+        return False, "nint,npix"
+    if radiance.shape == (npix, nint) and nint != npix:
+        return True, "npix,nint"
+    if radiance.shape == (nint, npix):
+        as_is = _day_correlation(radiance, sza_deg)
+        flipped = _day_correlation(radiance.T, sza_deg)
+        notes.append(f"square scan ({nint} x {npix}): axis order chosen by correlation "
+                     f"with cos(SZA) ({as_is:.2f} as stored, {flipped:.2f} transposed)")
+        return (True, "npix,nint") if flipped > as_is else (False, "nint,npix")
+    raise ObservationError("shape_mismatch", f"{path.name}: {OI_1304_ROW!r} brightness has "
+                           f"shape {radiance.shape} but FOV_GEOM describes {nint} integrations "
+                           f"x {npix} slit pixels.")
+
+
+def _day_correlation(radiance: np.ndarray, sza_deg: np.ndarray) -> float:
+    sunlit = np.cos(np.radians(np.clip(sza_deg, 0.0, 90.0)))
+    ok = np.isfinite(radiance) & np.isfinite(sunlit)
+    if ok.sum() < 3 or np.std(radiance[ok]) == 0 or np.std(sunlit[ok]) == 0:
+        return 0.0
+    return float(np.corrcoef(radiance[ok], sunlit[ok])[0, 1])
+
+
+def _read_times(time_hdu: Any, nint: int) -> tuple[str, ...]:
+    if time_hdu is None:
+        return ()
+    try:
+        values = [_text(v) for v in time_hdu.data["TIME_UTC"]]
+    except (KeyError, TypeError, ValueError):
+        return ()
+    return tuple(values) if len(values) == nint else ()
+
+
+def _try_parse_filename(name: str, notes: list[str]) -> EmusFileName | None:
+    try:
+        return parse_filename(name)
+    except ValueError as exc:
+        notes.append(str(exc))
+        return None
+
+
+def _check_content(observation: Observation) -> None:
+    disk = observation.on_disk
+    if not disk.any():
+        raise ObservationError("no_disk", f"{observation.name}: no pixel of the scan falls "
+                               "on Mars (a corona or Sun-line observation?).")
+    if not np.isfinite(observation.brightness_r[disk]).any():
+        raise ObservationError("no_valid_data", f"{observation.name}: every {OI_1304_ROW!r} "
+                               "brightness on the disk is NaN.")
