@@ -1,0 +1,45 @@
+"""What a screen returns: the candidates it found in one scan."""
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One object a screen found; fields a screen cannot fill stay ``None``.
+
+    Ranges are inclusive ``(first, last)`` detector indices; ``bbox_px`` is
+    ``(x0, y0, x1, y1)`` in the 640x480 heatmap.
+    """
+
+    integration_range: tuple[int, int]
+    slit_pixel_range: tuple[int, int]
+    bbox_px: tuple[int, int, int, int]
+    area_detector_px: int | None = None
+    area_heatmap_px: int | None = None
+    peak_r: float | None = None
+    excess_r: float | None = None
+    significance: float | None = None
+    lat_deg: float | None = None
+    lon_deg: float | None = None
+    sza_deg: float | None = None
+
+    def to_record(self) -> dict[str, Any]:
+        """JSON-ready dict without the empty fields; floats rounded for reading."""
+        return {key: (round(value, 3) if isinstance(value, float) else
+                      list(value) if isinstance(value, tuple) else value)
+                for key, value in asdict(self).items() if value is not None}
+
+
+@dataclass(frozen=True)
+class ScreenResult:
+    """What a screen decided for one scan."""
+
+    screen: str
+    candidates: tuple[Candidate, ...]
+    stats: dict[str, float]
+
+    @property
+    def passed(self) -> bool:
+        """True when the scan should go on to the detector."""
+        return bool(self.candidates)
