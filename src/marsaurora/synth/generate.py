@@ -8,6 +8,7 @@ regenerated alone.
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -33,26 +34,33 @@ class SynthSpec:
     compress: bool = True
 
 
-def generate(spec: SynthSpec, out_dir: Path) -> Iterator[dict[str, Any]]:
+def generate(spec: SynthSpec, out_dir: Path, *,
+             pool: Any = None) -> Iterator[dict[str, Any]]:
     """Write ``spec.n`` files into ``out_dir``, yielding each truth record.
 
-    ``truth.jsonl`` is rewritten as files are made, one line per file.
+    ``truth.jsonl`` is written as files are made, one line per file, in
+    index order. With a ``multiprocessing`` ``pool``, files are drawn in
+    parallel; the output is identical either way.
     """
     for scenario in spec.scenarios:
         if scenario not in SCENARIOS:
             raise ValueError(f"unknown scenario {scenario!r}; choose from {', '.join(SCENARIOS)}")
     out_dir.mkdir(parents=True, exist_ok=True)
-    streams = np.random.SeedSequence(spec.seed).spawn(spec.n)
+    jobs = list(enumerate(np.random.SeedSequence(spec.seed).spawn(spec.n)))
+    work = partial(make_file, spec=spec, out_dir=out_dir)
+    records = pool.imap(work, jobs) if pool is not None else map(work, jobs)
     with (out_dir / TRUTH_FILE).open("w", encoding="utf-8") as truth_file:
-        for index, stream in enumerate(streams):
-            record = make_file(np.random.default_rng(stream), index, spec, out_dir)
+        for record in records:
             truth_file.write(json.dumps(record) + "\n")
             truth_file.flush()
             yield record
 
 
-def make_file(rng: np.random.Generator, index: int, spec: SynthSpec, out_dir: Path) -> dict[str, Any]:
-    """Draw, render and write file number ``index``; return its truth record."""
+def make_file(job: tuple[int, np.random.SeedSequence], spec: SynthSpec,
+              out_dir: Path) -> dict[str, Any]:
+    """Draw, render and write file number ``index`` of ``job``; return its truth record."""
+    index, stream = job
+    rng = np.random.default_rng(stream)
     scenario = _draw_scenario(rng, spec.scenarios)
     scene = make_scene(rng, scenario)
     start = (datetime(2021, 6, 1) + timedelta(hours=7 * index + spec.seed % 1000 * 24 * 7)

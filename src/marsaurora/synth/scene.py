@@ -320,8 +320,8 @@ def _arc_shape(rng: np.random.Generator, centre: dict[str, np.ndarray], normal: 
     lateral = np.tan(amplitude * np.sin(2 * np.pi * along / wave + phase) / MARS_RADIUS_KM)
     path = _unit(np.cos(arc_angle)[:, None] * start + np.sin(arc_angle)[:, None] * heading
                  + lateral[:, None] * side)
-    taper = np.sin(np.pi * (along + 12.5) / length) ** 0.5 * rng.uniform(0.6, 1.0,
-                                                                           size=along.size)
+    taper = (np.clip(np.sin(np.pi * (along + 12.5) / length), 0.0, 1.0) ** 0.5
+             * rng.uniform(0.6, 1.0, size=along.size))
     width = rng.uniform(50, 110)
     points = np.nan_to_num(normal[disk])
     nearest = np.empty(points.shape[0])

@@ -1,0 +1,123 @@
+"""``aurora``: the command line.
+
+``aurora synth`` makes synthetic EMUS L2B files, ``aurora run`` runs the
+pipeline over files or folders. Command-line flags override the matching
+``AURORA_*`` settings.
+"""
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+from tqdm import tqdm
+
+from marsaurora import __version__, logs
+from marsaurora.classify import SCREENS
+from marsaurora.config import ConfigError, Settings
+from marsaurora.pipeline import PipelineOptions
+from marsaurora.runner import discover_inputs, run_batch, worker_pool
+from marsaurora.synth.generate import TRUTH_FILE, SynthSpec, generate
+from marsaurora.synth.scene import SCENARIOS
+
+log = logging.getLogger("marsaurora.cli")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``aurora`` argument parser."""
+    parser = argparse.ArgumentParser(
+        prog="aurora", description="Detect discrete auroras in EMM/EMUS Level 2B scans of Mars.")
+    parser.add_argument("--version", action="version", version=f"marsaurora {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    synth = commands.add_parser("synth", help="write synthetic EMUS L2B files with truth.jsonl")
+    synth.add_argument("--n", type=_positive, default=20, help="number of files (default 20)")
+    synth.add_argument("--out", type=Path, required=True, help="output folder")
+    synth.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    synth.add_argument("--scenario", action="append", choices=SCENARIOS, default=[],
+                       help="only this scenario (repeatable; default: the standard mix)")
+    synth.add_argument("--no-compress", action="store_true", help="write .fits, not .fits.gz")
+    synth.add_argument("--workers", type=int, default=None,
+                       help="processes (default AURORA_WORKERS; 0 = every core)")
+    synth.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+    run = commands.add_parser("run", help="run the pipeline over files or folders")
+    run.add_argument("inputs", nargs="+", help="L2B files or folders (searched recursively)")
+    run.add_argument("--out", type=Path, required=True,
+                     help="output folder for observations.jsonl")
+    run.add_argument("--screen", choices=SCREENS, default=None,
+                     help="classify screen (default AURORA_SCREEN, physical)")
+    run.add_argument("--workers", type=int, default=None,
+                     help="processes (default AURORA_WORKERS; 0 = every core)")
+    run.add_argument("--png", action="store_true", help="also write each heatmap to OUT/heatmaps/")
+    run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``aurora`` console script; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        print(f"aurora: {exc}", file=sys.stderr)
+        return 2
+    logs.configure(settings.log_level)
+    if getattr(args, "workers", None) is not None:
+        if args.workers < 0:
+            print("aurora: --workers must be 0 (every core) or more", file=sys.stderr)
+            return 2
+        settings = replace(settings, workers=args.workers)
+    if args.command == "synth":
+        return _synth(args, settings)
+    return _run(args, settings)
+
+
+def _synth(args: argparse.Namespace, settings: Settings) -> int:
+    spec = SynthSpec(n=args.n, seed=args.seed, scenarios=tuple(args.scenario),
+                     compress=not args.no_compress)
+    workers = settings.workers or os.cpu_count() or 1
+    counts: dict[str, int] = {}
+    with tqdm(total=spec.n, unit="file", disable=args.no_progress) as bar:
+        pool = worker_pool(workers) if workers > 1 and spec.n > 1 else None
+        try:
+            for record in generate(spec, args.out, pool=pool):
+                counts[record["scenario"]] = counts.get(record["scenario"], 0) + 1
+                bar.update(1)
+        finally:
+            if pool is not None:
+                pool.close()
+                pool.join()
+    mix = ", ".join(f"{n} {name}" for name, n in sorted(counts.items()))
+    print(f"wrote {spec.n} files ({mix}) and {TRUTH_FILE} to {args.out}")
+    return 0
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    if args.screen:
+        settings = replace(settings, screen=args.screen)
+    paths = discover_inputs(args.inputs)
+    if not paths:
+        print(f"aurora: no FITS files found in {' '.join(args.inputs)} "
+              "(looked for *.fits, *.fits.gz, *.fit, *.fts)", file=sys.stderr)
+        return 2
+    options = PipelineOptions.from_settings(
+        settings, png_dir=args.out / "heatmaps" if args.png else None)
+    summary = run_batch(paths, args.out, options, workers=settings.workers,
+                        progress=not args.no_progress)
+    print(summary.describe())
+    return 0
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+if __name__ == "__main__":
+    sys.exit(main())

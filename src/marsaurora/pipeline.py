@@ -1,0 +1,124 @@
+"""One observation through read -> preprocess -> classify, as one record.
+
+This is the unit every mode runs: the embedded batch runner calls it in
+worker processes, and the stage functions call the same steps one at a time.
+It never raises for a bad file: the failure becomes the record's ``error``.
+"""
+
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from marsaurora.classify import PaperFilterParams, PhysicalScreenParams, classify
+from marsaurora.config import Settings
+from marsaurora.emus import Observation, ReadLimits, read_l2b
+from marsaurora.errors import ObservationError
+from marsaurora.preprocess import render_heatmap
+
+STAGES = ("read", "preprocess", "classify")
+STATUSES = ("aurora", "no_aurora", "error")
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PipelineOptions:
+    """Everything one observation's processing depends on."""
+
+    screen: str = "physical"
+    physical: PhysicalScreenParams = field(default_factory=PhysicalScreenParams)
+    paper: PaperFilterParams = field(default_factory=PaperFilterParams)
+    limits: ReadLimits = field(default_factory=ReadLimits)
+    heatmap_range_r: tuple[float, float] = (0.1, 400.0)
+    png_dir: Path | None = None
+    """Write each heatmap here as PNG when set."""
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, png_dir: Path | None = None) -> "PipelineOptions":
+        """Options from the ``AURORA_*`` settings."""
+        return cls(
+            screen=settings.screen,
+            physical=PhysicalScreenParams(
+                night_sza_min_deg=settings.night_sza_min_deg,
+                night_emission_max_deg=settings.night_emission_max_deg,
+                min_excess_r=settings.min_excess_r,
+                min_significance=settings.min_significance,
+                min_area_px=settings.min_area_px),
+            paper=PaperFilterParams(mask_radius_px=settings.paper_mask_radius_px,
+                                    min_object_area_px=settings.paper_min_object_area_px),
+            limits=ReadLimits(max_file_bytes=settings.max_file_bytes,
+                              max_hdu_bytes=settings.max_hdu_bytes,
+                              max_hdus=settings.max_hdus),
+            heatmap_range_r=(settings.heatmap_min_r, settings.heatmap_max_r),
+            png_dir=png_dir,
+        )
+
+
+def process_file(path: Path, options: PipelineOptions) -> dict[str, Any]:
+    """Process one file and return its ``observations.jsonl`` record.
+
+    The record always has ``observation``, ``status`` (one of
+    :data:`STATUSES`), ``stage`` (the last of :data:`STAGES` reached),
+    ``error`` (``None`` or ``{"code", "message"}``), ``candidates`` and
+    ``timings_ms``.
+    """
+    record: dict[str, Any] = {"observation": path.name, "status": "error", "stage": "read",
+                              "error": None, "candidates": [], "timings_ms": {}}
+    timings = record["timings_ms"]
+    try:
+        with _timed(timings, "read"):
+            observation = read_l2b(path, limits=options.limits)
+        record.update(_describe(observation))
+        record["stage"] = "preprocess"
+        with _timed(timings, "preprocess"):
+            low, high = options.heatmap_range_r
+            heatmap = render_heatmap(observation, min_r=low, max_r=high)
+            if options.png_dir is not None:
+                heatmap.write_png(options.png_dir / f"{_stem(path)}.png")
+        record["stage"] = "classify"
+        with _timed(timings, "classify"):
+            result = classify(observation, heatmap, screen=options.screen,
+                              physical=options.physical, paper=options.paper)
+        record["status"] = "aurora" if result.passed else "no_aurora"
+        record["screen"] = result.screen
+        record["screen_stats"] = {k: round(v, 4) for k, v in result.stats.items()}
+        record["candidates"] = [c.to_record() for c in result.candidates]
+    except ObservationError as exc:
+        record["error"] = exc.to_record()
+        log.info("observation refused", extra={"observation": path.name, "code": exc.code,
+                                               "stage": record["stage"]})
+    except Exception as exc:  # noqa: BLE001 - one bad file must not end the batch
+        record["error"] = {"code": "internal", "message": f"{type(exc).__name__}: {exc}"}
+        log.exception("unexpected failure", extra={"observation": path.name,
+                                                   "stage": record["stage"]})
+    return record
+
+
+def _describe(observation: Observation) -> dict[str, Any]:
+    described: dict[str, Any] = {"shape": list(observation.shape)}
+    name = observation.filename
+    if name is not None:
+        described.update(orbit=name.orbit, mode=name.mode, swath=name.swath,
+                         start_utc=name.start_utc.isoformat())
+    if observation.warnings:
+        described["warnings"] = list(observation.warnings)
+    return described
+
+
+def _stem(path: Path) -> str:
+    name = path.name
+    for suffix in (".gz", ".fits", ".fit", ".fts"):
+        name = name.removesuffix(suffix)
+    return name
+
+
+@contextmanager
+def _timed(timings: dict[str, float], step: str) -> Iterator[None]:
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[step] = round((time.perf_counter() - start) * 1000.0, 2)
