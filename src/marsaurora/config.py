@@ -44,7 +44,7 @@ class Settings:
         1.0, "Physical screen: a candidate's peak must stand this many rayleigh above "
         "the local night background.", minimum=0.0)
     min_significance: float = _setting(
-        6.0, "Physical screen: a candidate's summed excess, without its brightest pixel, "
+        10.0, "Physical screen: a candidate's summed excess, without its brightest pixel, "
         "must be this many sigma.", minimum=0.0)
     min_area_px: int = _setting(
         4, "Physical screen: a candidate must cover at least this many detector pixels.",

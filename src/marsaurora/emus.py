@@ -245,8 +245,6 @@ def _inflate(path: Path, limit_bytes: int) -> bytes:
 def _read_open_file(path: Path, hdul: fits.HDUList, limits: ReadLimits) -> Observation:
     hdus = _find_hdus(path, hdul, limits, required=("FOV_GEOM", "EMISS"))
     fov, emiss = hdus["FOV_GEOM"], hdus["EMISS"]
-    for hdu in hdus.values():
-        _check_claimed_size(path, hdu, limits)
 
     geometry, centre, corners = _read_geometry(path, fov)
     nint, npix = geometry["lat_deg"].shape
@@ -282,6 +280,7 @@ def _find_hdus(path: Path, hdul: fits.HDUList, limits: ReadLimits,
             break
         name = (hdu.name or "").strip().upper()
         if name in wanted and name not in found:
+            _check_claimed_size(path, hdu, limits)
             found[name] = hdu
         if all(name in found for name in required) and "TIME" in found:
             return found

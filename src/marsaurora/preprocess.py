@@ -5,11 +5,12 @@ and cropped it to the disk, whose circular mask is 170 px in radius at
 (320, 230). We draw the same picture directly: the disk's limb is found in
 the scan (where on-disk pixels meet observed sky), fitted with an ellipse,
 and mapped by one affine transform onto that 170 px circle, so the disk is
-round and centred whatever the scan's step and slit orientation. Each output
-pixel samples its nearest detector pixel, and the map from heatmap pixel to
-(integration, slit pixel) is kept so later stages can locate detections on
-Mars. Colouring is a lookup table (numpy + an OpenCV colour map), about six
-times cheaper than a matplotlib savefig.
+round and centred whatever the scan's step and slit orientation. Colours are
+interpolated bilinearly (NaN-aware), like the paper's resized PNG, so
+detector noise does not turn into blocky edges; the map from each heatmap
+pixel to its nearest (integration, slit pixel) is kept so later stages can
+locate detections on Mars. Colouring is a lookup table (numpy + an OpenCV
+colour map), about six times cheaper than a matplotlib savefig.
 """
 
 from dataclasses import dataclass
@@ -169,30 +170,34 @@ def render_heatmap(observation: Observation, *, min_r: float = 0.1,
     fit = fit_disk(observation)
     scan_to_px = _affine_scan_to_px(fit)
     px_to_scan = cv2.invertAffineTransform(scan_to_px)
-    ys, xs = np.mgrid[0:HEIGHT_PX, 0:WIDTH_PX].astype(np.float64)
-    slit = np.rint(px_to_scan[0, 0] * xs + px_to_scan[0, 1] * ys + px_to_scan[0, 2])
-    integ = np.rint(px_to_scan[1, 0] * xs + px_to_scan[1, 1] * ys + px_to_scan[1, 2])
+    ys, xs = np.mgrid[0:HEIGHT_PX, 0:WIDTH_PX].astype(np.float32)
+    px_to_scan = px_to_scan.astype(np.float32)
+    slit = px_to_scan[0, 0] * xs + px_to_scan[0, 1] * ys + px_to_scan[0, 2]
+    integ = px_to_scan[1, 0] * xs + px_to_scan[1, 1] * ys + px_to_scan[1, 2]
     nint, npix = observation.shape
-    inside = (slit >= 0) & (slit < npix) & (integ >= 0) & (integ < nint)
-    slit_index = np.where(inside, slit, NO_SOURCE).astype(np.int16)
-    integ_index = np.where(inside, integ, NO_SOURCE).astype(np.int16)
+    slit_near, integ_near = np.rint(slit), np.rint(integ)
+    inside = (slit_near >= 0) & (slit_near < npix) & (integ_near >= 0) & (integ_near < nint)
+    slit_index = np.where(inside, slit_near, NO_SOURCE).astype(np.int16)
+    integ_index = np.where(inside, integ_near, NO_SOURCE).astype(np.int16)
 
-    levels = log_levels(observation.brightness_r, min_r=min_r, max_r=max_r)
-    lut = colour_table(colormap)
-    rgb = np.zeros((HEIGHT_PX, WIDTH_PX, 3), dtype=np.uint8)
-    rgb[inside] = lut[levels[integ_index[inside], slit_index[inside]]]
+    scaled = log_scaled(observation.brightness_r, min_r=min_r, max_r=max_r)
+    valid = np.isfinite(scaled)
+    weight = cv2.remap(valid.astype(np.float32), slit, integ, cv2.INTER_LINEAR,
+                       borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    total = cv2.remap(np.where(valid, scaled, 0).astype(np.float32), slit, integ,
+                      cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    shown = inside & (weight >= 0.5)
+    levels = np.zeros((HEIGHT_PX, WIDTH_PX), dtype=np.uint8)
+    levels[shown] = np.rint(total[shown] / weight[shown] * 254).astype(np.uint8) + 1
+    rgb = colour_table(colormap)[levels]
     return Heatmap(rgb=rgb, integration=integ_index, slit_pixel=slit_index,
                    scan_to_px=scan_to_px, disk=fit, log_range_r=(min_r, max_r))
 
 
-def log_levels(brightness_r: np.ndarray, *, min_r: float, max_r: float) -> np.ndarray:
-    """0-255 colour index of ``log10`` brightness; 0 also marks missing data."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        scaled = (np.log10(np.clip(brightness_r, min_r, max_r)) - np.log10(min_r)) / (
-            np.log10(max_r) - np.log10(min_r))
-    levels = np.rint(np.nan_to_num(scaled, nan=0.0) * 254) + 1
-    levels[~np.isfinite(brightness_r)] = 0
-    return levels.astype(np.uint8)
+def log_scaled(brightness_r: np.ndarray, *, min_r: float, max_r: float) -> np.ndarray:
+    """``log10`` brightness scaled to 0-1 between ``min_r`` and ``max_r``; NaN stays NaN."""
+    clipped = np.clip(brightness_r, min_r, max_r)
+    return ((np.log10(clipped) - np.log10(min_r)) / (np.log10(max_r) - np.log10(min_r)))
 
 
 def colour_table(colormap: int) -> np.ndarray:

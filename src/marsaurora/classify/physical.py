@@ -45,7 +45,7 @@ class PhysicalScreenParams:
     night_sza_min_deg: float = 110.0
     night_emission_max_deg: float = 60.0
     min_excess_r: float = 1.0
-    min_significance: float = 6.0
+    min_significance: float = 10.0
     min_area_px: int = 4
     min_sigma_r: float = 0.05
 
@@ -165,7 +165,7 @@ def _judge(observation: Observation, heatmap: Heatmap | None, region: np.ndarray
         return None
     rest = np.delete(values, peak_index)
     rest_sigma = np.delete(sigma[region], peak_index)
-    significance = float(rest.sum() / np.sqrt(np.sum(rest_sigma**2)))
+    significance = float(rest.sum() / np.sqrt(np.sum(rest_sigma**2))) if rest.size else 0.0
     if significance < params.min_significance:
         return None
     rows, cols = np.nonzero(region)

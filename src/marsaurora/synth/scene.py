@@ -80,8 +80,11 @@ class Scene:
         return bool(self.auroras)
 
 
-def make_scene(rng: np.random.Generator, scenario: str) -> Scene:
+def make_scene(rng: np.random.Generator, scenario: str, *,
+               shape: tuple[int, int] | None = None) -> Scene:
     """Draw a viewpoint for ``scenario`` and render its brightness.
+
+    ``shape`` forces ``(nint, npix)``, e.g. a square scan to test readers.
 
     Raises
     ------
@@ -91,7 +94,7 @@ def make_scene(rng: np.random.Generator, scenario: str) -> Scene:
     if scenario not in SCENARIOS:
         raise ValueError(f"unknown scenario {scenario!r}; choose from {SCENARIOS}")
     for _ in range(50):
-        view = _draw_viewpoint(rng, scenario)
+        view = _draw_viewpoint(rng, scenario, shape)
         geometry = scan_geometry(view)
         scene = _render(rng, scenario, view, geometry)
         if scene is not None:
@@ -99,7 +102,8 @@ def make_scene(rng: np.random.Generator, scenario: str) -> Scene:
     raise RuntimeError(f"could not draw a usable {scenario!r} scene in 50 tries")
 
 
-def _draw_viewpoint(rng: np.random.Generator, scenario: str) -> Viewpoint:
+def _draw_viewpoint(rng: np.random.Generator, scenario: str,
+                    shape: tuple[int, int] | None) -> Viewpoint:
     """Spacecraft and Sun placed so the disk shows what the scenario needs."""
     separation = {"aurora": (105, 175), "quiet_night": (105, 175),
                   "dayside": (0, 60), "crescent": (135, 160)}[scenario]
@@ -119,6 +123,8 @@ def _draw_viewpoint(rng: np.random.Generator, scenario: str) -> Viewpoint:
     nint = int(rng.integers(110, 201))
     scan_half = radius * rng.uniform(1.08, 1.2)
     npix = 192 if rng.random() < 0.2 else 128
+    if shape is not None:
+        nint, npix = shape
     return Viewpoint(
         sc_distance_km=distance, sub_sc_lat_deg=sc_lat, sub_sc_lon_deg=sc_lon,
         sub_solar_lat_deg=sun_lat, sub_solar_lon_deg=sun_lon,

@@ -1,0 +1,76 @@
+"""Shared fixtures: synthetic observations made once per test session."""
+
+import json
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+from astropy.io import fits
+
+from marsaurora.synth.generate import TRUTH_FILE, SynthSpec, file_name, generate
+from marsaurora.synth.scene import Scene, make_scene
+from marsaurora.synth.writer import write_l2b
+
+START = datetime(2022, 3, 31, 21, 21, 7)
+
+
+def load_truth(folder: Path) -> list[dict]:
+    """The truth records of a generated folder, in file order."""
+    return [json.loads(line) for line in (folder / TRUTH_FILE).open()]
+
+
+def scenario_folder(root: Path, scenario: str, n: int, seed: int) -> Path:
+    """Generate ``n`` uncompressed files of one scenario under ``root``."""
+    folder = root / scenario
+    list(generate(SynthSpec(n=n, seed=seed, scenarios=(scenario,), compress=False), folder))
+    return folder
+
+
+def write_scene(scene: Scene, folder: Path, **options: object) -> Path:
+    """Write ``scene`` as a compressed L2B file with an EMUS-convention name."""
+    path = folder / file_name(START, "osr", "sw1of1")
+    write_l2b(scene, path, start_utc=START, **options)
+    return path
+
+
+def rewrite(source: Path, target: Path, change) -> Path:
+    """Copy an L2B file through ``change(hdulist)``, to make broken variants."""
+    with fits.open(source) as hdul:
+        hdul = fits.HDUList([hdu.copy() for hdu in hdul])
+    change(hdul)
+    hdul.writeto(target, overwrite=True)
+    return target
+
+
+@pytest.fixture(scope="session")
+def aurora_scene() -> Scene:
+    """One bright-aurora scene (fixed seed) with a 128-pixel slit."""
+    rng = np.random.default_rng(20240101)
+    while True:
+        scene = make_scene(rng, "aurora")
+        if scene.view.npix == 128 and max(a.peak_r for a in scene.auroras) >= 5:
+            return scene
+
+
+@pytest.fixture(scope="session")
+def aurora_file(aurora_scene: Scene, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``aurora_scene`` written in the usual layout."""
+    return write_scene(aurora_scene, tmp_path_factory.mktemp("aurora_file"))
+
+
+@pytest.fixture(scope="session")
+def scenario_sets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Small uncompressed sets of each scenario, for the screens."""
+    root = tmp_path_factory.mktemp("scenarios")
+    sizes = {"aurora": 12, "quiet_night": 12, "dayside": 8, "crescent": 8}
+    return {scenario: scenario_folder(root, scenario, n, seed=900 + i)
+            for i, (scenario, n) in enumerate(sizes.items())}
+
+
+@pytest.fixture(scope="session")
+def mixed_set(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Twelve compressed files of the default scenario mix."""
+    folder = tmp_path_factory.mktemp("mixed")
+    list(generate(SynthSpec(n=12, seed=3), folder))
+    return folder

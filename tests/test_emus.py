@@ -1,0 +1,221 @@
+"""The L2B reader against the variations the format page says real files have."""
+
+import gzip
+import tracemalloc
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+from astropy.io import fits
+
+from marsaurora.emus import OI_1304_ROW, ReadLimits, parse_filename, read_l2b
+from marsaurora.errors import ObservationError
+from marsaurora.synth.scene import make_scene
+
+from conftest import rewrite, write_scene
+
+
+def _refusal(path: Path, **kwargs: object) -> ObservationError:
+    with pytest.raises(ObservationError) as info:
+        read_l2b(path, **kwargs)
+    return info.value
+
+
+def test_both_radiance_orientations_read_the_same(aurora_scene, tmp_path):
+    (tmp_path / "b").mkdir()
+    as_rows = read_l2b(write_scene(aurora_scene, tmp_path, radiance_axes="nint,npix"))
+    as_columns = read_l2b(write_scene(aurora_scene, tmp_path / "b", radiance_axes="npix,nint"))
+    assert as_rows.radiance_axes == "nint,npix"
+    assert as_columns.radiance_axes == "npix,nint"
+    expected = aurora_scene.brightness_r
+    assert as_rows.shape == as_columns.shape == expected.shape
+    np.testing.assert_array_equal(as_rows.brightness_r, expected)
+    np.testing.assert_array_equal(as_columns.brightness_r, expected)
+    np.testing.assert_array_equal(as_columns.brightness_err_r, aurora_scene.error_r)
+
+
+def test_centre_point_found_at_index_4(aurora_scene, tmp_path):
+    usual = read_l2b(write_scene(aurora_scene, tmp_path, centre_point=0))
+    (tmp_path / "b").mkdir()
+    moved = read_l2b(write_scene(aurora_scene, tmp_path / "b", centre_point=4))
+    assert (usual.centre_point, moved.centre_point) == (0, 4)
+    np.testing.assert_array_equal(usual.lat_deg, moved.lat_deg)
+    np.testing.assert_array_equal(usual.lon_corners_deg, moved.lon_corners_deg)
+
+
+def test_square_scan_orientation_decided_from_the_data(tmp_path):
+    scene = make_scene(np.random.default_rng(5), "dayside", shape=(128, 128))
+    for axes in ("nint,npix", "npix,nint"):
+        folder = tmp_path / axes.replace(",", "_")
+        folder.mkdir()
+        observation = read_l2b(write_scene(scene, folder, radiance_axes=axes))
+        np.testing.assert_array_equal(observation.brightness_r, scene.brightness_r)
+        assert any("square scan" in note for note in observation.warnings)
+
+
+def test_geometry_and_nans(aurora_file, aurora_scene):
+    observation = read_l2b(aurora_file)
+    centre_lat = aurora_scene.geometry.lat_deg[:, 0].astype(np.float32)
+    centre_lat[:, 0] = np.nan
+    np.testing.assert_array_equal(observation.lat_deg, centre_lat)
+    off_disk = ~observation.on_disk
+    assert off_disk.any() and observation.on_disk.any()
+    assert np.isnan(observation.lon_deg[off_disk]).all()
+    assert np.isnan(observation.brightness_r[:, 0]).all(), "detector pixel 0 is outside the slit"
+    assert np.isfinite(observation.mrh_alt_km[:, 1:]).all()
+    assert observation.lat_corners_deg.shape == (4,) + observation.shape
+    assert observation.brightness_r.dtype == np.float32
+    assert observation.filename is not None and observation.filename.orbit > 0
+    assert len(observation.time_utc) == observation.shape[0]
+
+
+def test_missing_integrations_stay_nan(tmp_path):
+    rng = np.random.default_rng(11)
+    scene = next(s for s in (make_scene(rng, "quiet_night") for _ in range(40))
+                 if s.missing_integrations.any())
+    observation = read_l2b(write_scene(scene, tmp_path))
+    assert np.isnan(observation.brightness_r[scene.missing_integrations]).all()
+
+
+def test_missing_oi_1304_row(aurora_file, tmp_path):
+    def rename(hdul):
+        names = hdul["EMISS"].data["NAME"]
+        names[list(names).index(OI_1304_ROW)] = "O I 135.6 doublet"
+
+    error = _refusal(rewrite(aurora_file, tmp_path / "no1304.fits", rename))
+    assert error.code == "missing_emission"
+    assert OI_1304_ROW in error.message
+
+
+def test_padded_and_cased_row_name_is_found(aurora_file, tmp_path):
+    def pad(hdul):
+        names = hdul["EMISS"].data["NAME"]
+        names[list(names).index(OI_1304_ROW)] = "  o i 130.4   TRIPLET"
+
+    observation = read_l2b(rewrite(aurora_file, tmp_path / "padded.fits", pad))
+    assert np.isfinite(observation.brightness_r).any()
+
+
+def test_missing_extension(aurora_file, tmp_path):
+    error = _refusal(rewrite(aurora_file, tmp_path / "nofov.fits",
+                             lambda hdul: hdul.pop(hdul.index_of("FOV_GEOM"))))
+    assert error.code == "missing_hdu" and "FOV_GEOM" in error.message
+
+
+def test_brightness_shape_that_matches_no_geometry(aurora_file, tmp_path):
+    def shrink(hdul):
+        emiss = hdul["EMISS"]
+        radiance = emiss.data["RADIANCE"][:, :-3]
+        columns = [c for c in emiss.columns if c.name != "RADIANCE"]
+        columns.append(fits.Column(name="RADIANCE", format=f"{radiance[0].size}E",
+                                   dim=f"({radiance.shape[2]},{radiance.shape[1]})",
+                                   array=radiance))
+        hdul[hdul.index_of("EMISS")] = fits.BinTableHDU.from_columns(columns, name="EMISS")
+
+    error = _refusal(rewrite(aurora_file, tmp_path / "shape.fits", shrink))
+    assert error.code in ("shape_mismatch",)
+    assert "FOV_GEOM" in error.message or "RAD_ERR_RAND" in error.message
+
+
+def test_truncated_gzip(aurora_file, tmp_path):
+    data = aurora_file.read_bytes()
+    cut = tmp_path / "cut.fits.gz"
+    cut.write_bytes(data[: len(data) // 3])
+    assert _refusal(cut).code == "truncated"
+
+
+def test_truncated_plain_fits(aurora_file, tmp_path):
+    raw = gzip.decompress(aurora_file.read_bytes())
+    cut = tmp_path / "cut.fits"
+    cut.write_bytes(raw[: len(raw) - 100_000])
+    assert _refusal(cut).code in ("truncated", "corrupt")
+
+
+@pytest.mark.parametrize("content, code", [
+    (b"", "not_fits"),
+    (b"hello, I am a text file", "not_fits"),
+    (gzip.compress(b"just some text, compressed"), "not_fits"),
+    (b"\x1f\x8b\x08\x00garbage-after-gzip-magic", "corrupt"),
+    (b"SIMPLE  =                    T" + b" " * 50 + b"garbage", "corrupt"),
+])
+def test_not_fits(tmp_path, content, code):
+    path = tmp_path / "bad.fits.gz"
+    path.write_bytes(content)
+    error = _refusal(path)
+    assert error.code == code
+    assert "bad.fits.gz" in error.message
+
+
+def test_missing_file(tmp_path):
+    assert _refusal(tmp_path / "nowhere.fits").code == "not_found"
+
+
+def _claim_huge_table(path: Path, extension: str) -> None:
+    """Edit the header of ``extension`` in place to claim 60000 x 60000 float32."""
+    with fits.open(path) as hdul:
+        header_start = hdul.fileinfo(hdul.index_of(extension))["hdrLoc"]
+    raw = bytearray(path.read_bytes())
+    for key, value in (("NAXIS1", 240000), ("NAXIS2", 60000)):
+        card_at = raw.index(f"{key:<8}=".encode(), header_start)
+        raw[card_at:card_at + 80] = f"{key:<8}= {value:>20}".ljust(80).encode()
+    path.write_bytes(bytes(raw))
+
+
+@pytest.mark.parametrize("extension", ["FOV_GEOM", "EMISS"])
+def test_header_claiming_a_huge_table_is_refused_before_allocation(aurora_file, tmp_path,
+                                                                   extension):
+    plain = tmp_path / "huge.fits"
+    plain.write_bytes(gzip.decompress(aurora_file.read_bytes()))
+    _claim_huge_table(plain, extension)
+    tracemalloc.start()
+    error = _refusal(plain)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert error.code == "too_large"
+    assert extension in error.message and "AURORA_MAX_HDU_BYTES" in error.message
+    assert peak < 100 << 20, f"reader allocated {peak} bytes before refusing"
+
+
+def test_gzip_bomb_is_refused_without_inflating_it(tmp_path):
+    bomb = tmp_path / "bomb.fits.gz"
+    bomb.write_bytes(gzip.compress(b"SIMPLE  =" + bytes(64 << 20), compresslevel=1))
+    tracemalloc.start()
+    error = _refusal(bomb, limits=ReadLimits(max_file_bytes=16 << 20))
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert error.code == "too_large" and "inflates" in error.message
+    assert peak < 40 << 20, f"reader held {peak} bytes of a 64 MiB bomb"
+
+
+def test_too_many_hdus_without_the_needed_ones(aurora_file):
+    assert _refusal(aurora_file, limits=ReadLimits(max_hdus=2)).code == "too_large"
+
+
+def test_all_nan_brightness(aurora_file, tmp_path):
+    def blank(hdul):
+        hdul["EMISS"].data["RADIANCE"][:] = np.nan
+
+    assert _refusal(rewrite(aurora_file, tmp_path / "nan.fits", blank)).code == "no_valid_data"
+
+
+def test_kilorayleigh_unit_is_scaled(aurora_file, tmp_path):
+    def to_kr(hdul):
+        emiss = hdul["EMISS"]
+        emiss.data["RADIANCE"] /= 1000.0
+        emiss.columns["RADIANCE"].unit = "kR"
+
+    reference = read_l2b(aurora_file).brightness_r
+    scaled = read_l2b(rewrite(aurora_file, tmp_path / "kr.fits", to_kr)).brightness_r
+    np.testing.assert_allclose(scaled, reference, rtol=1e-5)
+
+
+def test_filename_fields():
+    old = parse_filename("emm_emu_l2b_20220331t212107_0191_os2_sw1of3_r_v01-04.fits.gz")
+    assert old.start_utc == datetime(2022, 3, 31, 21, 21, 7)
+    assert (old.orbit, old.mode, old.swath, old.kernels) == (191, "os2", "sw1of3", "r")
+    assert (old.version, old.revision, old.level) == (1, 4, "l2b")
+    new = parse_filename("/data/emm_emu_l2b_20231105t010203_3012_osr_12345_f_v02-00.fits")
+    assert new.swath == "12345" and new.orbit == 3012
+    with pytest.raises(ValueError, match="not an EMUS file name"):
+        parse_filename("aurora.fits")
