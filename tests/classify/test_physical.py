@@ -1,0 +1,103 @@
+"""The physical screen on small scans with known answers, then on synthetic sets."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from marsaurora.classify import PhysicalScreenParams, classify, physical_screen
+from marsaurora.emus import Observation, read_l2b
+from marsaurora.preprocess import render_heatmap
+
+from conftest import load_truth
+
+SHAPE = (120, 128)
+GAIN = 4.0
+
+
+def night_scan(background_r: float = 0.5, seed: int = 0, *, sza_deg: float = 140.0,
+               blob_r: float = 0.0, blob_at: tuple[int, int] = (60, 64),
+               blob_sigma_px: float = 3.0) -> Observation:
+    """A flat nightside scan with Poisson noise and, optionally, one Gaussian aurora."""
+    rows, cols = np.mgrid[0:SHAPE[0], 0:SHAPE[1]]
+    truth = background_r + blob_r * np.exp(
+        -((rows - blob_at[0]) ** 2 + (cols - blob_at[1]) ** 2) / (2 * blob_sigma_px**2))
+    counts = np.random.default_rng(seed).poisson(GAIN * truth).astype(np.float32)
+    full = np.full(SHAPE, 1.0, np.float32)
+    return Observation(
+        name="night.fits", filename=None,
+        brightness_r=counts / GAIN, brightness_err_r=np.sqrt(counts) / GAIN,
+        lat_deg=(rows - 60.0).astype(np.float32) * 0.5, lon_deg=(cols * 0.5).astype(np.float32),
+        lat_corners_deg=np.zeros((4,) + SHAPE, np.float32),
+        lon_corners_deg=np.zeros((4,) + SHAPE, np.float32),
+        sza_deg=full * sza_deg, emission_deg=full * 20.0, local_time_h=full * 0.0,
+        mrh_alt_km=full * -100.0, time_utc=(), radiance_axes="nint,npix", centre_point=0)
+
+
+def test_quiet_night_has_no_candidate():
+    for seed in range(5):
+        assert not physical_screen(night_scan(0.8, seed)).passed
+
+
+def test_faint_aurora_is_found_where_it_is():
+    result = physical_screen(night_scan(0.5, 1, blob_r=2.5, blob_at=(30, 90)))
+    assert result.passed
+    best = result.candidates[0]
+    assert best.integration_range[0] <= 30 <= best.integration_range[1]
+    assert best.slit_pixel_range[0] <= 90 <= best.slit_pixel_range[1]
+    assert best.excess_r == pytest.approx(2.5, abs=1.2)
+    assert best.lat_deg == pytest.approx(-15.0, abs=2.0)
+
+
+def test_hot_pixels_and_a_hot_column_are_not_aurora():
+    scan = night_scan(0.5, 2)
+    brightness = scan.brightness_r.copy()
+    brightness[[10, 50, 90], [20, 70, 100]] = [80.0, 250.0, 30.0]
+    brightness[40:41, 30:32] = 120.0
+    brightness[:, 111] += 40.0
+    assert not physical_screen(replace(scan, brightness_r=brightness)).passed
+
+
+def test_nan_stripes_neither_trigger_nor_hide_an_aurora():
+    quiet = night_scan(0.5, 3)
+    striped = quiet.brightness_r.copy()
+    striped[20:23] = np.nan
+    striped[70] = np.nan
+    assert not physical_screen(replace(quiet, brightness_r=striped)).passed
+    aurora = night_scan(0.5, 3, blob_r=8.0, blob_at=(70, 60))
+    cut = aurora.brightness_r.copy()
+    cut[69:72] = np.nan
+    assert physical_screen(replace(aurora, brightness_r=cut)).passed
+
+
+def test_sunlit_pixels_are_never_candidates():
+    dayside = night_scan(0.5, 4, sza_deg=60.0, blob_r=30.0)
+    result = physical_screen(dayside)
+    assert not result.passed and result.stats["night_pixels"] == 0
+
+
+def test_thresholds_are_honoured():
+    scan = night_scan(0.5, 5, blob_r=3.0)
+    assert physical_screen(scan).passed
+    assert not physical_screen(scan, params=PhysicalScreenParams(min_excess_r=10.0)).passed
+    assert not physical_screen(scan, params=PhysicalScreenParams(min_area_px=5000)).passed
+    assert not physical_screen(scan, params=PhysicalScreenParams(night_sza_min_deg=150.0)).passed
+
+
+def _pass_rate(folder, **screen) -> float:
+    records = load_truth(folder)
+    passed = 0
+    for record in records:
+        observation = read_l2b(folder / record["file"])
+        passed += classify(observation, render_heatmap(observation), **screen).passed
+    return passed / len(records)
+
+
+def test_every_aurora_passes_and_no_dayside_does(scenario_sets):
+    assert _pass_rate(scenario_sets["aurora"]) == 1.0
+    assert _pass_rate(scenario_sets["dayside"]) == 0.0
+
+
+def test_quiet_nights_and_bright_limbs_rarely_pass(scenario_sets):
+    assert _pass_rate(scenario_sets["quiet_night"]) <= 1 / 12
+    assert _pass_rate(scenario_sets["crescent"]) <= 1 / 8
