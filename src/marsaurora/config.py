@@ -62,7 +62,8 @@ class Settings:
         400.0, "Heatmap: brightness mapped to the top of the log colour scale.",
         minimum=1e-6)
     max_file_bytes: int = _setting(
-        1 << 30, "Refuse input files larger than this many bytes.", minimum=1)
+        1 << 30, "Refuse input files larger than this many bytes, on disk or once "
+        "inflated from gzip (a gzip bomb stops here).", minimum=1)
     max_hdu_bytes: int = _setting(
         256 << 20, "Refuse a FITS extension whose header claims more data than this "
         "many bytes, before reading it.", minimum=1)

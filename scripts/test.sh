@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Run the test suite from a fresh clone: installs into .venv first.
+# Extra arguments go to pytest, e.g. scripts/test.sh -m slow, scripts/test.sh -k emus.
+source "$(dirname "${BASH_SOURCE[0]}")/_env.sh"
+cd "$ROOT"
+exec python -m pytest "$@"

@@ -1,0 +1,42 @@
+"""The ``aurora`` command as a user runs it: a real subprocess."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+
+def aurora(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "marsaurora.cli", *args], capture_output=True,
+                          text=True, env={**os.environ, **(env or {})}, timeout=300)
+
+
+def test_synth_then_run(tmp_path: Path):
+    made = aurora("synth", "--n", "4", "--out", str(tmp_path / "data"), "--seed", "12",
+                  "--no-progress", "--workers", "2")
+    assert made.returncode == 0, made.stderr
+    assert "wrote 4 files" in made.stdout
+    assert len(list((tmp_path / "data").glob("emm_emu_l2b_*.fits.gz"))) == 4
+
+    ran = aurora("run", str(tmp_path / "data"), "--out", str(tmp_path / "out"), "--png",
+                 "--no-progress", "--screen", "paper")
+    assert ran.returncode == 0, ran.stderr
+    assert "4 observations" in ran.stdout
+    records = [json.loads(line) for line in (tmp_path / "out" / "observations.jsonl").open()]
+    assert len(records) == 4 and {r["screen"] for r in records} == {"paper"}
+    assert len(list((tmp_path / "out" / "heatmaps").glob("*.png"))) == 4
+    for line in ran.stderr.splitlines():
+        if line.startswith("{"):
+            assert {"time", "level", "message"} <= set(json.loads(line))
+
+
+def test_run_with_nothing_to_do_says_so(tmp_path: Path):
+    ran = aurora("run", str(tmp_path), "--out", str(tmp_path / "out"), "--no-progress")
+    assert ran.returncode == 2 and "no FITS files found" in ran.stderr
+
+
+def test_bad_setting_is_named(tmp_path: Path):
+    ran = aurora("run", str(tmp_path), "--out", str(tmp_path / "out"),
+                 env={"AURORA_MIN_EXCESS_R": "lots"})
+    assert ran.returncode == 2 and "AURORA_MIN_EXCESS_R" in ran.stderr

@@ -1,0 +1,92 @@
+"""One observation through the pipeline, and a batch through the runner."""
+
+import json
+
+import pytest
+
+from marsaurora.config import Settings
+from marsaurora.errors import ERROR_CODES
+from marsaurora.pipeline import STAGES, STATUSES, PipelineOptions, process_file
+from marsaurora.runner import RECORDS_FILE, discover_inputs, run_batch
+
+from conftest import load_truth
+
+REQUIRED_FIELDS = {"observation", "status", "stage", "error", "candidates", "timings_ms"}
+
+
+def _check_record(record: dict) -> None:
+    assert REQUIRED_FIELDS <= set(record)
+    assert record["status"] in STATUSES and record["stage"] in STAGES
+    if record["status"] == "error":
+        assert record["error"]["code"] in ERROR_CODES and record["error"]["message"]
+    else:
+        assert record["error"] is None and record["stage"] == "classify"
+        assert set(record["timings_ms"]) == {"read", "preprocess", "classify"}
+
+
+def test_aurora_file_gives_an_aurora_record(aurora_file, tmp_path):
+    record = process_file(aurora_file, PipelineOptions(png_dir=tmp_path))
+    _check_record(record)
+    assert record["status"] == "aurora" and record["candidates"]
+    assert record["candidates"][0]["significance"] >= 10
+    assert record["orbit"] > 0 and record["screen"] == "physical"
+    assert len(list(tmp_path.glob("*.png"))) == 1
+    json.dumps(record)
+
+
+def test_a_bad_file_becomes_an_error_record(tmp_path):
+    bad = tmp_path / "emm_emu_l2b_20220101t000000_0001_osr_sw1of1_r_v01-00.fits.gz"
+    bad.write_bytes(b"\x1f\x8b" + b"\x00" * 40)
+    record = process_file(bad, PipelineOptions())
+    _check_record(record)
+    assert record["status"] == "error" and record["stage"] == "read"
+
+
+def test_options_follow_the_settings():
+    settings = Settings.from_env({"AURORA_SCREEN": "paper", "AURORA_MIN_EXCESS_R": "2.5",
+                                  "AURORA_PAPER_MIN_OBJECT_AREA_PX": "40",
+                                  "AURORA_MAX_HDUS": "9"})
+    options = PipelineOptions.from_settings(settings)
+    assert options.screen == "paper"
+    assert options.physical.min_excess_r == 2.5
+    assert options.paper.min_object_area_px == 40
+    assert options.limits.max_hdus == 9
+
+
+def test_batch_writes_one_record_per_input_in_order(mixed_set, tmp_path):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "zero.fits").write_bytes(b"")
+    (broken / "text.fits.gz").write_text("not a fits file")
+    first = sorted(mixed_set.glob("*.fits.gz"))[0]
+    (broken / "cut.fits.gz").write_bytes(first.read_bytes()[:5000])
+    (broken / "notes.txt").write_text("ignored: not a FITS name")
+    missing = tmp_path / "missing.fits"
+    paths = discover_inputs([mixed_set, broken, missing])
+    assert len(paths) == 12 + 3 + 1
+
+    summary = run_batch(paths, tmp_path / "out", PipelineOptions(), workers=2, progress=False)
+    records = [json.loads(line) for line in (tmp_path / "out" / RECORDS_FILE).open()]
+    assert [r["observation"] for r in records] == [p.name for p in paths]
+    for record in records:
+        _check_record(record)
+    errors = {r["observation"]: r["error"]["code"] for r in records if r["status"] == "error"}
+    assert errors == {"zero.fits": "not_fits", "text.fits.gz": "not_fits",
+                      "cut.fits.gz": "truncated", "missing.fits": "not_found"}
+    assert summary.total == 16 and summary.by_status["error"] == 4
+
+    truth = {t["file"]: t for t in load_truth(mixed_set)}
+    for record in records:
+        if record["observation"] in truth and truth[record["observation"]]["has_aurora"]:
+            assert record["status"] == "aurora"
+
+
+@pytest.mark.slow
+def test_hundred_observations_in_process_and_in_workers_agree(tmp_path, mixed_set):
+    paths = discover_inputs([mixed_set]) * 8
+    one = run_batch(paths, tmp_path / "one", PipelineOptions(), workers=1, progress=False)
+    two = run_batch(paths, tmp_path / "two", PipelineOptions(), workers=2, progress=False)
+    strip = [{k: v for k, v in json.loads(line).items() if k != "timings_ms"}
+             for line in one.records_path.open()]
+    assert strip == [{k: v for k, v in json.loads(line).items() if k != "timings_ms"}
+                     for line in two.records_path.open()]
