@@ -72,8 +72,8 @@ def measure(sets: dict[str, list[dict]]) -> dict[str, dict]:
 
 def print_table(results: dict[str, dict]) -> None:
     """Markdown table: one row per configuration, one column per set."""
-    columns = sorted({key for rows in results.values() for key in rows},
-                     key=lambda k: (k not in SCENARIOS, SCENARIOS.index(k) if k in SCENARIOS else 0, k))
+    keys = {key for rows in results.values() for key in rows}
+    columns = [s for s in SCENARIOS if s in keys] + sorted(keys - set(SCENARIOS))
     print("| screen | " + " | ".join(columns) + " |")
     print("| --- |" + " --- |" * len(columns))
     for name, rows in results.items():

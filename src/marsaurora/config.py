@@ -1,9 +1,9 @@
 """Every ``AURORA_*`` setting, read once from the environment.
 
 Each field of :class:`Settings` is one environment variable: the field
-``night_sza_min_deg`` is ``AURORA_NIGHT_SZA_MIN_DEG``. The field's default and
-help text are the only definition of that setting; the README table, the
-function manifests and the chart values are checked against this class.
+``night_sza_min_deg`` is ``AURORA_NIGHT_SZA_MIN_DEG``. Defaults of science
+parameters come from the science code's own defaults, so the two cannot
+drift; the README table is checked against this class.
 """
 
 import os
@@ -11,7 +11,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from marsaurora.classify.paper import PaperFilterParams
+from marsaurora.classify.physical import PhysicalScreenParams
+from marsaurora.emus import ReadLimits
+from marsaurora.preprocess import DEFAULT_RANGE_R
+
 ENV_PREFIX = "AURORA_"
+
+
+_PHYSICAL = PhysicalScreenParams()
+_PAPER = PaperFilterParams()
+_LIMITS = ReadLimits()
 
 
 class ConfigError(ValueError):
@@ -35,40 +45,47 @@ class Settings:
     workers: int = _setting(0, "Worker processes for `aurora run`; 0 uses every core.",
                             minimum=0)
     night_sza_min_deg: float = _setting(
-        110.0, "Physical screen: pixels count as nightside above this solar zenith angle.",
+        _PHYSICAL.night_sza_min_deg,
+        "Physical screen: pixels count as nightside above this solar zenith angle.",
         minimum=90.0)
     night_emission_max_deg: float = _setting(
-        60.0, "Physical screen: ignore pixels seen more obliquely than this emission angle.",
+        _PHYSICAL.night_emission_max_deg,
+        "Physical screen: ignore pixels seen more obliquely than this emission angle.",
         minimum=0.0)
     min_excess_r: float = _setting(
-        1.0, "Physical screen: a candidate's peak must stand this many rayleigh above "
+        _PHYSICAL.min_excess_r,
+        "Physical screen: a candidate's peak must stand this many rayleigh above "
         "the local night background.", minimum=0.0)
     min_significance: float = _setting(
-        10.0, "Physical screen: a candidate's summed excess, without its brightest pixel, "
+        _PHYSICAL.min_significance,
+        "Physical screen: a candidate's summed excess, without its brightest pixel, "
         "must be this many sigma.", minimum=0.0)
     min_area_px: int = _setting(
-        4, "Physical screen: a candidate must cover at least this many detector pixels.",
+        _PHYSICAL.min_area_px,
+        "Physical screen: a candidate must cover at least this many detector pixels.",
         minimum=1)
     paper_mask_radius_px: int = _setting(
-        170, "Paper filter: radius of the circular disk mask in the 640x480 heatmap.",
+        _PAPER.mask_radius_px,
+        "Paper filter: radius of the circular disk mask in the 640x480 heatmap.",
         minimum=1)
     paper_min_object_area_px: int = _setting(
-        0, "Paper filter: objects smaller than this many heatmap pixels are not "
+        _PAPER.min_object_area_px,
+        "Paper filter: objects smaller than this many heatmap pixels are not "
         "counted (0 counts every object, as in the paper).", minimum=0)
     heatmap_min_r: float = _setting(
-        0.1, "Heatmap: brightness mapped to the bottom of the log colour scale.",
+        DEFAULT_RANGE_R[0], "Heatmap: brightness mapped to the bottom of the log colour scale.",
         minimum=1e-6)
     heatmap_max_r: float = _setting(
-        400.0, "Heatmap: brightness mapped to the top of the log colour scale.",
+        DEFAULT_RANGE_R[1], "Heatmap: brightness mapped to the top of the log colour scale.",
         minimum=1e-6)
     max_file_bytes: int = _setting(
-        1 << 30, "Refuse input files larger than this many bytes, on disk or once "
+        _LIMITS.max_file_bytes, "Refuse input files larger than this many bytes, on disk or once "
         "inflated from gzip (a gzip bomb stops here).", minimum=1)
     max_hdu_bytes: int = _setting(
-        256 << 20, "Refuse a FITS extension whose header claims more data than this "
+        _LIMITS.max_hdu_bytes, "Refuse a FITS extension whose header claims more data than this "
         "many bytes, before reading it.", minimum=1)
     max_hdus: int = _setting(
-        64, "Stop looking for the needed FITS extensions after this many HDUs.",
+        _LIMITS.max_hdus, "Stop looking for the needed FITS extensions after this many HDUs.",
         minimum=1)
     log_level: str = _setting("INFO", "Log level of the JSON logs on stderr.",
                               choices=("DEBUG", "INFO", "WARNING", "ERROR"))

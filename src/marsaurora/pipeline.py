@@ -17,7 +17,7 @@ from marsaurora.classify import PaperFilterParams, PhysicalScreenParams, classif
 from marsaurora.config import Settings
 from marsaurora.emus import Observation, ReadLimits, read_l2b
 from marsaurora.errors import ObservationError
-from marsaurora.preprocess import render_heatmap
+from marsaurora.preprocess import DEFAULT_RANGE_R, render_heatmap
 
 STAGES = ("read", "preprocess", "classify")
 STATUSES = ("aurora", "no_aurora", "error")
@@ -32,7 +32,7 @@ class PipelineOptions:
     physical: PhysicalScreenParams = field(default_factory=PhysicalScreenParams)
     paper: PaperFilterParams = field(default_factory=PaperFilterParams)
     limits: ReadLimits = field(default_factory=ReadLimits)
-    heatmap_range_r: tuple[float, float] = (0.1, 400.0)
+    heatmap_range_r: tuple[float, float] = DEFAULT_RANGE_R
     png_dir: Path | None = None
     """Write each heatmap here as PNG when set."""
 

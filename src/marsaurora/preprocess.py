@@ -25,6 +25,8 @@ WIDTH_PX, HEIGHT_PX = 640, 480
 DISK_CENTRE_PX = (320.0, 230.0)
 DISK_RADIUS_PX = 170.0
 NO_SOURCE = -1
+DEFAULT_RANGE_R = (0.1, 400.0)
+"""Brightness (R) at the bottom and top of the log colour scale."""
 
 
 @dataclass(frozen=True)
@@ -147,8 +149,9 @@ def _affine_scan_to_px(fit: DiskFit) -> np.ndarray:
     return np.column_stack([stretch, translation])
 
 
-def render_heatmap(observation: Observation, *, min_r: float = 0.1,
-                   max_r: float = 400.0, colormap: int = cv2.COLORMAP_INFERNO) -> Heatmap:
+def render_heatmap(observation: Observation, *, min_r: float = DEFAULT_RANGE_R[0],
+                   max_r: float = DEFAULT_RANGE_R[1],
+                   colormap: int = cv2.COLORMAP_INFERNO) -> Heatmap:
     """Log-scaled 640x480 heatmap of the 130.4 nm brightness, centred on the disk.
 
     Parameters

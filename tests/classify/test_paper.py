@@ -10,17 +10,17 @@ from marsaurora.preprocess import HEIGHT_PX, WIDTH_PX, render_heatmap
 from conftest import load_truth
 
 
-def _results(folder, params=PaperFilterParams()) -> list[ScreenResult]:
+def _results(folder, params: PaperFilterParams | None = None) -> list[ScreenResult]:
     results = []
     for record in load_truth(folder):
         heatmap = render_heatmap(read_l2b(folder / record["file"]))
-        results.append(paper_filter(heatmap, params))
+        results.append(paper_filter(heatmap, params or PaperFilterParams()))
     return results
 
 
 def test_bright_auroras_pass_the_literal_filter(scenario_sets):
     folder = scenario_sets["aurora"]
-    bright = [r for r, t in zip(_results(folder), load_truth(folder))
+    bright = [r for r, t in zip(_results(folder), load_truth(folder), strict=True)
               if max(a["peak_r"] for a in t["auroras"]) >= 4]
     assert bright and all(r.passed for r in bright)
 

@@ -68,7 +68,7 @@ def test_quiet_and_dayside_sets_hold_no_aurora(scenario_sets):
 
 def test_hot_pixels_are_written_where_truth_says(scenario_sets):
     seen = 0
-    for scenario, folder in scenario_sets.items():
+    for folder in scenario_sets.values():
         for record in load_truth(folder):
             hot = [h for h in record["hard_negatives"] if h["type"] == "hot_pixel"]
             if not hot:

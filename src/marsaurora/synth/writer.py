@@ -196,7 +196,7 @@ def _cal(scene: Scene) -> fits.BinTableHDU:
     features = _feature_brightness(scene)
     spectra = np.zeros(features.shape[1:] + (WAVELENGTH_GRID_NM.size,), dtype=np.float32)
     width = WAVELENGTH_GRID_NM[1] - WAVELENGTH_GRID_NM[0]
-    for brightness, (_, start, stop, _) in zip(features, EMISSION_FEATURES):
+    for brightness, (_, start, stop, _) in zip(features, EMISSION_FEATURES, strict=True):
         bin_index = int(np.clip(np.searchsorted(WAVELENGTH_GRID_NM, (start + stop) / 2),
                                 0, WAVELENGTH_GRID_NM.size - 1))
         spectra[..., bin_index] += np.nan_to_num(brightness) / width
