@@ -13,14 +13,14 @@ python - "$OUT/observations.jsonl" "$DATA/truth.jsonl" <<'PY'
 import json, sys
 records = [json.loads(line) for line in open(sys.argv[1])]
 truth = {t["file"]: t for t in map(json.loads, open(sys.argv[2]))}
-print(f"\n{'observation':66} {'status':10} {'truth':8} candidates / error")
+print(f"\n{'observation':66} {'status':10} {'truth':12} candidates / error")
 for r in records:
     known = truth.get(r["observation"])
-    label = "aurora" if known and known["has_aurora"] else ("quiet" if known else "-")
+    label = known["scenario"] if known else "-"
     detail = r["error"]["message"] if r["error"] else ", ".join(
         f"{c['excess_r']:.1f} R at {c['lat_deg']:.0f}N {c['lon_deg']:.0f}E"
         for c in r["candidates"] if "excess_r" in c)
-    print(f"{r['observation']:66} {r['status']:10} {label:8} {detail[:90]}")
+    print(f"{r['observation']:66} {r['status']:10} {label:12} {detail[:90]}")
 PY
 echo
 echo "records: $OUT/observations.jsonl   heatmaps: $OUT/heatmaps/   truth: $DATA/truth.jsonl"

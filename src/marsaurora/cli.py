@@ -6,7 +6,6 @@ pipeline over files or folders. Command-line flags override the matching
 """
 
 import argparse
-import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -22,8 +21,6 @@ from marsaurora.pipeline import PipelineOptions
 from marsaurora.runner import discover_inputs, run_batch, worker_pool
 from marsaurora.synth.generate import TRUTH_FILE, SynthSpec, generate
 from marsaurora.synth.scene import SCENARIOS
-
-log = logging.getLogger("marsaurora.cli")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -8,6 +8,7 @@ halfway keeps every record already written.
 import json
 import logging
 import multiprocessing
+import multiprocessing.pool
 import os
 import time
 from collections import Counter
@@ -107,7 +108,7 @@ def _records(paths: Sequence[Path], options: PipelineOptions,
         yield from pool.imap(work, paths, chunksize=1)
 
 
-def worker_pool(processes: int) -> Any:
+def worker_pool(processes: int) -> multiprocessing.pool.Pool:
     """A process pool whose workers log like this process and use one OpenCV thread."""
     level = logging.getLevelName(logging.getLogger("marsaurora").getEffectiveLevel())
     context = multiprocessing.get_context("spawn")

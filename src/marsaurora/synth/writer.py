@@ -56,7 +56,7 @@ EMISSION_FEATURES: tuple[tuple[str, float, float, float], ...] = (
     ("N2 LBH band", 138.0, 140.0, 0.05),
 )
 WAVELENGTH_GRID_NM = np.linspace(100.0, 170.0, 24)
-GEOMETRY_COLUMNS = ("LAT", "LON", "RA", "DEC", "MRH_ALT", "SOLAR_Z_ANGLE",
+FOV_COLUMNS = ("LAT", "LON", "RA", "DEC", "MRH_ALT", "SOLAR_Z_ANGLE",
                     "EMISSION_ANGLE", "PHASE_ANGLE", "LOCAL_TIME")
 
 
@@ -160,7 +160,7 @@ def _fov_geom(scene: Scene, centre_point: int) -> fits.BinTableHDU:
     }
     units = {"MRH_ALT": "km", "LOCAL_TIME": "h"}
     columns = []
-    for name in GEOMETRY_COLUMNS:
+    for name in FOV_COLUMNS:
         cube = arrays[name][:, order, :].astype(np.float32)
         cube[:, :, 0] = np.nan  # detector pixel 0 lies outside the slit
         columns.append(fits.Column(name=name, format=f"{5 * npix}E", dim=f"({npix},5)",
