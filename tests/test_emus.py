@@ -103,6 +103,28 @@ def test_missing_extension(aurora_file, tmp_path):
     assert error.code == "missing_hdu" and "FOV_GEOM" in error.message
 
 
+def _drop_fov_columns(hdul, names) -> None:
+    fov = hdul["FOV_GEOM"]
+    kept = [c for c in fov.columns if c.name not in names]
+    hdul[hdul.index_of("FOV_GEOM")] = fits.BinTableHDU.from_columns(kept, name="FOV_GEOM")
+
+
+def test_optional_geometry_may_be_absent(aurora_file, tmp_path):
+    path = rewrite(aurora_file, tmp_path / "lean.fits",
+                   lambda hdul: _drop_fov_columns(hdul, {"LOCAL_TIME", "MRH_ALT"}))
+    observation = read_l2b(path)
+    assert np.isnan(observation.local_time_h).all() and np.isnan(observation.mrh_alt_km).all()
+    assert any("MRH_ALT" in note for note in observation.warnings)
+    assert np.isfinite(observation.brightness_r).any()
+
+
+def test_required_geometry_must_be_present(aurora_file, tmp_path):
+    path = rewrite(aurora_file, tmp_path / "nosza.fits",
+                   lambda hdul: _drop_fov_columns(hdul, {"SOLAR_Z_ANGLE"}))
+    error = _refusal(path)
+    assert error.code == "missing_column" and "SOLAR_Z_ANGLE" in error.message
+
+
 def test_brightness_shape_that_matches_no_geometry(aurora_file, tmp_path):
     def shrink(hdul):
         emiss = hdul["EMISS"]

@@ -1,5 +1,7 @@
 """The heatmap: disk centred and round, pixel map back to the detector exact."""
 
+from dataclasses import replace
+
 import cv2
 import numpy as np
 import pytest
@@ -53,6 +55,13 @@ def test_partial_swath_stays_inside_the_disk_circle(scenario_sets):
         observation = read_l2b(folder / record["file"])
         xs, ys = _disk_pixels(observation, render_heatmap(observation))
         assert np.hypot(xs - DISK_CENTRE_PX[0], ys - DISK_CENTRE_PX[1]).max() <= DISK_RADIUS_PX + 6
+
+
+def test_disk_is_found_without_minimum_ray_heights(aurora_file):
+    observation = read_l2b(aurora_file)
+    lean = replace(observation, mrh_alt_km=np.full_like(observation.mrh_alt_km, np.nan))
+    fitted, fallback = render_heatmap(observation).disk, render_heatmap(lean).disk
+    assert np.allclose(fitted.centre, fallback.centre, atol=3.0)
 
 
 def test_pixel_map_leads_back_to_the_aurora_peak(scenario_sets):

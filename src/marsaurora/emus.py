@@ -44,6 +44,8 @@ GEOMETRY_COLUMNS = {
     "mrh_alt_km": "MRH_ALT",
 }
 """Observation attribute -> FOV_GEOM column, for the per-pixel geometry."""
+OPTIONAL_GEOMETRY = frozenset({"LOCAL_TIME", "MRH_ALT"})
+"""Columns the screens do without (read as NaN, with a warning, when absent)."""
 
 FOV_POINTS = 5
 _FITS_MAGIC = b"SIMPLE  ="
@@ -246,9 +248,9 @@ def _read_open_file(path: Path, hdul: fits.HDUList, limits: ReadLimits) -> Obser
     hdus = _find_hdus(path, hdul, limits, required=("FOV_GEOM", "EMISS"))
     fov, emiss = hdus["FOV_GEOM"], hdus["EMISS"]
 
-    geometry, centre, corners = _read_geometry(path, fov)
-    nint, npix = geometry["lat_deg"].shape
     notes: list[str] = []
+    geometry, centre, corners = _read_geometry(path, fov, notes)
+    nint, npix = geometry["lat_deg"].shape
     brightness, error, axes = _read_oi_1304(path, emiss, nint, npix,
                                             geometry["sza_deg"], notes)
     time_utc = _read_times(hdus.get("TIME"), nint)
@@ -318,11 +320,17 @@ def _column(path: Path, hdu: Any, name: str) -> np.ndarray:
     return hdu.data[by_upper[name]]
 
 
-def _read_geometry(path: Path, fov: Any) -> tuple[dict[str, np.ndarray], int,
-                                                  dict[str, np.ndarray]]:
+def _read_geometry(path: Path, fov: Any, notes: list[str]) -> tuple[
+        dict[str, np.ndarray], int, dict[str, np.ndarray]]:
+    present = {col.name.strip().upper() for col in fov.columns}
     cubes = {attr: _points_first(path, col, np.asarray(_column(path, fov, col),
                                                         dtype=np.float32))
-             for attr, col in GEOMETRY_COLUMNS.items()}
+             for attr, col in GEOMETRY_COLUMNS.items()
+             if col in present or col not in OPTIONAL_GEOMETRY}
+    for attr, col in GEOMETRY_COLUMNS.items():
+        if attr not in cubes:
+            notes.append(f"FOV_GEOM has no {col} column; {attr} set to NaN")
+            cubes[attr] = np.full_like(cubes["lat_deg"], np.nan)
     shapes = {cube.shape for cube in cubes.values()}
     if len(shapes) != 1:
         raise ObservationError("shape_mismatch", f"{path.name}: FOV_GEOM columns disagree "
