@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
+from marsaurora.classify import classify
 from marsaurora.emus import OI_1304_ROW, ReadLimits, parse_filename, read_l2b
 from marsaurora.errors import ObservationError
+from marsaurora.preprocess import render_heatmap
 from marsaurora.synth.scene import make_scene
 
 from conftest import rewrite, write_scene
@@ -241,3 +243,38 @@ def test_filename_fields():
     assert new.swath == "12345" and new.orbit == 3012
     with pytest.raises(ValueError, match="not an EMUS file name"):
         parse_filename("aurora.fits")
+
+
+def test_a_differently_written_file_gives_the_same_science(aurora_file, aurora_scene, tmp_path):
+    """Points-last FOV arrays, -180..180 longitudes, NaN sky brightness, NaN on-disk MRH_ALT."""
+    def restyle(hdul):
+        fov = hdul["FOV_GEOM"]
+        lat = fov.data["LAT"]
+        columns = []
+        for column in fov.columns:
+            cube = np.array(fov.data[column.name], dtype=np.float32)
+            if column.name == "LON":
+                cube = np.where(cube > 180, cube - 360, cube)
+            if column.name == "MRH_ALT":
+                cube = np.where(np.isfinite(lat), np.nan, cube)
+            if cube.ndim == 3:
+                cube = np.moveaxis(cube, 1, 2)
+                columns.append(fits.Column(name=column.name, format=f"{cube[0].size}E",
+                                           dim=f"(5,{cube.shape[1]})", array=cube))
+            elif cube.ndim == 4:
+                columns.append(fits.Column(name=column.name, format=column.format,
+                                           dim=column.dim, array=cube))
+        hdul[hdul.index_of("FOV_GEOM")] = fits.BinTableHDU.from_columns(columns, name="FOV_GEOM")
+        radiance = hdul["EMISS"].data["RADIANCE"]
+        sky = ~np.isfinite(lat[:, 0, :])
+        radiance[:, sky] = np.nan
+
+    observation = read_l2b(rewrite(aurora_file, tmp_path / "restyled.fits", restyle))
+    reference = read_l2b(aurora_file)
+    np.testing.assert_array_equal(observation.lat_deg, reference.lat_deg)
+    assert np.nanmin(observation.lon_deg) < 0
+    result = classify(observation, render_heatmap(observation))
+    assert result.passed
+    peak = max(aurora_scene.auroras, key=lambda a: a.peak_r)
+    best = result.candidates[0]
+    assert best.integration_range[0] - 2 <= peak.peak_pixel[0] <= best.integration_range[1] + 2
