@@ -17,10 +17,16 @@ GAIN = 4.0
 
 def night_scan(background_r: float = 0.5, seed: int = 0, *, sza_deg: float = 140.0,
                blob_r: float = 0.0, blob_at: tuple[int, int] = (60, 64),
-               blob_sigma_px: float = 3.0) -> Observation:
-    """A flat nightside scan with Poisson noise and, optionally, one Gaussian aurora."""
+               blob_sigma_px: float = 3.0, limb_brightened: bool = False) -> Observation:
+    """A nightside scan with Poisson noise and, optionally, one Gaussian aurora.
+
+    The emission angle runs from 0 to 60 deg across the slit; with
+    ``limb_brightened`` the background grows as ``1 / cos(emission angle)``.
+    """
     rows, cols = np.mgrid[0:SHAPE[0], 0:SHAPE[1]]
-    truth = background_r + blob_r * np.exp(
+    emission = (cols * 60.0 / (SHAPE[1] - 1)).astype(np.float32)
+    slant = 1.0 / np.cos(np.radians(emission)) if limb_brightened else 1.0
+    truth = background_r * slant + blob_r * np.exp(
         -((rows - blob_at[0]) ** 2 + (cols - blob_at[1]) ** 2) / (2 * blob_sigma_px**2))
     counts = np.random.default_rng(seed).poisson(GAIN * truth).astype(np.float32)
     full = np.full(SHAPE, 1.0, np.float32)
@@ -30,13 +36,28 @@ def night_scan(background_r: float = 0.5, seed: int = 0, *, sza_deg: float = 140
         lat_deg=(rows - 60.0).astype(np.float32) * 0.5, lon_deg=(cols * 0.5).astype(np.float32),
         lat_corners_deg=np.zeros((4,) + SHAPE, np.float32),
         lon_corners_deg=np.zeros((4,) + SHAPE, np.float32),
-        sza_deg=full * sza_deg, emission_deg=full * 20.0, local_time_h=full * 0.0,
+        sza_deg=full * sza_deg, emission_deg=emission, local_time_h=full * 0.0,
         mrh_alt_km=full * -100.0, time_utc=(), radiance_axes="nint,npix", centre_point=0)
 
 
 def test_quiet_night_has_no_candidate():
     for seed in range(5):
         assert not physical_screen(night_scan(0.8, seed)).passed
+
+
+def test_limb_brightened_airglow_is_background_not_aurora():
+    for seed in range(5):
+        result = physical_screen(night_scan(0.8, seed, limb_brightened=True))
+        assert not result.passed
+        assert result.stats["background_slant"] == 1.0
+    flat = physical_screen(night_scan(0.8, 0))
+    assert flat.stats["background_slant"] == 0.0
+
+
+def test_aurora_near_the_limb_of_a_brightened_night_is_found():
+    result = physical_screen(night_scan(0.8, 6, limb_brightened=True, blob_r=3.0,
+                                        blob_at=(60, 110)))
+    assert result.passed and result.candidates[0].slit_pixel_range[1] >= 108
 
 
 def test_faint_aurora_is_found_where_it_is():

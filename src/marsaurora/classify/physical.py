@@ -8,7 +8,9 @@ Works on the scan itself, not on colours:
 2. Local background and noise per block of the scan: the median night
    brightness, and sigma = the larger of the median ``RAD_ERR_RAND`` and the
    robust scatter, floored at ``min_sigma_r``. Medians, so an aurora inside a
-   block barely moves them.
+   block barely moves them. The blocks are fitted both to the brightness and
+   to its slant-corrected ``B cos(e)``; the better fit is kept (limb
+   brightening of thin airglow, where the scan shows it).
 3. Despike: a pixel far above the median of its 3x3 neighbours, by more than
    half its own excess, is a hot pixel and takes that median. A smooth
    aurora peak is never more than a fraction above its neighbours.
@@ -78,7 +80,8 @@ def physical_screen(observation: Observation, heatmap: Heatmap | None = None,
     if night.sum() < max(params.min_area_px, 9):
         return ScreenResult("physical", (), stats)
 
-    background, sigma = _background_and_sigma(brightness, error, night, params.min_sigma_r)
+    background, sigma, model = _best_background(brightness, error, night,
+                                                observation.emission_deg, params.min_sigma_r)
     excess = _despiked_excess(brightness, background, sigma, night)
     smooth_excess, smooth_count = _smoothed(excess, night)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -86,6 +89,7 @@ def physical_screen(observation: Observation, heatmap: Heatmap | None = None,
     seeds = (night & (smooth_z >= SMOOTHED_Z)
              & (smooth_excess >= 0.5 * params.min_excess_r)).astype(np.uint8)
     stats["background_r"] = float(np.median(background[night]))
+    stats["background_slant"] = float(model == "slant")
     stats["sigma_r"] = float(np.median(sigma[night]))
 
     count, labels = cv2.connectedComponents(seeds, connectivity=8)
@@ -97,6 +101,30 @@ def physical_screen(observation: Observation, heatmap: Heatmap | None = None,
             candidates.append(candidate)
     candidates.sort(key=lambda c: -(c.significance or 0.0))
     return ScreenResult("physical", tuple(candidates), stats)
+
+
+def _best_background(brightness: np.ndarray, error: np.ndarray, night: np.ndarray,
+                     emission_deg: np.ndarray, min_sigma_r: float,
+                     ) -> tuple[np.ndarray, np.ndarray, str]:
+    """Background as flat blocks, or as blocks of ``B cos(e)`` times ``1 / cos(e)``.
+
+    Optically thin night airglow brightens towards the limb as the path
+    length, ``1 / cos(emission angle)``: up to 2x at 60 deg, a gradient the
+    blocks cannot follow. Whether a scan shows it is not assumed: both models
+    are fitted and the one leaving the smaller mean absolute residual on the
+    night pixels is kept.
+    """
+    slant = 1.0 / np.cos(np.radians(np.clip(np.nan_to_num(emission_deg), 0.0, 80.0)))
+    flat_bg, flat_sigma = _background_and_sigma(brightness, error, night, min_sigma_r)
+    vertical_bg, vertical_sigma = _background_and_sigma(brightness / slant, error / slant,
+                                                        night, min_sigma_r / slant.max())
+    slant_bg = vertical_bg * slant
+    slant_sigma = np.maximum(vertical_sigma * slant, min_sigma_r)
+    flat_misfit = float(np.mean(np.abs(brightness[night] - flat_bg[night])))
+    slant_misfit = float(np.mean(np.abs(brightness[night] - slant_bg[night])))
+    if slant_misfit < flat_misfit:
+        return slant_bg, slant_sigma, "slant"
+    return flat_bg, flat_sigma, "flat"
 
 
 def _background_and_sigma(brightness: np.ndarray, error: np.ndarray, night: np.ndarray,
