@@ -6,7 +6,6 @@ pipeline over files or folders. Command-line flags override the matching
 """
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
@@ -18,7 +17,7 @@ from marsaurora import __version__, logs
 from marsaurora.classify import SCREENS
 from marsaurora.config import ConfigError, Settings
 from marsaurora.pipeline import PipelineOptions
-from marsaurora.runner import discover_inputs, run_batch, worker_pool
+from marsaurora.runner import discover_inputs, resolve_workers, run_batch, worker_pool
 from marsaurora.synth.generate import TRUTH_FILE, SynthSpec, generate
 from marsaurora.synth.scene import SCENARIOS
 
@@ -76,7 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _synth(args: argparse.Namespace, settings: Settings) -> int:
     spec = SynthSpec(n=args.n, seed=args.seed, scenarios=tuple(args.scenario),
                      compress=not args.no_compress)
-    workers = settings.workers or os.cpu_count() or 1
+    workers = resolve_workers(settings.workers)
     counts: dict[str, int] = {}
     with tqdm(total=spec.n, unit="file", disable=args.no_progress) as bar:
         pool = worker_pool(workers) if workers > 1 and spec.n > 1 else None

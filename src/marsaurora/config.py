@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from marsaurora.classify import DEFAULT_SCREEN, SCREENS
 from marsaurora.classify.paper import PaperFilterParams
 from marsaurora.classify.physical import PhysicalScreenParams
 from marsaurora.emus import ReadLimits
@@ -39,9 +40,9 @@ class Settings:
     """Runtime settings; build with :meth:`from_env`, never from globals."""
 
     screen: str = _setting(
-        "physical", "Classify screen: `physical` (Rayleighs on the file's geometry) "
+        DEFAULT_SCREEN, "Classify screen: `physical` (Rayleighs on the file's geometry) "
         "or `paper` (the paper's OpenCV filter, for comparison).",
-        choices=("physical", "paper"))
+        choices=SCREENS)
     workers: int = _setting(0, "Worker processes for `aurora run`; 0 uses every core.",
                             minimum=0)
     night_sza_min_deg: float = _setting(

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from marsaurora.classify import PaperFilterParams, PhysicalScreenParams, classify
+from marsaurora.classify import DEFAULT_SCREEN, PaperFilterParams, PhysicalScreenParams, classify
 from marsaurora.config import Settings
 from marsaurora.emus import Observation, ReadLimits, read_l2b
 from marsaurora.errors import ObservationError
@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 class PipelineOptions:
     """Everything one observation's processing depends on."""
 
-    screen: str = "physical"
+    screen: str = DEFAULT_SCREEN
     physical: PhysicalScreenParams = field(default_factory=PhysicalScreenParams)
     paper: PaperFilterParams = field(default_factory=PaperFilterParams)
     limits: ReadLimits = field(default_factory=ReadLimits)

@@ -67,6 +67,11 @@ def discover_inputs(inputs: Iterable[str | Path]) -> list[Path]:
     return found
 
 
+def resolve_workers(requested: int) -> int:
+    """Worker processes to start: ``requested``, or one per core when it is 0."""
+    return requested or os.cpu_count() or 1
+
+
 def run_batch(paths: Sequence[Path], out_dir: Path, options: PipelineOptions, *,
               workers: int = 0, progress: bool = True) -> RunSummary:
     """Process ``paths`` and write ``out_dir/observations.jsonl``.
@@ -81,7 +86,7 @@ def run_batch(paths: Sequence[Path], out_dir: Path, options: PipelineOptions, *,
     out_dir.mkdir(parents=True, exist_ok=True)
     if options.png_dir is not None:
         options.png_dir.mkdir(parents=True, exist_ok=True)
-    workers = workers or os.cpu_count() or 1
+    workers = resolve_workers(workers)
     records_path = out_dir / RECORDS_FILE
     counts: Counter[str] = Counter()
     start = time.perf_counter()

@@ -19,9 +19,10 @@ from marsaurora.emus import Observation
 from marsaurora.preprocess import Heatmap
 
 SCREENS = ("physical", "paper")
+DEFAULT_SCREEN = SCREENS[0]
 
 
-def classify(observation: Observation, heatmap: Heatmap, *, screen: str = "physical",
+def classify(observation: Observation, heatmap: Heatmap, *, screen: str = DEFAULT_SCREEN,
              physical: PhysicalScreenParams | None = None,
              paper: PaperFilterParams | None = None) -> ScreenResult:
     """Run the chosen screen on one scan.
@@ -39,5 +40,5 @@ def classify(observation: Observation, heatmap: Heatmap, *, screen: str = "physi
                      "(AURORA_SCREEN)")
 
 
-__all__ = ["SCREENS", "Candidate", "PaperFilterParams", "PhysicalScreenParams",
+__all__ = ["DEFAULT_SCREEN", "SCREENS", "Candidate", "PaperFilterParams", "PhysicalScreenParams",
            "ScreenResult", "classify", "paper_filter", "physical_screen"]

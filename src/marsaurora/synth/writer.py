@@ -76,6 +76,7 @@ def write_l2b(scene: Scene, path: Path, *, start_utc: datetime, radiance_axes: s
     if centre_point not in (0, 4):
         raise ValueError(f"centre_point must be 0 or 4, got {centre_point!r}")
     view = scene.view
+    features = _feature_brightness(scene)
     end_utc = start_utc + timedelta(seconds=INTEGRATION_S * view.nint)
     hdus = fits.HDUList([
         _primary(scene, start_utc, end_utc, seed),
@@ -83,8 +84,8 @@ def write_l2b(scene: Scene, path: Path, *, start_utc: datetime, radiance_axes: s
         _sc_geom(scene),
         _fov_geom(scene, centre_point),
         _wavelength(view.npix),
-        _cal(scene),
-        _emiss(scene, radiance_axes),
+        _cal(scene, features),
+        _emiss(scene, features, radiance_axes),
     ])
     buffer = io.BytesIO()
     hdus.writeto(buffer)
@@ -191,9 +192,8 @@ def _feature_brightness(scene: Scene) -> np.ndarray:
     return np.stack(rows)
 
 
-def _cal(scene: Scene) -> fits.BinTableHDU:
+def _cal(scene: Scene, features: np.ndarray) -> fits.BinTableHDU:
     """Coarse spectra: each feature's brightness spread over its wavelength bins."""
-    features = _feature_brightness(scene)
     spectra = np.zeros(features.shape[1:] + (WAVELENGTH_GRID_NM.size,), dtype=np.float32)
     width = WAVELENGTH_GRID_NM[1] - WAVELENGTH_GRID_NM[0]
     for brightness, (_, start, stop, _) in zip(features, EMISSION_FEATURES, strict=True):
@@ -209,9 +209,8 @@ def _cal(scene: Scene) -> fits.BinTableHDU:
     ], name="CAL")
 
 
-def _emiss(scene: Scene, radiance_axes: str) -> fits.BinTableHDU:
+def _emiss(scene: Scene, brightness: np.ndarray, radiance_axes: str) -> fits.BinTableHDU:
     nint, npix = scene.view.nint, scene.view.npix
-    brightness = _feature_brightness(scene)
     errors = np.sqrt(np.abs(brightness) / scene.gain_counts_per_r).astype(np.float32)
     errors[[name == OI_1304_ROW for name, *_ in EMISSION_FEATURES]] = scene.error_r
     if radiance_axes == "npix,nint":
