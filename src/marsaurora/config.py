@@ -90,6 +90,17 @@ class Settings:
         minimum=1)
     log_level: str = _setting("INFO", "Log level of the JSON logs on stderr.",
                               choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    s3_endpoint: str = _setting(
+        "", "S3-compatible endpoint URL of the bucket (MinIO, Ceph, moto); empty uses AWS S3. "
+        "Credentials come from the usual `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY`.")
+    s3_region: str = _setting("us-east-1", "Region name sent to the S3 endpoint.")
+    s3_bucket: str = _setting("aurora", "Bucket holding observations and every derived object.")
+    s3_input_prefix: str = _setting(
+        "observations/", "Key prefix where new L2B observations land; stages refuse keys "
+        "outside it.")
+    s3_output_prefix: str = _setting(
+        "", "Key prefix above the derived folders (`heatmaps/`, `scans/`, `records/`, "
+        "`dead-letter/`).")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -108,11 +119,22 @@ class Settings:
             if name in environ:
                 values[spec.name] = _parse(name, environ[name], spec.default, spec.metadata)
         settings = cls(**values)
+        for name, prefix in (("AURORA_S3_INPUT_PREFIX", settings.s3_input_prefix),
+                             ("AURORA_S3_OUTPUT_PREFIX", settings.s3_output_prefix)):
+            if prefix and (not prefix.endswith("/") or prefix.startswith("/")
+                           or ".." in prefix.split("/")):
+                raise ConfigError(f"{name}={prefix!r} must be a relative key prefix ending "
+                                  "in '/' (for example 'observations/'), or empty.")
         if settings.heatmap_min_r >= settings.heatmap_max_r:
             raise ConfigError(
                 f"AURORA_HEATMAP_MIN_R ({settings.heatmap_min_r}) must be below "
                 f"AURORA_HEATMAP_MAX_R ({settings.heatmap_max_r}).")
         return settings
+
+
+    def to_env(self) -> dict[str, str]:
+        """Every setting as its ``AURORA_*`` variable, to hand to a child process."""
+        return {env_name(spec.name): str(getattr(self, spec.name)) for spec in fields(self)}
 
 
 def env_name(field_name: str) -> str:
@@ -134,7 +156,7 @@ def _parse(name: str, raw: str, default: Any, meta: Mapping[str, Any]) -> Any:
     except ValueError:
         raise ConfigError(f"{name}={raw!r} is not a valid {kind.__name__}; "
                           f"unset it to use the default {default!r}.") from None
-    if kind is str:
+    if kind is str and meta["choices"]:
         value = text.upper() if name == "AURORA_LOG_LEVEL" else text.lower()
     choices = meta["choices"]
     if choices and value not in choices:

@@ -19,6 +19,9 @@ ERROR_CODES: dict[str, str] = {
     "no_disk": "No pixel of the scan falls on the Martian disk.",
     "no_valid_data": "Every 130.4 nm brightness on the disk is missing (NaN).",
     "internal": "An unexpected failure inside marsaurora; please report it with the file.",
+    "bad_event": "An event reached a stage without the attributes, data or key it needs.",
+    "undeliverable": "The event chain gave up delivering this observation to a stage after "
+                     "every retry; its dead letter under `dead-letter/` says where and why.",
 }
 
 

@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from marsaurora.classify import DEFAULT_SCREEN, PaperFilterParams, PhysicalScreenParams, classify
+from marsaurora.classify import (DEFAULT_SCREEN, PaperFilterParams, PhysicalScreenParams,
+                                 ScreenResult, classify)
 from marsaurora.config import Settings
 from marsaurora.emus import Observation, ReadLimits, read_l2b
 from marsaurora.errors import ObservationError
-from marsaurora.preprocess import DEFAULT_RANGE_R, render_heatmap
+from marsaurora.preprocess import DEFAULT_RANGE_R, Heatmap, render_heatmap
 
 STAGES = ("read", "preprocess", "classify")
 STATUSES = ("aurora", "no_aurora", "error")
@@ -65,36 +66,70 @@ def process_file(path: Path, options: PipelineOptions) -> dict[str, Any]:
     ``error`` (``None`` or ``{"code", "message"}``), ``candidates`` and
     ``timings_ms``.
     """
-    record: dict[str, Any] = {"observation": path.name, "status": "error", "stage": "read",
-                              "error": None, "candidates": [], "timings_ms": {}}
+    record = new_record(path.name)
+    with recording_failures(record):
+        observation, heatmap = read_and_render(path, options, record)
+        screen(observation, heatmap, options, record)
+    return record
+
+
+def new_record(observation_name: str) -> dict[str, Any]:
+    """The record of an observation nothing has been done to yet."""
+    return {"observation": observation_name, "status": "error", "stage": "read",
+            "error": None, "candidates": [], "timings_ms": {}}
+
+
+def read_and_render(path: Path, options: PipelineOptions,
+                    record: dict[str, Any]) -> tuple[Observation, Heatmap]:
+    """The read and preprocess steps; fills the record's description and timings."""
     timings = record["timings_ms"]
+    record["stage"] = "read"
+    with _timed(timings, "read"):
+        observation = read_l2b(path, limits=options.limits)
+    record.update(_describe(observation))
+    record["stage"] = "preprocess"
+    with _timed(timings, "preprocess"):
+        low, high = options.heatmap_range_r
+        heatmap = render_heatmap(observation, min_r=low, max_r=high)
+        if options.png_dir is not None:
+            heatmap.write_png(options.png_dir / f"{observation_stem(path.name)}.png")
+    return observation, heatmap
+
+
+def screen(observation: Observation, heatmap: Heatmap, options: PipelineOptions,
+           record: dict[str, Any]) -> ScreenResult:
+    """The classify step; sets the record's status, screen and candidates."""
+    record["stage"] = "classify"
+    with _timed(record["timings_ms"], "classify"):
+        result = classify(observation, heatmap, screen=options.screen,
+                          physical=options.physical, paper=options.paper)
+    record["status"] = "aurora" if result.passed else "no_aurora"
+    record["screen"] = result.screen
+    record["screen_stats"] = {k: round(v, 4) for k, v in result.stats.items()}
+    record["candidates"] = [c.to_record() for c in result.candidates]
+    return result
+
+
+@contextmanager
+def recording_failures(record: dict[str, Any]) -> Iterator[None]:
+    """Turn any failure inside the block into the record's ``error``; never raise.
+
+    An :class:`ObservationError` is the file's fault and keeps its code; any
+    other exception is ours (``internal``) and is logged with its traceback.
+    """
+    name = record["observation"]
     try:
-        with _timed(timings, "read"):
-            observation = read_l2b(path, limits=options.limits)
-        record.update(_describe(observation))
-        record["stage"] = "preprocess"
-        with _timed(timings, "preprocess"):
-            low, high = options.heatmap_range_r
-            heatmap = render_heatmap(observation, min_r=low, max_r=high)
-            if options.png_dir is not None:
-                heatmap.write_png(options.png_dir / f"{_stem(path)}.png")
-        record["stage"] = "classify"
-        with _timed(timings, "classify"):
-            result = classify(observation, heatmap, screen=options.screen,
-                              physical=options.physical, paper=options.paper)
-        record["status"] = "aurora" if result.passed else "no_aurora"
-        record["screen"] = result.screen
-        record["screen_stats"] = {k: round(v, 4) for k, v in result.stats.items()}
-        record["candidates"] = [c.to_record() for c in result.candidates]
+        yield
     except ObservationError as exc:
+        record["status"] = "error"
         record["error"] = exc.to_record()
-        log.info("observation refused", extra={"observation": path.name, "code": exc.code,
+        log.info("observation refused", extra={"observation": name, "code": exc.code,
                                                "stage": record["stage"]})
     except Exception as exc:  # noqa: BLE001 - one bad file must not end the batch
+        record["status"] = "error"
         record["error"] = {"code": "internal", "message": f"{type(exc).__name__}: {exc}"}
-        log.exception("unexpected failure", extra={"observation": path.name,
+        log.exception("unexpected failure", extra={"observation": name,
                                                    "stage": record["stage"]})
-    return record
 
 
 def _describe(observation: Observation) -> dict[str, Any]:
@@ -108,8 +143,8 @@ def _describe(observation: Observation) -> dict[str, Any]:
     return described
 
 
-def _stem(path: Path) -> str:
-    name = path.name
+def observation_stem(name: str) -> str:
+    """The file name without its FITS and gzip suffixes, for derived files."""
     for suffix in (".gz", ".fits", ".fit", ".fts"):
         name = name.removesuffix(suffix)
     return name

@@ -1,0 +1,156 @@
+"""preprocess, classify and record: the pipeline's steps, one event at a time.
+
+Each handler only adapts: event -> fetch objects -> the same pipeline step
+the embedded runner calls -> store results -> the next event. Records are
+built by :mod:`marsaurora.pipeline` in every mode, so ``aurora run`` and
+``aurora run --via-events`` write the same records.
+"""
+
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from cloudevents.http import CloudEvent
+
+from marsaurora.chain.context import Reply, StageContext
+from marsaurora.errors import ObservationError
+from marsaurora.events import (CANDIDATE_FOUND, CANDIDATE_NONE, HEATMAP_READY, OBSERVATION_FAILED,
+                               BadEvent, event_data, hop, new_event)
+from marsaurora.layout import content_digest
+from marsaurora.pipeline import new_record, read_and_render, recording_failures, screen
+from marsaurora.scan_artifact import ScanArtifactError, dump_scan, load_scan
+from marsaurora.storage import ObjectMissing, ObjectRef, ObjectTooLarge
+
+FAILURE_MESSAGE_CHARS = 400
+"""Failure bodies reach the dead-letter sink through ``knativeerrordata``, cut at 1024 bytes."""
+_DIGEST = re.compile(r"^[0-9a-f]{64}$")
+
+
+def preprocess_stage(event: CloudEvent, context: StageContext) -> Reply:
+    """``observation.stored`` -> read and draw -> ``heatmap.ready``."""
+    stage = "preprocess"
+    data = event_data(event, hop(stage).consumes)
+    stored = _input_ref(data, "data", context)
+    name = stored.key.rpartition("/")[2]
+    record = new_record(name)
+    limit = context.options.limits.max_file_bytes
+    try:
+        body, stored = context.storage.get(stored.key, max_bytes=limit)
+    except ObjectMissing as exc:
+        return _refuse(stage, stored, record, ObservationError("not_found", str(exc)), context)
+    except ObjectTooLarge as exc:
+        error = ObservationError("too_large", f"{name} is {exc.size} bytes, above the "
+                                 f"{limit}-byte limit (AURORA_MAX_FILE_BYTES).")
+        return _refuse(stage, stored, record, error, context)
+    digest = content_digest(body)
+    with tempfile.TemporaryDirectory(prefix="aurora-preprocess-") as folder:
+        path = Path(folder) / name
+        path.write_bytes(body)
+        del body
+        with recording_failures(record):
+            observation, heatmap = read_and_render(path, context.options, record)
+    if record["error"] is not None:
+        return _refuse(stage, stored, record, None, context)
+    layout, storage = context.layout, context.storage
+    heatmap_ref = storage.put(layout.heatmap_key(stored.key, digest), heatmap.png_bytes(),
+                              "image/png")
+    scan_ref = storage.put(layout.scan_key(stored.key, digest), dump_scan(observation, heatmap),
+                           "application/octet-stream")
+    return Reply(200, new_event(HEATMAP_READY, stage, name, {
+        "observation": stored.to_json(), "digest": digest, "heatmap": heatmap_ref.to_json(),
+        "scan": scan_ref.to_json(), "record": record}))
+
+
+def classify_stage(event: CloudEvent, context: StageContext) -> Reply:
+    """``heatmap.ready`` -> screen -> ``candidate.found`` or ``candidate.none``."""
+    stage = "classify"
+    data = event_data(event, hop(stage).consumes)
+    observation_ref = _input_ref(data.get("observation"), "observation", context)
+    record = _partial_record(data, observation_ref)
+    digest = data.get("digest")
+    if not isinstance(digest, str) or not _DIGEST.match(digest):
+        raise BadEvent("heatmap.ready data needs the input's hex SHA-256 as 'digest'")
+    layout = context.layout
+    expected = {"heatmap": layout.heatmap_key(observation_ref.key, digest),
+                "scan": layout.scan_key(observation_ref.key, digest)}
+    stored: dict[str, bytes] = {}
+    for field, key in expected.items():
+        ref = _ref(data.get(field), field, context)
+        if ref.key != key:
+            raise BadEvent(f"{field} key {ref.key!r} is not the one derived from the input, "
+                           f"{key!r}")
+        try:
+            stored[field], _ = context.storage.get(key)
+        except ObjectMissing as exc:
+            raise BadEvent(f"{exc}; preprocess the observation again") from None
+    try:
+        observation, heatmap = load_scan(stored["scan"], stored["heatmap"])
+    except (ScanArtifactError, ValueError) as exc:
+        raise BadEvent(f"{expected['scan']}: {exc}") from None
+    with recording_failures(record):
+        result = screen(observation, heatmap, context.options, record)
+    if record["error"] is not None:
+        return _refuse(stage, observation_ref, record, None, context)
+    next_type = CANDIDATE_FOUND if result.passed else CANDIDATE_NONE
+    return Reply(200, new_event(next_type, stage, record["observation"],
+                                {**data, "record": record}))
+
+
+def record_stage(event: CloudEvent, context: StageContext) -> Reply:
+    """``candidate.*`` -> the observation's record in ``records/``; the chain ends."""
+    data = event_data(event, hop("record").consumes)
+    observation_ref = _input_ref(data.get("observation"), "observation", context)
+    record = _partial_record(data, observation_ref)
+    context.put_json(context.layout.record_key(observation_ref.key), record)
+    return Reply(204)
+
+
+def refuse_event(stage: str, event: CloudEvent, reason: str) -> Reply:
+    """Answer 400 to an event that cannot be acted on; no record can be written."""
+    subject = event.get("subject") or ""
+    error = {"code": "bad_event", "message": reason[:FAILURE_MESSAGE_CHARS]}
+    return Reply(400, new_event(OBSERVATION_FAILED, stage, subject, {
+        "observation": None, "stage": stage, "error": error, "record": None}), message=reason)
+
+
+def _refuse(stage: str, observation_ref: ObjectRef, record: dict[str, Any],
+            error: ObservationError | None, context: StageContext) -> Reply:
+    """Store the error record and answer 400 with the failure event."""
+    if error is not None:
+        record["status"] = "error"
+        record["error"] = error.to_record()
+    record_ref = ObjectRef(context.storage.bucket,
+                           context.layout.record_key(observation_ref.key))
+    context.put_json(record_ref.key, record)
+    failure = {"code": record["error"]["code"],
+               "message": record["error"]["message"][:FAILURE_MESSAGE_CHARS]}
+    return Reply(400, new_event(OBSERVATION_FAILED, stage, record["observation"], {
+        "observation": observation_ref.to_json(), "stage": record["stage"], "error": failure,
+        "record": record_ref.to_json()}), message=failure["message"])
+
+
+def _ref(data: Any, what: str, context: StageContext) -> ObjectRef:
+    try:
+        ref = ObjectRef.from_json(data, what)
+    except ValueError as exc:
+        raise BadEvent(str(exc)) from None
+    if ref.bucket != context.storage.bucket:
+        raise BadEvent(f"{what} is in bucket {ref.bucket!r}; this deployment serves "
+                       f"{context.storage.bucket!r} (AURORA_S3_BUCKET)")
+    return ref
+
+
+def _input_ref(data: Any, what: str, context: StageContext) -> ObjectRef:
+    ref = _ref(data, what, context)
+    context.layout.relative_input(ref.key)
+    return ref
+
+
+def _partial_record(data: dict[str, Any], observation_ref: ObjectRef) -> dict[str, Any]:
+    record = data.get("record")
+    name = observation_ref.key.rpartition("/")[2]
+    if not isinstance(record, dict) or record.get("observation") != name \
+            or not isinstance(record.get("timings_ms"), dict):
+        raise BadEvent(f"event data needs the record of {name!r} so far as 'record'")
+    return record

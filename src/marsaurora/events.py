@@ -1,0 +1,135 @@
+"""The event contract: every CloudEvent type, who emits it, who consumes it.
+
+This module is the one definition of the chain. The Knative ``Trigger``
+manifests in ``eventing/`` must filter on exactly these types (a test reads
+both), the local broker reads those manifests, and the table in
+``eventing/README.md`` is checked against :data:`EVENT_TYPES`.
+
+Events carry object references (bucket, key, etag) and small JSON records,
+never image bytes: the bucket holds the data, the event says where (claim
+check). Every event of one observation has the observation's file name as
+its ``subject``, so one ``subject`` filter traces a file through the chain.
+"""
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from cloudevents.http import CloudEvent
+
+SPEC_PREFIX = "marsaurora."
+OBSERVATION_STORED = "marsaurora.observation.stored"
+HEATMAP_READY = "marsaurora.heatmap.ready"
+CANDIDATE_FOUND = "marsaurora.candidate.found"
+CANDIDATE_NONE = "marsaurora.candidate.none"
+OBSERVATION_FAILED = "marsaurora.observation.failed"
+DATA_CONTENT_TYPE = "application/json"
+BROKER_NAME = "aurora"
+SERVICE_PREFIX = "aurora-"
+
+
+@dataclass(frozen=True)
+class EventType:
+    """One row of the contract: a type, its emitters and what its data holds."""
+
+    type: str
+    emitted_by: tuple[str, ...]
+    data: str
+    description: str
+
+
+EVENT_TYPES: tuple[EventType, ...] = (
+    EventType(OBSERVATION_STORED, ("ingest", "watcher"),
+              "`{bucket, key, etag, size}` of the L2B file",
+              "A new observation is in the bucket under the input prefix."),
+    EventType(HEATMAP_READY, ("preprocess",),
+              "`{observation, digest, heatmap, scan, record}`: object refs, the input's "
+              "SHA-256, the partial record",
+              "The observation was read and drawn; the heatmap PNG and scan artifact are stored."),
+    EventType(CANDIDATE_FOUND, ("classify",),
+              "as `heatmap.ready`, the record now with `status: aurora` and its candidates",
+              "The screen found at least one aurora candidate."),
+    EventType(CANDIDATE_NONE, ("classify",),
+              "as `heatmap.ready`, the record now with `status: no_aurora`",
+              "The screen found nothing; the observation's chain ends here."),
+    EventType(OBSERVATION_FAILED, ("preprocess", "classify", "record"),
+              "`{observation, stage, error: {code, message}, record}`",
+              "Bad input: the body of a stage's HTTP 400 reply, which Knative passes to the "
+              "dead-letter sink (`knativeerrordata`); never routed by a trigger."),
+)
+
+
+@dataclass(frozen=True)
+class Hop:
+    """One stage of the chain: the types its Trigger accepts and the ones it replies with."""
+
+    stage: str
+    consumes: tuple[str, ...]
+    emits: tuple[str, ...]
+
+    @property
+    def service(self) -> str:
+        """The Knative Service (and local process) name of this stage."""
+        return SERVICE_PREFIX + self.stage
+
+    @property
+    def source(self) -> str:
+        """The CloudEvents ``source`` of events this stage emits."""
+        return source_of(self.stage)
+
+
+HOPS: tuple[Hop, ...] = (
+    Hop("preprocess", consumes=(OBSERVATION_STORED,), emits=(HEATMAP_READY,)),
+    Hop("classify", consumes=(HEATMAP_READY,), emits=(CANDIDATE_FOUND, CANDIDATE_NONE)),
+    Hop("record", consumes=(CANDIDATE_FOUND, CANDIDATE_NONE), emits=()),
+)
+DEAD_LETTER_STAGE = "deadletter"
+DEAD_LETTER_SERVICE = SERVICE_PREFIX + DEAD_LETTER_STAGE
+
+
+class BadEvent(ValueError):
+    """An event a stage cannot act on: wrong type, missing attributes or data."""
+
+
+def source_of(emitter: str) -> str:
+    """``/marsaurora/<emitter>``: the ``source`` attribute of an emitter's events."""
+    return f"/marsaurora/{emitter}"
+
+
+def hop(stage: str) -> Hop:
+    """The hop of a stage by name."""
+    for candidate in HOPS:
+        if candidate.stage == stage:
+            return candidate
+    raise KeyError(f"no stage {stage!r}; stages are {', '.join(h.stage for h in HOPS)}")
+
+
+def new_event(event_type: str, emitter: str, subject: str, data: dict[str, Any]) -> CloudEvent:
+    """A CloudEvent of the contract with every attribute set explicitly."""
+    if event_type not in {row.type for row in EVENT_TYPES}:
+        raise ValueError(f"{event_type!r} is not in the event contract (marsaurora.events)")
+    return CloudEvent({"type": event_type, "source": source_of(emitter), "subject": subject,
+                       "id": str(uuid.uuid4()), "datacontenttype": DATA_CONTENT_TYPE}, data)
+
+
+def event_data(event: CloudEvent, accepted: tuple[str, ...]) -> dict[str, Any]:
+    """The JSON data of ``event`` after checking its type and attributes.
+
+    Raises
+    ------
+    BadEvent
+        When the type is not one of ``accepted``, the subject is missing, or
+        the data is not a JSON object; the message says which.
+    """
+    event_type = event.get("type")
+    if event_type not in accepted:
+        raise BadEvent(f"event type {event_type!r} is not handled here; expected "
+                       f"{' or '.join(accepted)}")
+    if not event.get("subject"):
+        raise BadEvent(f"{event_type} event {event.get('id')!r} has no subject "
+                       "(the observation file name)")
+    data = event.get_data()
+    if not isinstance(data, dict):
+        raise BadEvent(f"{event_type} event {event.get('id')!r} data must be a JSON object, "
+                       f"got {type(data).__name__}")
+    return data

@@ -1,0 +1,320 @@
+"""A small Knative-style broker for one machine, driven by the real Trigger manifests.
+
+What it does, as the Knative multi-tenant broker does:
+
+- ``POST /`` accepts a CloudEvent (binary or structured mode), commits one
+  delivery per matching Trigger to the :class:`~marsaurora.stack.journal.Journal`
+  and answers 202; events no Trigger wants are accepted and dropped.
+- Each delivery is POSTed to its subscriber in binary mode. A 2xx reply that
+  carries an event is fed back in as a new event (reply chaining).
+- Connection errors, timeouts, 404, 409, 429 and 5xx are retried per the
+  Trigger's ``delivery`` (retry count, linear or exponential backoff); other
+  statuses, or retries exhausted, send the original event to the
+  ``deadLetterSink`` with ``knativeerrorcode``, ``knativeerrordest`` and
+  ``knativeerrordata`` (the reply body, base64, at most 1024 bytes).
+- ``GET /stats`` reports counts and per-route latency; ``GET /healthz`` is 200.
+
+Run it with ``python -m marsaurora.stack.broker`` (see ``--help``).
+"""
+
+import argparse
+import base64
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+from collections import Counter, defaultdict, deque
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import requests
+from cloudevents.conversion import to_binary, to_json
+from cloudevents.http import CloudEvent, from_http, from_json
+
+from marsaurora import logs
+from marsaurora.events import BROKER_NAME
+from marsaurora.stack.journal import Delivery, Journal
+from marsaurora.stack.triggers import Route, load_routes
+
+MAX_EVENT_BYTES = 1 << 20
+ERROR_DATA_BYTES = 1024
+REQUIRED_ATTRIBUTES = ("id", "source", "type", "specversion")
+_RETRYABLE = {404, 409, 429}
+log = logging.getLogger(__name__)
+
+
+class Broker:
+    """Routes accepted events to subscribers until they succeed or are dead-lettered."""
+
+    def __init__(self, routes: Sequence[Route], services: dict[str, str], journal: Journal, *,
+                 concurrency: int = 16, request_timeout_s: float = 120.0) -> None:
+        self.routes = {route.name: route for route in routes}
+        self._services = services
+        for route in routes:
+            self.resolve(route.subscriber)
+            if route.delivery.dead_letter_sink:
+                self.resolve(route.delivery.dead_letter_sink)
+        self._journal = journal
+        self._slots = threading.Semaphore(concurrency)
+        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="deliver")
+        self._timeout_s = request_timeout_s
+        self._local = threading.local()
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._stats_lock = threading.Lock()
+        self.counts: Counter[str] = Counter()
+        self._latency_ms: dict[str, deque[float]] = defaultdict(lambda: deque(maxlen=100_000))
+        self._thread = threading.Thread(target=self._dispatch_loop, name="dispatch", daemon=True)
+
+    def resolve(self, subscriber: str) -> str:
+        """The URL of a subscriber: a URI as is, a Service name through the service map."""
+        if subscriber.startswith(("http://", "https://")):
+            return subscriber
+        if subscriber not in self._services:
+            raise ValueError(f"no URL for Service {subscriber!r}; pass --service "
+                             f"{subscriber}=http://HOST:PORT")
+        return self._services[subscriber]
+
+    def start(self) -> None:
+        """Start dispatching (including deliveries left over from a previous run)."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop taking new deliveries and wait for those in flight."""
+        self._stopping.set()
+        self._wake.set()
+        self._thread.join(timeout=5)
+        self._pool.shutdown(wait=True)
+
+    def accept(self, event: CloudEvent) -> int:
+        """Commit one delivery per matching route; returns how many."""
+        attributes = event.get_attributes()
+        payload = to_json(event).decode("utf-8")
+        rows = [(route.name, route.subscriber, payload) for route in self.routes.values()
+                if route.matches(attributes)]
+        if rows:
+            self._journal.add(rows)
+            self._wake.set()
+        with self._stats_lock:
+            self.counts["accepted"] += 1
+            self.counts["unrouted"] += not rows
+        return len(rows)
+
+    def stats(self) -> dict[str, Any]:
+        """Counts, pending deliveries, and latency per route (accepted -> delivered)."""
+        with self._stats_lock:
+            latency = {name: _percentiles(samples) for name, samples in self._latency_ms.items()}
+            counts = dict(self.counts)
+        return {"counts": counts, "pending": self._journal.pending(), "latency_ms": latency}
+
+    def _dispatch_loop(self) -> None:
+        while not self._stopping.is_set():
+            self._wake.clear()
+            claimed = 0
+            while self._slots.acquire(blocking=False):
+                batch = self._journal.claim(1)
+                if not batch:
+                    self._slots.release()
+                    break
+                claimed += 1
+                self._pool.submit(self._deliver, batch[0])
+            if not claimed:
+                due = self._journal.next_due_in()
+                self._wake.wait(timeout=0.5 if due is None else min(max(due, 0.005), 0.5))
+
+    def _deliver(self, delivery: Delivery) -> None:
+        try:
+            self._attempt(delivery)
+        except Exception:  # noqa: BLE001 - a delivery thread must never die silently
+            log.exception("delivery failed inside the broker; will retry",
+                          extra={"route": delivery.route})
+            self._journal.retry_later(delivery.id, 1.0)
+        finally:
+            self._slots.release()
+            self._wake.set()
+
+    def _attempt(self, delivery: Delivery) -> None:
+        route = self.routes.get(delivery.route)
+        if route is None:
+            log.error("journal names unknown route %s; dropping", delivery.route)
+            self._journal.drop(delivery.id)
+            return
+        event = from_json(delivery.event)
+        url = self.resolve(delivery.target)
+        status, body, reply = self._post(url, event)
+        if 200 <= status < 300:
+            self._succeeded(delivery, reply)
+            return
+        retryable = status <= 0 or status >= 500 or status in _RETRYABLE
+        if retryable and delivery.attempts < route.delivery.retry:
+            with self._stats_lock:
+                self.counts["retries"] += 1
+            self._journal.retry_later(delivery.id,
+                                      route.delivery.backoff_s(delivery.attempts + 1))
+            return
+        self._give_up(delivery, route, event, url, status, body)
+
+    def _succeeded(self, delivery: Delivery, reply: CloudEvent | None) -> None:
+        rows = []
+        if reply is not None:
+            attributes = reply.get_attributes()
+            payload = to_json(reply).decode("utf-8")
+            rows = [(r.name, r.subscriber, payload) for r in self.routes.values()
+                    if r.matches(attributes)]
+        self._journal.add(rows, done=delivery.id)
+        if rows:
+            self._wake.set()
+        with self._stats_lock:
+            kind = "dead_lettered" if delivery.dead_letter else "delivered"
+            self.counts[kind] += 1
+            if reply is not None:
+                self.counts["replies"] += 1
+            if not delivery.dead_letter:
+                self._latency_ms[delivery.route].append(
+                    (time.time() - delivery.accepted_at) * 1000.0)
+
+    def _give_up(self, delivery: Delivery, route: Route, event: CloudEvent, url: str,
+                 status: int, body: bytes) -> None:
+        sink = route.delivery.dead_letter_sink
+        if delivery.dead_letter or sink is None:
+            self._journal.drop(delivery.id)
+            with self._stats_lock:
+                self.counts["lost"] += 1
+            log.error("event dropped: no dead-letter sink took it",
+                      extra={"route": route.name, "event_id": event.get("id"), "code": status})
+            return
+        attributes = dict(event.get_attributes())
+        attributes["knativeerrordest"] = url
+        if status > 0:
+            attributes["knativeerrorcode"] = str(status)
+        if body:
+            attributes["knativeerrordata"] = base64.b64encode(
+                body[:ERROR_DATA_BYTES]).decode("ascii")
+        letter = CloudEvent(attributes, event.get_data())
+        self._journal.dead_letter(delivery.id, sink, to_json(letter).decode("utf-8"))
+        self._wake.set()
+
+    def _post(self, url: str, event: CloudEvent) -> tuple[int, bytes, CloudEvent | None]:
+        """Status (0 when there was no answer), body, and the reply event if any."""
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = requests.Session()
+        headers, body = to_binary(event)
+        try:
+            response = session.post(url, headers=dict(headers), data=body,
+                                    timeout=(2.0, self._timeout_s))
+        except requests.RequestException as exc:
+            return 0, f"{type(exc).__name__}: {exc}".encode(), None
+        reply = None
+        if 200 <= response.status_code < 300 and response.content:
+            try:
+                reply = from_http(dict(response.headers), response.content)
+            except Exception:  # noqa: BLE001 - a non-event reply body is simply not chained
+                log.warning("reply from %s is not a CloudEvent; not chained", url)
+        return response.status_code, response.content, reply
+
+
+def _percentiles(samples: deque[float]) -> dict[str, float]:
+    values = np.fromiter(samples, dtype=float)
+    if not values.size:
+        return {"n": 0}
+    p50, p95 = np.percentile(values, [50, 95])
+    return {"n": int(values.size), "p50": round(float(p50), 1), "p95": round(float(p95), 1),
+            "max": round(float(values.max()), 1)}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    broker: Broker
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        length = int(self.headers.get("content-length") or 0)
+        if length > MAX_EVENT_BYTES:
+            self._answer(413, f"event body over {MAX_EVENT_BYTES} bytes; events carry "
+                              "object references, not data")
+            return
+        body = self.rfile.read(length)
+        try:
+            event = from_http(dict(self.headers.items()), body)
+        except Exception as exc:  # noqa: BLE001 - any parse failure is the sender's
+            self._answer(400, f"not a CloudEvent: {type(exc).__name__}: {exc}")
+            return
+        missing = [name for name in REQUIRED_ATTRIBUTES if not event.get(name)]
+        if missing:
+            self._answer(400, f"CloudEvent lacks {', '.join(missing)}")
+            return
+        try:
+            self.broker.accept(event)
+        except Exception:  # noqa: BLE001 - tell the sender to retry
+            log.exception("could not commit an event")
+            self._answer(503, "broker journal unavailable; retry")
+            return
+        self._answer(202, "")
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        if self.path == "/healthz":
+            self._answer(200, "ok")
+        elif self.path == "/stats":
+            self._answer(200, json.dumps(self.broker.stats()), "application/json")
+        else:
+            self._answer(404, "GET /healthz or /stats; POST / to send an event")
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - inherited name
+        log.debug(format, *args)
+
+    def _answer(self, status: int, text: str, content_type: str = "text/plain") -> None:
+        payload = text.encode("utf-8")
+        self.send_response(status)
+        self.send_header("content-type", content_type)
+        self.send_header("content-length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+
+def serve(broker: Broker, host: str, port: int) -> ThreadingHTTPServer:
+    """The ingress HTTP server of ``broker`` (not yet serving: call ``serve_forever``)."""
+    handler = type("BrokerHandler", (_Handler,), {"broker": broker})
+    server = ThreadingHTTPServer((host, port), handler)
+    server.daemon_threads = True
+    return server
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m marsaurora.stack.broker``: run the local broker until stopped."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--eventing", type=Path, required=True,
+                        help="folder of Broker/Trigger manifests (the repository's eventing/)")
+    parser.add_argument("--journal", type=Path, required=True, help="SQLite journal file")
+    parser.add_argument("--service", action="append", default=[], metavar="NAME=URL",
+                        help="where a Service named in the Triggers listens (repeatable)")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8470)
+    parser.add_argument("--broker-name", default=BROKER_NAME)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--log-level", default="INFO")
+    args = parser.parse_args(argv)
+    logs.configure(args.log_level)
+    services = dict(item.split("=", 1) for item in args.service)
+    broker = Broker(load_routes(args.eventing, args.broker_name), services,
+                    Journal(args.journal), concurrency=args.concurrency)
+    server = serve(broker, args.host, args.port)
+    signal.signal(signal.SIGTERM, lambda number, frame: sys.exit(128 + number))
+    broker.start()
+    log.info("broker listening on http://%s:%d", args.host, args.port)
+    try:
+        server.serve_forever(poll_interval=0.2)
+    except (KeyboardInterrupt, SystemExit):
+        pass
+    finally:
+        server.server_close()
+        broker.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

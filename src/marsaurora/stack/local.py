@@ -1,0 +1,215 @@
+"""Start and stop the local stack: S3 server, one process per function, the broker.
+
+Every part is a separate process talking HTTP on loopback, as on a cluster,
+so a test can kill one and restart it. Logs go to ``<state>/logs/<name>.log``.
+"""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from types import TracebackType
+
+import requests
+from cloudevents.conversion import to_binary
+from cloudevents.http import CloudEvent
+
+from marsaurora.config import Settings
+from marsaurora.events import DEAD_LETTER_STAGE, HOPS, SERVICE_PREFIX
+from marsaurora.storage import Storage
+
+LOCAL_CREDENTIALS = ("aurora-local", "aurora-local-secret")
+"""The local S3 server accepts any credentials; these keep real ones out of it."""
+S3_SPILL_BYTES = 256 << 10
+"""Objects above this size go to temporary files in the S3 server, not its memory."""
+STAGES = tuple(h.stage for h in HOPS) + (DEAD_LETTER_STAGE,)
+
+
+class StackError(RuntimeError):
+    """The local stack could not start, or a part of it stopped."""
+
+
+@dataclass
+class _Part:
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    port: int
+    health_path: str
+    process: subprocess.Popen | None = field(default=None, repr=False)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+def project_root() -> Path:
+    """The repository clone holding ``eventing/`` and ``functions/``.
+
+    Raises
+    ------
+    StackError
+        When neither the installed package nor the working folder is inside
+        a clone: the stack runs the function folders and Trigger manifests
+        of the repository itself.
+    """
+    for start in (Path(__file__).resolve(), Path.cwd().resolve()):
+        for folder in (start, *start.parents):
+            if (folder / "eventing" / "triggers.yaml").is_file() and \
+                    (folder / "functions").is_dir():
+                return folder
+    raise StackError("the local stack needs the repository's eventing/ and functions/ folders; "
+                     "run it from a clone (pip install -e . inside it)")
+
+
+class LocalStack:
+    """The whole chain on loopback; use as a context manager."""
+
+    def __init__(self, state_dir: Path, settings: Settings, *, broker_port: int = 0,
+                 s3_port: int = 0, root: Path | None = None) -> None:
+        self.state_dir = state_dir
+        self.settings = settings
+        self.root = root or project_root()
+        (state_dir / "logs").mkdir(parents=True, exist_ok=True)
+        (state_dir / "s3-spill").mkdir(parents=True, exist_ok=True)
+        s3_port = s3_port or _free_port()
+        base_env = {**os.environ, **settings.to_env(),
+                    "AURORA_S3_ENDPOINT": f"http://127.0.0.1:{s3_port}",
+                    "AWS_ACCESS_KEY_ID": LOCAL_CREDENTIALS[0],
+                    "AWS_SECRET_ACCESS_KEY": LOCAL_CREDENTIALS[1],
+                    "AWS_EC2_METADATA_DISABLED": "true", "PYTHONUNBUFFERED": "1"}
+        self.parts: dict[str, _Part] = {}
+        self.parts["s3"] = _Part(
+            "s3", [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(s3_port)],
+            {**base_env, "MOTO_S3_DEFAULT_KEY_BUFFER_SIZE": str(S3_SPILL_BYTES),
+             "TMPDIR": str(state_dir / "s3-spill")}, s3_port, "/moto-api/")
+        for stage in STAGES:
+            port = _free_port()
+            self.parts[stage] = _Part(
+                stage, [sys.executable, "-m", "marsaurora.stack.serve",
+                        str(self.root / "functions" / stage), "--port", str(port)],
+                base_env, port, "/health/readiness")
+        broker_port = broker_port or _free_port()
+        services = [f"--service={SERVICE_PREFIX}{stage}={self.parts[stage].url}"
+                    for stage in STAGES]
+        self.parts["broker"] = _Part(
+            "broker", [sys.executable, "-m", "marsaurora.stack.broker",
+                       "--eventing", str(self.root / "eventing"),
+                       "--journal", str(state_dir / "broker-journal.sqlite"),
+                       "--port", str(broker_port), "--log-level", settings.log_level, *services],
+            base_env, broker_port, "/healthz")
+
+    @property
+    def broker_url(self) -> str:
+        """Where to POST CloudEvents."""
+        return self.parts["broker"].url
+
+    @property
+    def s3_endpoint(self) -> str:
+        """The S3 endpoint URL of the local bucket."""
+        return self.parts["s3"].url
+
+    def storage(self) -> Storage:
+        """A client of the stack's bucket."""
+        settings = replace(self.settings, s3_endpoint=self.s3_endpoint)
+        return Storage.from_settings(settings, credentials=LOCAL_CREDENTIALS)
+
+    def start(self) -> "LocalStack":
+        """Start every part and wait until each answers; stop all if one fails."""
+        try:
+            self.start_part("s3")
+            self.storage().ensure_bucket()
+            for stage in STAGES:
+                self.start_part(stage, wait=False)
+            for stage in STAGES:
+                self._wait_ready(self.parts[stage])
+            self.start_part("broker")
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def start_part(self, name: str, *, wait: bool = True) -> None:
+        """(Re)start one part on its port; log output is appended to its log file."""
+        part = self.parts[name]
+        if part.process is not None and part.process.poll() is None:
+            return
+        log_file = (self.state_dir / "logs" / f"{name}.log").open("ab")
+        part.process = subprocess.Popen(part.argv, env=part.env, stdout=log_file,
+                                        stderr=subprocess.STDOUT, cwd=self.root)
+        log_file.close()
+        if wait:
+            self._wait_ready(part)
+
+    def kill(self, name: str) -> None:
+        """Kill one part at once (SIGKILL), as a crash would."""
+        process = self.parts[name].process
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+
+    def stop(self) -> None:
+        """Stop every part: SIGTERM, then SIGKILL after five seconds."""
+        for part in reversed(list(self.parts.values())):
+            if part.process is not None and part.process.poll() is None:
+                part.process.terminate()
+        for part in self.parts.values():
+            if part.process is not None:
+                try:
+                    part.process.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    part.process.kill()
+                    part.process.wait(timeout=5)
+
+    def send(self, event: CloudEvent) -> None:
+        """POST one event to the broker in binary mode."""
+        headers, body = to_binary(event)
+        try:
+            response = requests.post(self.broker_url, headers=dict(headers), data=body,
+                                     timeout=10)
+        except requests.RequestException as exc:
+            raise StackError(f"broker at {self.broker_url} unreachable: {exc}") from None
+        if response.status_code != 202:
+            raise StackError(f"broker refused the event ({response.status_code}): "
+                             f"{response.text}")
+
+    def broker_stats(self) -> dict:
+        """The broker's ``/stats``."""
+        return requests.get(f"{self.broker_url}/stats", timeout=5).json()
+
+    def __enter__(self) -> "LocalStack":
+        return self.start()
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self.stop()
+
+    def _wait_ready(self, part: _Part, timeout_s: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if part.process is None or part.process.poll() is not None:
+                raise StackError(f"{part.name} exited while starting; see "
+                                 f"{self.state_dir / 'logs' / (part.name + '.log')}:\n"
+                                 f"{self._log_tail(part.name)}")
+            try:
+                if requests.get(part.url + part.health_path, timeout=1).status_code < 500:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)
+        raise StackError(f"{part.name} did not answer on {part.url} within {timeout_s:.0f} s; "
+                         f"see {self.state_dir / 'logs' / (part.name + '.log')}")
+
+    def _log_tail(self, name: str, lines: int = 15) -> str:
+        path = self.state_dir / "logs" / f"{name}.log"
+        text = path.read_text(errors="replace") if path.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

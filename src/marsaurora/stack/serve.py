@@ -1,0 +1,37 @@
+"""Serve one function folder over HTTP the way its container does, on any port.
+
+``python -m parliament <folder>`` always listens on 8080; the local stack
+runs several functions side by side, so this is the same runtime (the
+``parliament`` Flask app under ``waitress``) with the port as an argument.
+"""
+
+import argparse
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import waitress
+from parliament import server
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Load ``<folder>/func.py`` and serve it until SIGTERM or Ctrl-C."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folder", type=Path, help="a function folder holding func.py")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--threads", type=int, default=4,
+                        help="requests handled at once (waitress threads)")
+    args = parser.parse_args(argv)
+    if not (args.folder / "func.py").is_file():
+        parser.error(f"{args.folder} has no func.py")
+    signal.signal(signal.SIGTERM, lambda number, frame: sys.exit(128 + number))
+    app = server.create(server.load(str(args.folder)))
+    waitress.serve(app, host=args.host, port=args.port, threads=args.threads,
+                   ident="marsaurora", _quiet=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

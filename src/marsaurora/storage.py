@@ -1,0 +1,173 @@
+"""Objects in an S3-compatible bucket, through boto3, with errors that say what to do.
+
+The chain treats storage faults in two kinds, because the broker must know
+whether to retry: :class:`StorageUnavailable` (endpoint down, timeouts,
+throttling, 5xx: retry later) and :class:`ObjectMissing` (the key is not
+there: retrying will not help).
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from marsaurora.config import Settings
+
+_MISSING_CODES = {"NoSuchKey", "404", "NotFound"}
+
+
+class StorageUnavailable(RuntimeError):
+    """The bucket cannot be reached or answered with a server-side error; retry later."""
+
+
+class ObjectMissing(LookupError):
+    """The object named by an event is not in the bucket."""
+
+
+class ObjectTooLarge(ValueError):
+    """The object is larger than the caller allows; it was not downloaded."""
+
+    def __init__(self, key: str, size: int, limit: int) -> None:
+        super().__init__(f"{key} is {size} bytes, above the {limit}-byte limit")
+        self.size = size
+        self.limit = limit
+
+
+@dataclass(frozen=True)
+class ObjectRef:
+    """Where an object is: what events carry instead of the object's bytes."""
+
+    bucket: str
+    key: str
+    etag: str = ""
+
+    def to_json(self) -> dict[str, str]:
+        """The ``{bucket, key, etag}`` form used in event data."""
+        return {"bucket": self.bucket, "key": self.key, "etag": self.etag}
+
+    @classmethod
+    def from_json(cls, data: Any, what: str) -> "ObjectRef":
+        """Parse ``{bucket, key, etag}``; ``what`` names the field in error messages.
+
+        Raises
+        ------
+        ValueError
+            When ``data`` is not an object with string ``bucket`` and ``key``.
+        """
+        if not isinstance(data, dict):
+            raise ValueError(f"{what} must be an object {{bucket, key, etag}}, got "
+                             f"{type(data).__name__}")
+        bucket, key, etag = data.get("bucket"), data.get("key"), data.get("etag", "")
+        if not isinstance(bucket, str) or not bucket or not isinstance(key, str) or not key:
+            raise ValueError(f"{what} needs non-empty string 'bucket' and 'key'")
+        return cls(bucket=bucket, key=key, etag=etag if isinstance(etag, str) else "")
+
+
+class Storage:
+    """One bucket on one S3-compatible endpoint."""
+
+    def __init__(self, client: Any, bucket: str) -> None:
+        self._client = client
+        self.bucket = bucket
+
+    @classmethod
+    def from_settings(cls, settings: Settings,
+                      credentials: tuple[str, str] | None = None) -> "Storage":
+        """A client for ``AURORA_S3_ENDPOINT`` / ``AURORA_S3_BUCKET``.
+
+        ``credentials`` (key id, secret) override boto3's usual lookup
+        (environment, profile, instance role), for the local stack's server.
+
+        Retries inside boto3 are kept short on purpose: a stage that cannot
+        reach the bucket answers 503 quickly, and the broker's backoff does
+        the long waiting without holding a request open.
+        """
+        config = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=2,
+                        read_timeout=30, s3={"addressing_style": "path"},
+                        max_pool_connections=16)
+        key_id, secret = credentials or (None, None)
+        session = boto3.session.Session(aws_access_key_id=key_id, aws_secret_access_key=secret)
+        client = session.client(
+            "s3", endpoint_url=settings.s3_endpoint or None, region_name=settings.s3_region,
+            config=config)
+        return cls(client, settings.s3_bucket)
+
+    def ensure_bucket(self) -> None:
+        """Create the bucket if it does not exist yet."""
+        try:
+            self._client.head_bucket(Bucket=self.bucket)
+            return
+        except ClientError as exc:
+            if _code(exc) not in _MISSING_CODES | {"NoSuchBucket"}:
+                raise _unavailable(exc, f"bucket {self.bucket}") from None
+        except BotoCoreError as exc:
+            raise _unavailable(exc, f"bucket {self.bucket}") from None
+        self._call("create_bucket", f"bucket {self.bucket}", Bucket=self.bucket)
+
+    def put(self, key: str, body: bytes, content_type: str) -> ObjectRef:
+        """Store ``body`` at ``key`` (overwriting) and return its reference."""
+        reply = self._call("put_object", key, Bucket=self.bucket, Key=key, Body=body,
+                           ContentType=content_type)
+        return ObjectRef(self.bucket, key, reply.get("ETag", "").strip('"'))
+
+    def get(self, key: str, max_bytes: int | None = None) -> tuple[bytes, ObjectRef]:
+        """The bytes at ``key`` and its reference; refuse before download above ``max_bytes``.
+
+        Raises
+        ------
+        ObjectMissing, ObjectTooLarge, StorageUnavailable
+        """
+        reply = self._call("get_object", key, Bucket=self.bucket, Key=key)
+        body = reply["Body"]
+        try:
+            size = int(reply.get("ContentLength", 0))
+            if max_bytes is not None and size > max_bytes:
+                raise ObjectTooLarge(key, size, max_bytes)
+            data = body.read() if max_bytes is None else body.read(max_bytes + 1)
+        except (BotoCoreError, OSError) as exc:
+            raise _unavailable(exc, key) from None
+        finally:
+            body.close()
+        if max_bytes is not None and len(data) > max_bytes:
+            raise ObjectTooLarge(key, len(data), max_bytes)
+        return data, ObjectRef(self.bucket, key, reply.get("ETag", "").strip('"'))
+
+    def exists(self, key: str) -> bool:
+        """Whether an object is stored at ``key``."""
+        try:
+            self._call("head_object", key, Bucket=self.bucket, Key=key)
+        except ObjectMissing:
+            return False
+        return True
+
+    def keys(self, prefix: str) -> set[str]:
+        """Every key under ``prefix``."""
+        found: set[str] = set()
+        paginator = self._client.get_paginator("list_objects_v2")
+        try:
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+                found.update(item["Key"] for item in page.get("Contents", []))
+        except (ClientError, BotoCoreError) as exc:
+            raise _unavailable(exc, prefix) from None
+        return found
+
+    def _call(self, operation: str, what: str, **kwargs: Any) -> dict[str, Any]:
+        try:
+            return getattr(self._client, operation)(**kwargs)
+        except ClientError as exc:
+            if _code(exc) in _MISSING_CODES:
+                raise ObjectMissing(f"s3://{self.bucket}/{what} does not exist") from None
+            raise _unavailable(exc, what) from None
+        except BotoCoreError as exc:
+            raise _unavailable(exc, what) from None
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _unavailable(exc: Exception, what: str) -> StorageUnavailable:
+    return StorageUnavailable(f"storage failed on {what}: {type(exc).__name__}: {exc}. "
+                              "Check AURORA_S3_ENDPOINT, the bucket and the credentials.")
