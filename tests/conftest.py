@@ -1,11 +1,18 @@
 """Shared fixtures: synthetic observations made once per test session."""
 
 import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 import pytest
+import requests
 from astropy.io import fits
 
 from marsaurora.synth.generate import TRUTH_FILE, SynthSpec, file_name, generate
@@ -74,3 +81,45 @@ def mixed_set(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("mixed")
     list(generate(SynthSpec(n=12, seed=3), folder))
     return folder
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real S3 server (moto's server mode) on loopback; yields its endpoint URL."""
+    port = free_port()
+    spill = tmp_path_factory.mktemp("s3-spill")
+    env = {**os.environ, "TMPDIR": str(spill), "MOTO_S3_DEFAULT_KEY_BUFFER_SIZE": "262144"}
+    process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1",
+                                "-p", str(port)], env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_http(endpoint + "/moto-api/")
+        yield endpoint
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_for_http(url: str, timeout_s: float = 30.0) -> None:
+    """Block until ``url`` answers at all."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            requests.get(url, timeout=1)
+            return
+        except requests.RequestException:
+            time.sleep(0.1)
+    raise TimeoutError(f"{url} did not answer within {timeout_s} s")
+
+
+def without_timings(record: dict) -> dict:
+    """A record minus its timings, which differ from run to run."""
+    return {key: value for key, value in record.items() if key != "timings_ms"}

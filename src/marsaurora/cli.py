@@ -1,12 +1,14 @@
 """``aurora``: the command line.
 
 ``aurora synth`` makes synthetic EMUS L2B files, ``aurora run`` runs the
-pipeline over files or folders. Command-line flags override the matching
-``AURORA_*`` settings.
+pipeline over files or folders (in process, or ``--via-events`` through the
+local event-driven stack), ``aurora stack up`` starts that stack for other
+clients. Command-line flags override the matching ``AURORA_*`` settings.
 """
 
 import argparse
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -16,8 +18,11 @@ from tqdm import tqdm
 from marsaurora import __version__, logs
 from marsaurora.classify import SCREENS
 from marsaurora.config import ConfigError, Settings
+from marsaurora.events import OBSERVATION_STORED
 from marsaurora.pipeline import PipelineOptions
 from marsaurora.runner import discover_inputs, resolve_workers, run_batch, worker_pool
+from marsaurora.stack.batch import run_via_events
+from marsaurora.stack.local import LOCAL_CREDENTIALS, LocalStack, StackError
 from marsaurora.synth.generate import TRUTH_FILE, SynthSpec, generate
 from marsaurora.synth.scene import SCENARIOS
 
@@ -49,7 +54,22 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--workers", type=int, default=None,
                      help="processes (default AURORA_WORKERS; 0 = every core)")
     run.add_argument("--png", action="store_true", help="also write each heatmap to OUT/heatmaps/")
+    run.add_argument("--via-events", action="store_true",
+                     help="go through the local event-driven stack (S3 server, functions, "
+                          "broker) instead of in-process workers")
+    run.add_argument("--timeout", type=float, default=None,
+                     help="with --via-events: seconds to wait for all records "
+                          "(default 60 + 5 per file)")
     run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+    stack = commands.add_parser("stack", help="the local event-driven stack")
+    stack_commands = stack.add_subparsers(dest="stack_command", required=True)
+    up = stack_commands.add_parser("up", help="start S3, the functions and the broker; "
+                                              "Ctrl-C stops them")
+    up.add_argument("--state", type=Path, default=Path(".aurora-stack"),
+                    help="folder for the broker journal and logs (default .aurora-stack)")
+    up.add_argument("--broker-port", type=int, default=8470, help="broker port (default 8470)")
+    up.add_argument("--s3-port", type=int, default=8471, help="S3 server port (default 8471)")
     return parser
 
 
@@ -69,6 +89,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = replace(settings, workers=args.workers)
     if args.command == "synth":
         return _synth(args, settings)
+    if args.command == "stack":
+        return _stack_up(args, settings)
     return _run(args, settings)
 
 
@@ -100,12 +122,52 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         print(f"aurora: no FITS files found in {' '.join(args.inputs)} "
               "(looked for *.fits, *.fits.gz, *.fit, *.fts)", file=sys.stderr)
         return 2
+    if args.via_events:
+        if args.png:
+            print("aurora: --png is for in-process runs; with --via-events the heatmaps are "
+                  "in the bucket under heatmaps/", file=sys.stderr)
+            return 2
+        try:
+            summary = run_via_events(paths, args.out, settings, progress=not args.no_progress,
+                                     timeout_s=args.timeout)
+        except (ValueError, StackError) as exc:
+            print(f"aurora: {exc}", file=sys.stderr)
+            return 1
+        print(summary.describe())
+        return 0
     options = PipelineOptions.from_settings(
         settings, png_dir=args.out / "heatmaps" if args.png else None)
     summary = run_batch(paths, args.out, options, workers=settings.workers,
                         progress=not args.no_progress)
     print(summary.describe())
     return 0
+
+
+def _stack_up(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        stack = LocalStack(args.state, settings, broker_port=args.broker_port,
+                           s3_port=args.s3_port).start()
+    except StackError as exc:
+        print(f"aurora: {exc}", file=sys.stderr)
+        return 1
+    print(f"S3 endpoint  {stack.s3_endpoint}  (bucket {settings.s3_bucket}, "
+          f"key id {LOCAL_CREDENTIALS[0]})\n"
+          f"broker       {stack.broker_url}  (POST CloudEvents; GET /stats)\n"
+          f"logs         {args.state / 'logs'}\n"
+          f"Upload under {settings.s3_input_prefix} and send {OBSERVATION_STORED}; "
+          "Ctrl-C stops the stack.", flush=True)
+    try:
+        while True:
+            stopped = stack.stopped_parts()
+            if stopped:
+                print(f"aurora: {', '.join(stopped)} stopped; see {args.state / 'logs'}",
+                      file=sys.stderr)
+                return 1
+            time.sleep(1)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        stack.stop()
 
 
 def _positive(text: str) -> int:

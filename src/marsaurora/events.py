@@ -52,7 +52,7 @@ EVENT_TYPES: tuple[EventType, ...] = (
     EventType(CANDIDATE_NONE, ("classify",),
               "as `heatmap.ready`, the record now with `status: no_aurora`",
               "The screen found nothing; the observation's chain ends here."),
-    EventType(OBSERVATION_FAILED, ("preprocess", "classify", "record"),
+    EventType(OBSERVATION_FAILED, ("preprocess", "classify", "record", "deadletter"),
               "`{observation, stage, error: {code, message}, record}`",
               "Bad input: the body of a stage's HTTP 400 reply, which Knative passes to the "
               "dead-letter sink (`knativeerrordata`); never routed by a trigger."),

@@ -164,6 +164,11 @@ class LocalStack:
                     part.process.kill()
                     part.process.wait(timeout=5)
 
+    def stopped_parts(self) -> list[str]:
+        """Parts whose process has exited."""
+        return [name for name, part in self.parts.items()
+                if part.process is None or part.process.poll() is not None]
+
     def send(self, event: CloudEvent) -> None:
         """POST one event to the broker in binary mode."""
         headers, body = to_binary(event)

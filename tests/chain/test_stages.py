@@ -1,0 +1,164 @@
+"""Each stage on real events against a real S3 server, without HTTP in between."""
+
+import base64
+import json
+import uuid
+
+import pytest
+from cloudevents.http import CloudEvent
+
+from marsaurora.chain import StageContext, run_stage
+from marsaurora.config import Settings
+from marsaurora.events import (CANDIDATE_FOUND, HEATMAP_READY, OBSERVATION_FAILED,
+                               OBSERVATION_STORED, new_event)
+from marsaurora.pipeline import PipelineOptions, process_file
+
+from conftest import without_timings
+
+
+@pytest.fixture()
+def context(s3_server, monkeypatch) -> StageContext:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    settings = Settings(s3_endpoint=s3_server, s3_bucket=f"b-{uuid.uuid4().hex[:12]}")
+    stage_context = StageContext.from_settings(settings)
+    stage_context.storage.ensure_bucket()
+    return stage_context
+
+
+def _upload(context: StageContext, path, name=None) -> CloudEvent:
+    name = name or path.name
+    ref = context.storage.put(context.layout.input_key(name), path.read_bytes(), "application/fits")
+    return new_event(OBSERVATION_STORED, "ingest", name, {**ref.to_json(), "size": 1})
+
+
+def _chain(context: StageContext, event: CloudEvent) -> list:
+    replies = []
+    for stage in ("preprocess", "classify", "record"):
+        reply = run_stage(stage, event, context)
+        replies.append(reply)
+        if reply.event is None or reply.status != 200:
+            break
+        event = reply.event
+    return replies
+
+
+def test_chain_writes_the_same_record_as_the_embedded_pipeline(context, aurora_file):
+    replies = _chain(context, _upload(context, aurora_file))
+    assert [r.status for r in replies] == [200, 200, 204]
+    assert replies[0].event["type"] == HEATMAP_READY
+    assert replies[1].event["type"] == CANDIDATE_FOUND
+    assert {r.event["subject"] for r in replies[:2]} == {aurora_file.name}
+    stored, _ = context.storage.get(context.layout.record_key(f"observations/{aurora_file.name}"))
+    expected = process_file(aurora_file, PipelineOptions())
+    assert without_timings(json.loads(stored)) == without_timings(expected)
+    data = replies[1].event.get_data()
+    assert context.storage.exists(data["heatmap"]["key"]) and data["heatmap"]["etag"]
+    assert "image" not in json.dumps(data)
+
+
+def test_redelivery_overwrites_instead_of_duplicating(context, aurora_file):
+    event = _upload(context, aurora_file)
+    _chain(context, event)
+    before = context.storage.keys("")
+    _chain(context, event)
+    assert context.storage.keys("") == before
+
+
+def test_corrupt_file_answers_400_and_leaves_its_error_record(context, tmp_path):
+    bad = tmp_path / "emm_emu_l2b_20220101t000000_0001_os2_sw1of1_f_v01-04.fits.gz"
+    bad.write_bytes(b"\x1f\x8b" + b"\x00" * 64)
+    reply = run_stage("preprocess", _upload(context, bad), context)
+    assert reply.status == 400 and reply.event["type"] == OBSERVATION_FAILED
+    failure = reply.event.get_data()
+    assert failure["error"]["code"] in {"not_fits", "corrupt", "truncated"}
+    record = json.loads(context.storage.get(failure["record"]["key"])[0])
+    assert record == {**process_file(bad, PipelineOptions()), "timings_ms": record["timings_ms"]}
+    assert len(json.dumps(failure)) < 1024
+
+
+def test_missing_object_is_a_not_found_record(context):
+    ref = {"bucket": context.storage.bucket, "key": "observations/gone.fits", "etag": ""}
+    reply = run_stage("preprocess", new_event(OBSERVATION_STORED, "ingest", "gone.fits", ref),
+                      context)
+    assert reply.status == 400
+    assert reply.event.get_data()["error"]["code"] == "not_found"
+
+
+@pytest.mark.parametrize("change, reason", [
+    (lambda d: {**d, "key": "observations/../x.fits"}, "'..'"),
+    (lambda d: {**d, "key": "private/x.fits"}, "outside the input prefix"),
+    (lambda d: {**d, "bucket": "someone-else"}, "AURORA_S3_BUCKET"),
+    (lambda d: ["not", "an", "object"], "JSON object"),
+    (lambda d: {k: v for k, v in d.items() if k != "key"}, "'key'"),
+])
+def test_bad_events_answer_400_with_a_reason(context, aurora_file, change, reason):
+    event = _upload(context, aurora_file)
+    bad = CloudEvent(event.get_attributes(), change(event.get_data()))
+    reply = run_stage("preprocess", bad, context)
+    assert reply.status == 400
+    assert reply.event.get_data()["error"]["code"] == "bad_event"
+    assert reason in reply.event.get_data()["error"]["message"]
+
+
+def test_wrong_type_is_refused_by_each_stage(context, aurora_file):
+    event = _upload(context, aurora_file)
+    for stage in ("classify", "record"):
+        reply = run_stage(stage, event, context)
+        assert reply.status == 400 and "not handled here" in reply.message
+
+
+def test_forged_derived_keys_are_refused(context, aurora_file):
+    ready = run_stage("preprocess", _upload(context, aurora_file), context).event
+    data = ready.get_data()
+    data["scan"] = {**data["scan"], "key": "observations/" + aurora_file.name}
+    reply = run_stage("classify", CloudEvent(ready.get_attributes(), data), context)
+    assert reply.status == 400 and "not the one derived" in reply.message
+
+
+def test_unreachable_storage_asks_for_a_retry(aurora_file, monkeypatch):
+    from conftest import free_port
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    dead = StageContext.from_settings(Settings(s3_endpoint=f"http://127.0.0.1:{free_port()}"))
+    event = new_event(OBSERVATION_STORED, "ingest", aurora_file.name,
+                      {"bucket": "aurora", "key": f"observations/{aurora_file.name}"})
+    reply = run_stage("preprocess", event, dead)
+    assert reply.status == 503 and "retry" in reply.message
+    assert "Traceback" not in reply.message
+
+
+def test_dead_letter_keeps_the_event_and_reason_without_overwriting_a_record(context, tmp_path):
+    bad = tmp_path / "emm_emu_l2b_20220101t000000_0002_os2_sw1of1_f_v01-04.fits"
+    bad.write_bytes(b"SIMPLE  = T" + b" " * 100)
+    stored = _upload(context, bad)
+    reply = run_stage("preprocess", stored, context)
+    record_key = context.layout.record_key(f"observations/{bad.name}")
+    record_before = context.storage.get(record_key)[0]
+    body = json.dumps(reply.event.get_data()).encode()
+    letter = CloudEvent({**stored.get_attributes(), "knativeerrorcode": "400",
+                         "knativeerrordest": "http://aurora-preprocess",
+                         "knativeerrordata": base64.b64encode(body).decode()},
+                        stored.get_data())
+    assert run_stage("deadletter", letter, context).status == 204
+    keys = context.storage.keys(f"dead-letter/{bad.name}/")
+    assert len(keys) == 1
+    kept = json.loads(context.storage.get(keys.pop())[0])
+    assert kept["delivery"]["code"] == "400"
+    assert kept["delivery"]["reason"]["error"]["code"] == reply.event.get_data()["error"]["code"]
+    assert kept["data"]["key"] == f"observations/{bad.name}"
+    assert context.storage.get(record_key)[0] == record_before
+
+
+def test_dead_letter_writes_an_undeliverable_record_when_no_stage_answered(context, aurora_file):
+    stored = _upload(context, aurora_file)
+    letter = CloudEvent({**stored.get_attributes(), "knativeerrorcode": "503",
+                         "knativeerrordest": "http://aurora-preprocess",
+                         "knativeerrordata": base64.b64encode(b"storage unavailable").decode()},
+                        stored.get_data())
+    run_stage("deadletter", letter, context)
+    record = json.loads(context.storage.get(
+        context.layout.record_key(f"observations/{aurora_file.name}"))[0])
+    assert record["status"] == "error" and record["error"]["code"] == "undeliverable"
+    message = record["error"]["message"]
+    assert "503" in message and "storage unavailable" in message
