@@ -1,0 +1,176 @@
+"""The local broker: routing, retries with backoff, dead letters, reply chaining, durability."""
+
+import base64
+import json
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import requests
+from cloudevents.conversion import to_binary
+from cloudevents.http import CloudEvent, from_http
+
+from marsaurora.stack.broker import Broker, serve
+from marsaurora.stack.journal import Journal
+from marsaurora.stack.triggers import Delivery, Route
+
+from conftest import free_port
+
+
+class Subscriber:
+    """An HTTP endpoint that records events and answers from a script."""
+
+    def __init__(self, answers=None) -> None:
+        self.answers = list(answers or [])
+        self.received: list[tuple[float, CloudEvent]] = []
+        self.reply: CloudEvent | None = None
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers["content-length"]))
+                owner.received.append((time.monotonic(),
+                                       from_http(dict(self.headers.items()), body)))
+                status, text = owner.answers.pop(0) if owner.answers else (200, "")
+                headers, payload = {}, text.encode()
+                if status == 200 and owner.reply is not None:
+                    headers, payload = to_binary(owner.reply)
+                self.send_response(status)
+                for key, value in dict(headers).items():
+                    self.send_header(key, value)
+                self.send_header("content-length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def wait_for(self, count: int, timeout_s: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while len(self.received) < count and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(self.received) >= count, f"got {len(self.received)} of {count} events"
+
+
+@pytest.fixture()
+def make_broker(tmp_path) -> Iterator:
+    running = []
+
+    def start(routes, services, journal_name="journal.sqlite"):
+        broker = Broker(routes, services, Journal(tmp_path / journal_name))
+        port = free_port()
+        server = serve(broker, "127.0.0.1", port)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        broker.start()
+        running.append((broker, server))
+        return broker, f"http://127.0.0.1:{port}", server
+
+    yield start
+    for broker, server in running:
+        server.shutdown()
+        server.server_close()
+        broker.stop()
+
+
+def _event(event_type="t.a", subject="obs-1") -> CloudEvent:
+    return CloudEvent({"type": event_type, "source": "/test", "subject": subject}, {"n": 1})
+
+
+def _send(url: str, event: CloudEvent) -> requests.Response:
+    headers, body = to_binary(event)
+    return requests.post(url, headers=dict(headers), data=body, timeout=5)
+
+
+def _route(name, event_type, subscriber, retry=3, delay=0.05, sink="dls") -> Route:
+    return Route(name, {"type": event_type}, subscriber,
+                 Delivery(retry=retry, backoff_delay_s=delay, dead_letter_sink=sink))
+
+
+def test_retries_with_growing_waits_then_delivers_once(make_broker):
+    target, dls = Subscriber([(503, "busy"), (503, "busy")]), Subscriber()
+    _, url, _ = make_broker([_route("r", "t.a", "svc")], {"svc": target.url, "dls": dls.url})
+    assert _send(url, _event()).status_code == 202
+    target.wait_for(3)
+    times = [t for t, _ in target.received]
+    assert times[1] - times[0] >= 0.1 * 0.9 and times[2] - times[1] >= 0.2 * 0.9
+    time.sleep(0.3)
+    assert len(target.received) == 3 and not dls.received
+
+
+def test_bad_input_goes_straight_to_the_dead_letter_sink_with_the_reason(make_broker):
+    target, dls = Subscriber([(400, '{"error": "corrupt file"}')]), Subscriber()
+    broker, url, _ = make_broker([_route("r", "t.a", "svc")], {"svc": target.url, "dls": dls.url})
+    _send(url, _event())
+    dls.wait_for(1)
+    letter = dls.received[0][1]
+    assert len(target.received) == 1
+    assert letter["type"] == "t.a" and letter["subject"] == "obs-1"
+    assert letter["knativeerrorcode"] == "400"
+    assert letter["knativeerrordest"] == target.url
+    assert json.loads(base64.b64decode(letter["knativeerrordata"])) == {"error": "corrupt file"}
+    assert letter.get_data() == {"n": 1}
+
+
+def test_exhausted_retries_dead_letter_after_retry_plus_one_attempts(make_broker):
+    target, dls = Subscriber([(500, "boom")] * 10), Subscriber()
+    _, url, _ = make_broker([_route("r", "t.a", "svc", retry=2)],
+                            {"svc": target.url, "dls": dls.url})
+    _send(url, _event())
+    dls.wait_for(1)
+    assert len(target.received) == 3
+    assert dls.received[0][1]["knativeerrorcode"] == "500"
+
+
+def test_unreachable_subscriber_is_retried_then_dead_lettered(make_broker):
+    dls = Subscriber()
+    _, url, _ = make_broker([_route("r", "t.a", "svc", retry=1)],
+                            {"svc": f"http://127.0.0.1:{free_port()}", "dls": dls.url})
+    _send(url, _event())
+    dls.wait_for(1)
+    letter = dls.received[0][1]
+    assert "knativeerrorcode" not in letter.get_attributes()
+    assert b"ConnectionError" in base64.b64decode(letter["knativeerrordata"])
+
+
+def test_replies_are_routed_onwards(make_broker):
+    first, second = Subscriber(), Subscriber()
+    first.reply = _event("t.b")
+    broker, url, _ = make_broker([_route("a", "t.a", "one"), _route("b", "t.b", "two")],
+                                 {"one": first.url, "two": second.url, "dls": first.url})
+    _send(url, _event("t.a"))
+    second.wait_for(1)
+    assert second.received[0][1]["type"] == "t.b"
+    assert broker.stats()["latency_ms"]["b"]["n"] == 1
+
+
+def test_ingress_refuses_what_is_not_an_event(make_broker):
+    target = Subscriber()
+    broker, url, _ = make_broker([_route("r", "t.a", "svc")],
+                                 {"svc": target.url, "dls": target.url})
+    assert requests.post(url, data=b"hello", timeout=5).status_code == 400
+    assert requests.post(url, data=b"x" * (2 << 20), timeout=5).status_code == 413
+    assert _send(url, _event("t.other")).status_code == 202
+    assert broker.stats()["counts"]["unrouted"] == 1
+
+
+def test_accepted_events_survive_a_broker_restart(make_broker, tmp_path):
+    target = Subscriber()
+    down = f"http://127.0.0.1:{free_port()}"
+    broker, url, server = make_broker([_route("r", "t.a", "svc", retry=5, delay=1.0)],
+                                      {"svc": down, "dls": down}, "durable.sqlite")
+    for n in range(3):
+        _send(url, _event(subject=f"obs-{n}"))
+    time.sleep(0.3)
+    server.shutdown()
+    server.server_close()
+    broker.stop()
+    make_broker([_route("r", "t.a", "svc")], {"svc": target.url, "dls": target.url},
+                "durable.sqlite")
+    target.wait_for(3)
+    assert sorted(e["subject"] for _, e in target.received) == ["obs-0", "obs-1", "obs-2"]
