@@ -31,6 +31,19 @@ def test_synth_then_run(tmp_path: Path):
             assert {"time", "level", "message"} <= set(json.loads(line))
 
 
+def test_run_via_events_passes_settings_to_the_functions(tmp_path: Path):
+    made = aurora("synth", "--n", "3", "--out", str(tmp_path / "data"), "--seed", "15",
+                  "--no-progress")
+    assert made.returncode == 0, made.stderr
+    ran = aurora("run", str(tmp_path / "data"), "--out", str(tmp_path / "out"), "--via-events",
+                 "--no-progress", env={"AURORA_SCREEN": "paper"})
+    assert ran.returncode == 0, ran.stderr
+    assert "3 observations" in ran.stdout and "aurora-preprocess: 3 events" in ran.stdout
+    records = [json.loads(line) for line in (tmp_path / "out" / "observations.jsonl").open()]
+    assert [r["screen"] for r in records] == ["paper"] * 3
+    assert (tmp_path / "out" / ".stack" / "logs" / "broker.log").is_file()
+
+
 def test_run_with_nothing_to_do_says_so(tmp_path: Path):
     ran = aurora("run", str(tmp_path), "--out", str(tmp_path / "out"), "--no-progress")
     assert ran.returncode == 2 and "no FITS files found" in ran.stderr

@@ -134,6 +134,10 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             print(f"aurora: {exc}", file=sys.stderr)
             return 1
         print(summary.describe())
+        for route, latency in sorted((summary.hop_latency_ms or {}).items()):
+            if latency.get("n"):
+                print(f"  {route}: {latency['n']} events, accepted -> answered p50 "
+                      f"{latency['p50']} ms, p95 {latency['p95']} ms")
         return 0
     options = PipelineOptions.from_settings(
         settings, png_dir=args.out / "heatmaps" if args.png else None)

@@ -37,6 +37,9 @@ class RunSummary:
     total: int
     by_status: dict[str, int]
     elapsed_s: float
+    hop_latency_ms: dict[str, dict[str, float]] | None = None
+    """Event mode only: per Trigger, time from the broker accepting an event to its
+    subscriber answering (``n``, ``p50``, ``p95``, ``max``)."""
 
     @property
     def observations_per_s(self) -> float:

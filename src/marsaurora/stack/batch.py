@@ -92,8 +92,8 @@ def _run(paths: Sequence[Path], out_dir: Path, settings: Settings, stack: LocalS
             sink.write(json.dumps(record) + "\n")
             counts[record["status"]] += 1
     summary = RunSummary(records_path, sum(counts.values()), dict(counts),
-                         time.perf_counter() - start)
-    log.info(summary.describe(), extra={"hop_latency_ms": stack.broker_stats()["latency_ms"]})
+                         time.perf_counter() - start, stack.broker_stats()["latency_ms"])
+    log.info(summary.describe())
     return summary
 
 

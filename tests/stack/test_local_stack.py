@@ -1,0 +1,141 @@
+"""The whole chain through the local stack: S3 server, function processes and broker."""
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from marsaurora.config import Settings
+from marsaurora.events import OBSERVATION_STORED, new_event
+from marsaurora.layout import BucketLayout, content_digest
+from marsaurora.pipeline import PipelineOptions
+from marsaurora.runner import RECORDS_FILE, discover_inputs, run_batch
+from marsaurora.stack.batch import run_via_events
+from marsaurora.stack.local import LocalStack
+from marsaurora.synth.generate import SynthSpec, generate
+
+from conftest import without_timings
+
+SETTINGS = Settings()
+LAYOUT = BucketLayout.from_settings(SETTINGS)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory) -> LocalStack:
+    with LocalStack(tmp_path_factory.mktemp("stack"), SETTINGS) as running:
+        yield running
+
+
+def _synth(folder: Path, n: int, seed: int) -> list[Path]:
+    list(generate(SynthSpec(n=n, seed=seed), folder))
+    return discover_inputs([folder])
+
+
+def _wait_idle(stack: LocalStack, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while stack.broker_stats()["pending"] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not stack.broker_stats()["pending"], "broker still has deliveries pending"
+
+
+def _read_records(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.open()]
+
+
+def test_twenty_observations_end_with_exactly_one_record_each(stack, tmp_path):
+    paths = _synth(tmp_path / "in", 17, seed=11)
+    good = paths[0]
+    broken = {
+        "emm_emu_l2b_20230101t000000_0001_os2_sw1of1_f_v01-04.fits.gz": b"\x1f\x8b" + b"\0" * 99,
+        "emm_emu_l2b_20230101t000100_0001_os2_sw1of1_f_v01-04.fits": b"not a FITS file",
+        "emm_emu_l2b_20230101t000200_0001_os2_sw1of1_f_v01-04.fits.gz":
+            good.read_bytes()[: good.stat().st_size // 3],
+    }
+    for name, body in broken.items():
+        (tmp_path / "in" / name).write_bytes(body)
+    paths = discover_inputs([tmp_path / "in"])
+    assert len(paths) == 20
+
+    summary = run_via_events(paths, tmp_path / "events", SETTINGS, progress=False, stack=stack)
+    run_batch(paths, tmp_path / "embedded", PipelineOptions(), workers=1, progress=False)
+
+    via_events = _read_records(summary.records_path)
+    embedded = _read_records(tmp_path / "embedded" / RECORDS_FILE)
+    assert [r["observation"] for r in via_events] == [p.name for p in paths]
+    assert [without_timings(r) for r in via_events] == [without_timings(r) for r in embedded]
+    assert summary.by_status["error"] == 3
+
+    storage = stack.storage()
+    for path, record in zip(paths, via_events, strict=True):
+        key = LAYOUT.input_key(path.name)
+        assert storage.exists(LAYOUT.record_key(key))
+        letters = storage.keys(f"dead-letter/{path.name}/")
+        if record["status"] == "error":
+            assert path.name in broken and len(letters) == 1
+            letter = json.loads(storage.get(letters.pop())[0])
+            assert letter["delivery"]["code"] == "400"
+            assert letter["delivery"]["reason"]["error"]["message"] == \
+                record["error"]["message"][:400]
+        else:
+            digest = content_digest(path.read_bytes())
+            assert storage.exists(LAYOUT.heatmap_key(key, digest))
+            assert storage.exists(LAYOUT.scan_key(key, digest))
+            assert not letters
+
+
+def test_a_duplicate_delivery_leaves_no_duplicate(stack, tmp_path):
+    path = _synth(tmp_path / "dup", 1, seed=12)[0]
+    storage = stack.storage()
+    key = LAYOUT.input_key(path.name)
+    ref = storage.put(key, path.read_bytes(), "application/fits")
+    event = new_event(OBSERVATION_STORED, "ingest", path.name, {**ref.to_json(), "size": 1})
+    stack.send(event)
+    _wait_idle(stack)
+    everything = storage.keys("")
+    record = json.loads(storage.get(LAYOUT.record_key(key))[0])
+    delivered = stack.broker_stats()["counts"]["delivered"]
+
+    stack.send(event)
+    stack.send(event)
+    _wait_idle(stack)
+    assert stack.broker_stats()["counts"]["delivered"] >= delivered + 6
+    assert storage.keys("") == everything
+    again = json.loads(storage.get(LAYOUT.record_key(key))[0])
+    assert without_timings(again) == without_timings(record)
+
+
+def test_a_function_killed_mid_batch_loses_nothing(stack, tmp_path):
+    paths = _synth(tmp_path / "kill", 8, seed=13)
+    storage = stack.storage()
+    wanted = set()
+    for path in paths:
+        key = LAYOUT.input_key(path.name)
+        ref = storage.put(key, path.read_bytes(), "application/fits")
+        stack.send(new_event(OBSERVATION_STORED, "ingest", path.name,
+                             {**ref.to_json(), "size": 1}))
+        wanted.add(LAYOUT.record_key(key))
+    deadline = time.monotonic() + 30
+    while not storage.keys("records/") & wanted and time.monotonic() < deadline:
+        time.sleep(0.05)
+    retries_before = stack.broker_stats()["counts"].get("retries", 0)
+    stack.kill("preprocess")
+    time.sleep(1.0)
+    stack.start_part("preprocess")
+    _wait_idle(stack, timeout_s=90)
+    assert storage.keys("records/") >= wanted
+    records = [json.loads(storage.get(k)[0]) for k in wanted]
+    assert all(r["status"] in ("aurora", "no_aurora") for r in records)
+    counts = stack.broker_stats()["counts"]
+    assert counts.get("lost", 0) == 0
+    assert counts["retries"] > retries_before, "the kill interrupted no delivery"
+
+
+def test_stack_refuses_duplicate_file_names(stack, tmp_path):
+    path = _synth(tmp_path / "a", 1, seed=14)[0]
+    copy = tmp_path / "b" / path.name
+    copy.parent.mkdir()
+    shutil.copy(path, copy)
+    with pytest.raises(ValueError, match="more than once"):
+        run_via_events([path, copy], tmp_path / "out", SETTINGS, progress=False, stack=stack)
