@@ -8,11 +8,10 @@ from pathlib import Path
 import pytest
 
 from marsaurora.config import Settings
-from marsaurora.events import OBSERVATION_STORED, new_event
 from marsaurora.layout import BucketLayout, content_digest
 from marsaurora.pipeline import PipelineOptions
 from marsaurora.runner import RECORDS_FILE, discover_inputs, run_batch
-from marsaurora.stack.batch import run_via_events
+from marsaurora.stack.batch import run_via_events, upload
 from marsaurora.stack.local import LocalStack
 from marsaurora.synth.generate import SynthSpec, generate
 
@@ -89,8 +88,7 @@ def test_a_duplicate_delivery_leaves_no_duplicate(stack, tmp_path):
     path = _synth(tmp_path / "dup", 1, seed=12)[0]
     storage = stack.storage()
     key = LAYOUT.input_key(path.name)
-    ref = storage.put(key, path.read_bytes(), "application/fits")
-    event = new_event(OBSERVATION_STORED, "ingest", path.name, {**ref.to_json(), "size": 1})
+    event = upload(path, storage, LAYOUT)
     stack.send(event)
     _wait_idle(stack)
     everything = storage.keys("")
@@ -111,11 +109,8 @@ def test_a_function_killed_mid_batch_loses_nothing(stack, tmp_path):
     storage = stack.storage()
     wanted = set()
     for path in paths:
-        key = LAYOUT.input_key(path.name)
-        ref = storage.put(key, path.read_bytes(), "application/fits")
-        stack.send(new_event(OBSERVATION_STORED, "ingest", path.name,
-                             {**ref.to_json(), "size": 1}))
-        wanted.add(LAYOUT.record_key(key))
+        stack.send(upload(path, storage, LAYOUT))
+        wanted.add(LAYOUT.record_key(LAYOUT.input_key(path.name)))
     deadline = time.monotonic() + 30
     while not storage.keys("records/") & wanted and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from cloudevents.http import CloudEvent
 from tqdm import tqdm
 
 from marsaurora.config import Settings
@@ -61,14 +62,17 @@ def _run(paths: Sequence[Path], out_dir: Path, settings: Settings, stack: LocalS
          progress: bool, timeout_s: float | None, start: float) -> RunSummary:
     storage = stack.storage()
     layout = BucketLayout.from_settings(settings)
+    options = PipelineOptions.from_settings(settings)
     local: dict[Path, dict[str, Any]] = {}
     expected: dict[Path, str] = {}
     with tqdm(total=len(paths), unit="obs", desc="upload", disable=not progress) as bar:
         for path in paths:
             if not path.is_file():
-                local[path] = process_file(path, PipelineOptions.from_settings(settings))
+                local[path] = process_file(path, options)
             else:
-                expected[path] = _announce(path, storage, layout, stack)
+                event = upload(path, storage, layout)
+                stack.send(event)
+                expected[path] = layout.input_key(path.name)
             bar.update(1)
     deadline = time.monotonic() + (timeout_s if timeout_s is not None else 60 + 5 * len(paths))
     wanted = {layout.record_key(key): path for path, key in expected.items()}
@@ -97,12 +101,11 @@ def _run(paths: Sequence[Path], out_dir: Path, settings: Settings, stack: LocalS
     return summary
 
 
-def _announce(path: Path, storage: Storage, layout: BucketLayout, stack: LocalStack) -> str:
-    key = layout.input_key(path.name)
-    ref = storage.put(key, path.read_bytes(), "application/fits")
-    stack.send(new_event(OBSERVATION_STORED, "ingest", path.name,
-                         {**ref.to_json(), "size": path.stat().st_size}))
-    return key
+def upload(path: Path, storage: Storage, layout: BucketLayout) -> CloudEvent:
+    """Store one file under the input prefix; return the ``observation.stored`` event to send."""
+    ref = storage.put(layout.input_key(path.name), path.read_bytes(), "application/fits")
+    return new_event(OBSERVATION_STORED, "ingest", path.name,
+                     {**ref.to_json(), "size": path.stat().st_size})
 
 
 def _timed_out(path: Path, stack: LocalStack) -> dict[str, Any]:
