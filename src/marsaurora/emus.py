@@ -185,8 +185,7 @@ def read_l2b(path: str | Path, *, limits: ReadLimits = ReadLimits()) -> Observat
         raise ObservationError("not_found", f"{path} does not exist or is not a file.")
     size = path.stat().st_size
     if size > limits.max_file_bytes:
-        raise ObservationError("too_large", f"{path.name} is {size} bytes, above the "
-                               f"{limits.max_file_bytes}-byte limit (AURORA_MAX_FILE_BYTES).")
+        raise file_too_large(path.name, size, limits.max_file_bytes)
     source: Path | io.BytesIO = path
     if _sniff(path):
         source = io.BytesIO(_inflate(path, limits.max_file_bytes))
@@ -204,6 +203,12 @@ def read_l2b(path: str | Path, *, limits: ReadLimits = ReadLimits()) -> Observat
                                        f"headers announce; re-download it ({exc}).") from None
             raise ObservationError("corrupt", f"{path.name} cannot be decoded as FITS: "
                                    f"{type(exc).__name__}: {exc}") from None
+
+
+def file_too_large(name: str, size: int, limit: int) -> ObservationError:
+    """The refusal of an input above ``AURORA_MAX_FILE_BYTES``, worded alike in every mode."""
+    return ObservationError("too_large", f"{name} is {size} bytes, above the {limit}-byte "
+                            "limit (AURORA_MAX_FILE_BYTES).")
 
 
 def _sniff(path: Path) -> bool:

@@ -27,7 +27,6 @@ from marsaurora.pipeline import observation_stem
 
 DIGEST_CHARS = 16
 MAX_KEY_BYTES = 1024
-FOLDERS = ("heatmaps/", "scans/", "records/", "dead-letter/")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 
 
@@ -87,9 +86,14 @@ class BucketLayout:
         """Where the scan artifact of one version of an input goes."""
         return self._derived("scans/", input_key, f"-{digest[:DIGEST_CHARS]}.npz")
 
+    @property
+    def records_prefix(self) -> str:
+        """The folder holding every observation's record."""
+        return f"{self.output_prefix}records/"
+
     def record_key(self, input_key: str) -> str:
         """Where the one record of an observation goes."""
-        return f"{self.output_prefix}records/{self.relative_input(input_key)}.json"
+        return f"{self.records_prefix}{self.relative_input(input_key)}.json"
 
     def dead_letter_key(self, input_key: str | None, event_id: str) -> str:
         """Where one dead-lettered event goes; unattributable events get their own folder."""

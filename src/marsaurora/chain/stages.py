@@ -14,6 +14,7 @@ from typing import Any
 from cloudevents.http import CloudEvent
 
 from marsaurora.chain.context import Reply, StageContext
+from marsaurora.emus import file_too_large
 from marsaurora.errors import ObservationError
 from marsaurora.events import (CANDIDATE_FOUND, CANDIDATE_NONE, HEATMAP_READY, OBSERVATION_FAILED,
                                BadEvent, event_data, hop, new_event)
@@ -40,8 +41,7 @@ def preprocess_stage(event: CloudEvent, context: StageContext) -> Reply:
     except ObjectMissing as exc:
         return _refuse(stage, stored, record, ObservationError("not_found", str(exc)), context)
     except ObjectTooLarge as exc:
-        error = ObservationError("too_large", f"{name} is {exc.size} bytes, above the "
-                                 f"{limit}-byte limit (AURORA_MAX_FILE_BYTES).")
+        error = file_too_large(name, exc.size, limit)
         return _refuse(stage, stored, record, error, context)
     digest = content_digest(body)
     with tempfile.TemporaryDirectory(prefix="aurora-preprocess-") as folder:

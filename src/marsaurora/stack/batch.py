@@ -79,7 +79,7 @@ def _run(paths: Sequence[Path], out_dir: Path, settings: Settings, stack: LocalS
     done: set[str] = set()
     with tqdm(total=len(wanted), unit="obs", desc="records", disable=not progress) as bar:
         while len(done) < len(wanted) and time.monotonic() < deadline:
-            found = storage.keys(f"{settings.s3_output_prefix}records/") & wanted.keys()
+            found = storage.keys(layout.records_prefix) & wanted.keys()
             bar.update(len(found - done))
             done = found
             if len(done) < len(wanted):
