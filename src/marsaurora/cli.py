@@ -2,7 +2,8 @@
 
 ``aurora synth`` makes synthetic EMUS L2B files, ``aurora run`` runs the
 pipeline over files or folders (in process, or ``--via-events`` through the
-local event-driven stack), ``aurora stack up`` starts that stack for other
+local event-driven stack) and writes the aurora catalogue, ``aurora report``
+draws a run's summary figure, ``aurora stack up`` starts the stack for other
 clients. Command-line flags override the matching ``AURORA_*`` settings.
 """
 
@@ -17,10 +18,14 @@ from tqdm import tqdm
 
 from marsaurora import __version__, logs
 from marsaurora.classify import SCREENS
+from marsaurora.catalog import write_catalog
 from marsaurora.config import ConfigError, Settings
+from marsaurora.detect import ModelError, model_file
 from marsaurora.events import OBSERVATION_STORED
 from marsaurora.pipeline import PipelineOptions
-from marsaurora.runner import discover_inputs, resolve_workers, run_batch, worker_pool
+from marsaurora.report import ReportError, make_report
+from marsaurora.runner import (RunSummary, discover_inputs, resolve_workers, run_batch,
+                               worker_pool)
 from marsaurora.stack.batch import run_via_events
 from marsaurora.stack.local import LOCAL_CREDENTIALS, LocalStack, StackError
 from marsaurora.synth.generate import TRUTH_FILE, SynthSpec, generate
@@ -53,7 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="classify screen (default AURORA_SCREEN, physical)")
     run.add_argument("--workers", type=int, default=None,
                      help="processes (default AURORA_WORKERS; 0 = every core)")
-    run.add_argument("--png", action="store_true", help="also write each heatmap to OUT/heatmaps/")
+    run.add_argument("--png", action="store_true",
+                     help="also write each heatmap, and an overlay of any detections, to "
+                          "OUT/heatmaps/")
     run.add_argument("--via-events", action="store_true",
                      help="go through the local event-driven stack (S3 server, functions, "
                           "broker) instead of in-process workers")
@@ -61,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="with --via-events: seconds to wait for all records "
                           "(default 60 + 5 per file)")
     run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+    report = commands.add_parser("report", help="draw OUT/report.png from a run's records")
+    report.add_argument("run_dir", type=Path, help="the --out folder of an `aurora run`")
 
     stack = commands.add_parser("stack", help="the local event-driven stack")
     stack_commands = stack.add_subparsers(dest="stack_command", required=True)
@@ -91,6 +101,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _synth(args, settings)
     if args.command == "stack":
         return _stack_up(args, settings)
+    if args.command == "report":
+        return _report(args)
     return _run(args, settings)
 
 
@@ -133,7 +145,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         except (ValueError, StackError) as exc:
             print(f"aurora: {exc}", file=sys.stderr)
             return 1
-        print(summary.describe())
+        _finish(summary, args.out)
         for route, latency in sorted((summary.hop_latency_ms or {}).items()):
             if latency.get("n"):
                 print(f"  {route}: {latency['n']} events, accepted -> answered p50 "
@@ -141,9 +153,32 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     options = PipelineOptions.from_settings(
         settings, png_dir=args.out / "heatmaps" if args.png else None)
+    if options.detector is not None:
+        try:
+            model_file(options.detector)
+        except ModelError as exc:
+            print(f"aurora: {exc}", file=sys.stderr)
+            return 2
     summary = run_batch(paths, args.out, options, workers=settings.workers,
                         progress=not args.no_progress)
+    _finish(summary, args.out)
+    return 0
+
+
+def _finish(summary: RunSummary, out_dir: Path) -> None:
+    """Print the run's summary and write its catalogue next to the records."""
     print(summary.describe())
+    ecsv, csv = write_catalog(summary.records_path, out_dir)
+    print(f"catalogue: {ecsv} and {csv}; `aurora report {out_dir}` draws a summary figure")
+
+
+def _report(args: argparse.Namespace) -> int:
+    try:
+        path, counts = make_report(args.run_dir)
+    except ReportError as exc:
+        print(f"aurora: {exc}", file=sys.stderr)
+        return 2
+    print(f"{counts['observations']} observations, {counts['detections']} detections -> {path}")
     return 0
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from marsaurora.classify import DEFAULT_SCREEN, SCREENS
 from marsaurora.classify.paper import PaperFilterParams
 from marsaurora.classify.physical import PhysicalScreenParams
+from marsaurora.detect import BACKENDS, DEFAULT_CONFIDENCE, DEFAULT_IOU, DEVICES
 from marsaurora.emus import ReadLimits
 from marsaurora.preprocess import DEFAULT_RANGE_R
 
@@ -88,6 +89,26 @@ class Settings:
     max_hdus: int = _setting(
         _LIMITS.max_hdus, "Stop looking for the needed FITS extensions after this many HDUs.",
         minimum=1)
+    detector: str = _setting(
+        "onnx", "Detector backend for screened candidates: `onnx` (ONNX Runtime), "
+        "`ultralytics` (PyTorch, needs the `train` extra) or `off` (stop after classify).",
+        choices=(*BACKENDS, "off"))
+    model_path: str = _setting(
+        "", "Detector weights; empty uses the shipped `model/aurora-yolo11n.onnx` "
+        "(`.pt` for the ultralytics backend).")
+    detect_device: str = _setting(
+        "auto", "Where the detector runs: `auto` (the GPU when the backend has one), `cpu` "
+        "or `cuda`.", choices=DEVICES)
+    detect_confidence: float = _setting(
+        DEFAULT_CONFIDENCE, "Detector: keep boxes at least this confident.", minimum=0.0)
+    detect_iou: float = _setting(
+        DEFAULT_IOU, "Detector: non-maximum suppression drops boxes overlapping a better one "
+        "by more than this IoU.", minimum=0.0)
+    detect_batch: int = _setting(
+        8, "Detect function: most images run through the network in one batch.", minimum=1)
+    detect_threads: int = _setting(
+        0, "ONNX Runtime threads per process; 0 lets it choose (`aurora run` shares the "
+        "cores among its workers).", minimum=0)
     log_level: str = _setting("INFO", "Log level of the JSON logs on stderr.",
                               choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     s3_endpoint: str = _setting(

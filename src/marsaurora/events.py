@@ -22,6 +22,8 @@ OBSERVATION_STORED = "marsaurora.observation.stored"
 HEATMAP_READY = "marsaurora.heatmap.ready"
 CANDIDATE_FOUND = "marsaurora.candidate.found"
 CANDIDATE_NONE = "marsaurora.candidate.none"
+DETECTIONS_READY = "marsaurora.detections.ready"
+OBSERVATION_CATALOGED = "marsaurora.observation.cataloged"
 OBSERVATION_FAILED = "marsaurora.observation.failed"
 DATA_CONTENT_TYPE = "application/json"
 BROKER_NAME = "aurora"
@@ -48,11 +50,19 @@ EVENT_TYPES: tuple[EventType, ...] = (
               "The observation was read and drawn; the heatmap PNG and scan artifact are stored."),
     EventType(CANDIDATE_FOUND, ("classify",),
               "as `heatmap.ready`, the record now with `status: aurora` and its candidates",
-              "The screen found at least one aurora candidate."),
+              "The screen found at least one aurora candidate; the detector looks next."),
     EventType(CANDIDATE_NONE, ("classify",),
               "as `heatmap.ready`, the record now with `status: no_aurora`",
               "The screen found nothing; the observation's chain ends here."),
-    EventType(OBSERVATION_FAILED, ("preprocess", "classify", "record", "deadletter"),
+    EventType(DETECTIONS_READY, ("detect",),
+              "as `candidate.found`, plus `detections`: every box `{label, confidence, box_px}`",
+              "The detector ran on the heatmap (boxes in heatmap pixels, possibly none)."),
+    EventType(OBSERVATION_CATALOGED, ("catalog",),
+              "`{observation, digest, overlay, record}`: the record with located `detections` "
+              "and the detector's `status`; `overlay` is null when nothing was found",
+              "Each aurora box was mapped onto Mars; the record is final."),
+    EventType(OBSERVATION_FAILED, ("preprocess", "classify", "detect", "catalog", "record",
+                                   "deadletter"),
               "`{observation, stage, error: {code, message}, record}`",
               "Bad input: the body of a stage's HTTP 400 reply, which Knative passes to the "
               "dead-letter sink (`knativeerrordata`); never routed by a trigger."),
@@ -81,7 +91,9 @@ class Hop:
 HOPS: tuple[Hop, ...] = (
     Hop("preprocess", consumes=(OBSERVATION_STORED,), emits=(HEATMAP_READY,)),
     Hop("classify", consumes=(HEATMAP_READY,), emits=(CANDIDATE_FOUND, CANDIDATE_NONE)),
-    Hop("record", consumes=(CANDIDATE_FOUND, CANDIDATE_NONE), emits=()),
+    Hop("detect", consumes=(CANDIDATE_FOUND,), emits=(DETECTIONS_READY,)),
+    Hop("catalog", consumes=(DETECTIONS_READY,), emits=(OBSERVATION_CATALOGED,)),
+    Hop("record", consumes=(OBSERVATION_CATALOGED, CANDIDATE_NONE), emits=()),
 )
 DEAD_LETTER_STAGE = "deadletter"
 DEAD_LETTER_SERVICE = SERVICE_PREFIX + DEAD_LETTER_STAGE

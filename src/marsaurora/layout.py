@@ -8,6 +8,7 @@ Everything derived keeps that relative path under a fixed folder below
 ==================  ==================================================
 ``heatmaps/``       ``<relative stem>-<digest>.png``
 ``scans/``          ``<relative stem>-<digest>.npz`` (scan artifact)
+``overlays/``       ``<relative stem>-<digest>.png`` (detections drawn on the heatmap)
 ``records/``        ``<relative key>.json``, one record per observation
 ``dead-letter/``    ``<relative key>/<event id>.json``
 ==================  ==================================================
@@ -85,6 +86,10 @@ class BucketLayout:
     def scan_key(self, input_key: str, digest: str) -> str:
         """Where the scan artifact of one version of an input goes."""
         return self._derived("scans/", input_key, f"-{digest[:DIGEST_CHARS]}.npz")
+
+    def overlay_key(self, input_key: str, digest: str) -> str:
+        """Where the detections overlay of one version of an input goes."""
+        return self._derived("overlays/", input_key, f"-{digest[:DIGEST_CHARS]}.png")
 
     @property
     def records_prefix(self) -> str:

@@ -1,4 +1,4 @@
-"""One observation through read -> preprocess -> classify, as one record.
+"""One observation through read -> preprocess -> classify -> detect -> catalog, as one record.
 
 This is the unit every mode runs: the embedded batch runner calls it in
 worker processes, and the stage functions call the same steps one at a time.
@@ -13,14 +13,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from marsaurora.catalog import catalog_detections
 from marsaurora.classify import (DEFAULT_SCREEN, PaperFilterParams, PhysicalScreenParams,
                                  ScreenResult, classify)
 from marsaurora.config import Settings
+from marsaurora.detect import (AURORA_LABEL, DISK_LABEL, Detection, Detector, DetectorOptions,
+                               load_detector)
 from marsaurora.emus import Observation, ReadLimits, read_l2b
 from marsaurora.errors import ObservationError
-from marsaurora.preprocess import DEFAULT_RANGE_R, Heatmap, render_heatmap
+from marsaurora.overlay import draw_detections
+from marsaurora.preprocess import DEFAULT_RANGE_R, Heatmap, encode_png, render_heatmap
 
-STAGES = ("read", "preprocess", "classify")
+STAGES = ("read", "preprocess", "classify", "detect", "catalog")
 STATUSES = ("aurora", "no_aurora", "error")
 log = logging.getLogger(__name__)
 
@@ -34,8 +38,10 @@ class PipelineOptions:
     paper: PaperFilterParams = field(default_factory=PaperFilterParams)
     limits: ReadLimits = field(default_factory=ReadLimits)
     heatmap_range_r: tuple[float, float] = DEFAULT_RANGE_R
+    detector: DetectorOptions | None = None
+    """Run the detector on screened candidates; None stops after classify."""
     png_dir: Path | None = None
-    """Write each heatmap here as PNG when set."""
+    """Write each heatmap here as PNG when set, and an overlay of any detections."""
 
     @classmethod
     def from_settings(cls, settings: Settings, *, png_dir: Path | None = None) -> "PipelineOptions":
@@ -54,6 +60,11 @@ class PipelineOptions:
                               max_hdu_bytes=settings.max_hdu_bytes,
                               max_hdus=settings.max_hdus),
             heatmap_range_r=(settings.heatmap_min_r, settings.heatmap_max_r),
+            detector=None if settings.detector == "off" else DetectorOptions(
+                model_path=Path(settings.model_path) if settings.model_path else None,
+                backend=settings.detector, device=settings.detect_device,
+                confidence=settings.detect_confidence, iou=settings.detect_iou,
+                threads=settings.detect_threads),
             png_dir=png_dir,
         )
 
@@ -63,20 +74,29 @@ def process_file(path: Path, options: PipelineOptions) -> dict[str, Any]:
 
     The record always has ``observation``, ``status`` (one of
     :data:`STATUSES`), ``stage`` (the last of :data:`STAGES` reached),
-    ``error`` (``None`` or ``{"code", "message"}``), ``candidates`` and
-    ``timings_ms``.
+    ``error`` (``None`` or ``{"code", "message"}``), ``candidates`` (the
+    screen's), ``detections`` (the detector's auroras, located on Mars) and
+    ``timings_ms``. With a detector, ``status`` is ``aurora`` only when it
+    confirms a candidate; without one, the screen decides.
     """
     record = new_record(path.name)
     with recording_failures(record):
         observation, heatmap = read_and_render(path, options, record)
-        screen(observation, heatmap, options, record)
+        result = screen(observation, heatmap, options, record)
+        if result.passed and options.detector is not None:
+            found = detect(heatmap, load_detector(options.detector), record)
+            catalog(observation, heatmap, found, record)
+            if options.png_dir is not None and record["detections"]:
+                stem = observation_stem(path.name)
+                overlay = draw_detections(heatmap.rgb, record["detections"])
+                (options.png_dir / f"{stem}-detections.png").write_bytes(encode_png(overlay))
     return record
 
 
 def new_record(observation_name: str) -> dict[str, Any]:
     """The record of an observation nothing has been done to yet."""
     return {"observation": observation_name, "status": "error", "stage": "read",
-            "error": None, "candidates": [], "timings_ms": {}}
+            "error": None, "candidates": [], "detections": [], "timings_ms": {}}
 
 
 def read_and_render(path: Path, options: PipelineOptions,
@@ -108,6 +128,24 @@ def screen(observation: Observation, heatmap: Heatmap, options: PipelineOptions,
     record["screen_stats"] = {k: round(v, 4) for k, v in result.stats.items()}
     record["candidates"] = [c.to_record() for c in result.candidates]
     return result
+
+
+def detect(heatmap: Heatmap, detector: Detector, record: dict[str, Any]) -> list[Detection]:
+    """The detect step: every box the network finds on the heatmap."""
+    record["stage"] = "detect"
+    with _timed(record["timings_ms"], "detect"):
+        return detector.detect([heatmap.rgb])[0]
+
+
+def catalog(observation: Observation, heatmap: Heatmap, found: list[Detection],
+            record: dict[str, Any]) -> None:
+    """The catalog step: locate each aurora box on Mars; the detector now sets the status."""
+    record["stage"] = "catalog"
+    with _timed(record["timings_ms"], "catalog"):
+        auroras = [d for d in found if d.label == AURORA_LABEL]
+        record["detections"] = catalog_detections(observation, heatmap, auroras)
+    record["disk_detected"] = any(d.label == DISK_LABEL for d in found)
+    record["status"] = "aurora" if record["detections"] else "no_aurora"
 
 
 @contextmanager

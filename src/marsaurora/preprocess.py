@@ -80,10 +80,7 @@ class Heatmap:
 
     def png_bytes(self) -> bytes:
         """The heatmap encoded as PNG, for storing in a bucket."""
-        ok, encoded = cv2.imencode(".png", cv2.cvtColor(self.rgb, cv2.COLOR_RGB2BGR))
-        if not ok:
-            raise ValueError("OpenCV could not encode the heatmap as PNG")
-        return encoded.tobytes()
+        return encode_png(self.rgb)
 
     @classmethod
     def restore(cls, png: bytes, shape: tuple[int, int], scan_to_px: np.ndarray,
@@ -226,6 +223,14 @@ def _source_maps(scan_to_px: np.ndarray, shape: tuple[int, int]) -> tuple[
     slit_index = np.where(inside, slit_near, NO_SOURCE).astype(np.int16)
     integ_index = np.where(inside, integ_near, NO_SOURCE).astype(np.int16)
     return slit, integ, slit_index, integ_index
+
+
+def encode_png(rgb: np.ndarray) -> bytes:
+    """An RGB image as PNG bytes."""
+    ok, encoded = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise ValueError("OpenCV could not encode the image as PNG")
+    return encoded.tobytes()
 
 
 def log_scaled(brightness_r: np.ndarray, *, min_r: float, max_r: float) -> np.ndarray:

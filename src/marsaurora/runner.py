@@ -13,7 +13,7 @@ import os
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -108,12 +108,20 @@ def run_batch(paths: Sequence[Path], out_dir: Path, options: PipelineOptions, *,
 
 def _records(paths: Sequence[Path], options: PipelineOptions,
              workers: int) -> Iterator[dict[str, Any]]:
-    work = partial(process_file, options=options)
+    work = partial(process_file, options=_share_cores(options, workers))
     if workers == 1 or len(paths) <= 1:
         yield from map(work, paths)
         return
     with worker_pool(min(workers, len(paths))) as pool:
         yield from pool.imap(work, paths, chunksize=1)
+
+
+def _share_cores(options: PipelineOptions, workers: int) -> PipelineOptions:
+    """Give each worker's detector its share of the cores, unless threads were set."""
+    if options.detector is None or options.detector.threads or workers <= 1:
+        return options
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    return replace(options, detector=replace(options.detector, threads=threads))
 
 
 def worker_pool(processes: int) -> multiprocessing.pool.Pool:

@@ -9,8 +9,9 @@ from cloudevents.http import CloudEvent
 
 from marsaurora.chain import StageContext, run_stage
 from marsaurora.config import Settings
-from marsaurora.events import (CANDIDATE_FOUND, HEATMAP_READY, OBSERVATION_FAILED,
-                               OBSERVATION_STORED, new_event)
+from marsaurora.events import (CANDIDATE_FOUND, DETECTIONS_READY, HEATMAP_READY, HOPS,
+                               OBSERVATION_CATALOGED, OBSERVATION_FAILED, OBSERVATION_STORED,
+                               new_event)
 from marsaurora.pipeline import PipelineOptions, process_file
 
 from conftest import without_timings
@@ -21,7 +22,7 @@ def context(s3_server, monkeypatch) -> StageContext:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
     settings = Settings(s3_endpoint=s3_server, s3_bucket=f"b-{uuid.uuid4().hex[:12]}")
-    stage_context = StageContext.from_settings(settings)
+    stage_context = StageContext.from_settings(settings, "detect")
     stage_context.storage.ensure_bucket()
     return stage_context
 
@@ -33,28 +34,36 @@ def _upload(context: StageContext, path, name=None) -> CloudEvent:
 
 
 def _chain(context: StageContext, event: CloudEvent) -> list:
+    """Deliver each reply to the stage whose Trigger accepts its type, as the broker does."""
     replies = []
-    for stage in ("preprocess", "classify", "record"):
+    while True:
+        stage = next(h.stage for h in HOPS if event["type"] in h.consumes)
         reply = run_stage(stage, event, context)
         replies.append(reply)
         if reply.event is None or reply.status != 200:
-            break
+            return replies
         event = reply.event
-    return replies
 
 
 def test_chain_writes_the_same_record_as_the_embedded_pipeline(context, aurora_file):
     replies = _chain(context, _upload(context, aurora_file))
-    assert [r.status for r in replies] == [200, 200, 204]
-    assert replies[0].event["type"] == HEATMAP_READY
-    assert replies[1].event["type"] == CANDIDATE_FOUND
-    assert {r.event["subject"] for r in replies[:2]} == {aurora_file.name}
+    assert [r.status for r in replies] == [200, 200, 200, 200, 204]
+    assert [r.event["type"] for r in replies[:4]] == [
+        HEATMAP_READY, CANDIDATE_FOUND, DETECTIONS_READY, OBSERVATION_CATALOGED]
+    assert {r.event["subject"] for r in replies[:4]} == {aurora_file.name}
     stored, _ = context.storage.get(context.layout.record_key(f"observations/{aurora_file.name}"))
-    expected = process_file(aurora_file, PipelineOptions())
-    assert without_timings(json.loads(stored)) == without_timings(expected)
+    record = json.loads(stored)
+    expected = process_file(aurora_file, PipelineOptions.from_settings(Settings()))
+    assert without_timings(record) == without_timings(expected)
+    assert record["status"] == "aurora" and record["detections"]
+    assert set(record["timings_ms"]) == {"read", "preprocess", "classify", "detect", "catalog"}
     data = replies[1].event.get_data()
     assert context.storage.exists(data["heatmap"]["key"]) and data["heatmap"]["etag"]
     assert "image" not in json.dumps(data)
+    overlay = replies[3].event.get_data()["overlay"]
+    assert overlay["key"] == context.layout.overlay_key(f"observations/{aurora_file.name}",
+                                                       data["digest"])
+    assert context.storage.get(overlay["key"])[0].startswith(b"\x89PNG")
 
 
 def test_redelivery_overwrites_instead_of_duplicating(context, aurora_file):
@@ -103,7 +112,7 @@ def test_bad_events_answer_400_with_a_reason(context, aurora_file, change, reaso
 
 def test_wrong_type_is_refused_by_each_stage(context, aurora_file):
     event = _upload(context, aurora_file)
-    for stage in ("classify", "record"):
+    for stage in ("classify", "detect", "catalog", "record"):
         reply = run_stage(stage, event, context)
         assert reply.status == 400 and "not handled here" in reply.message
 
@@ -162,3 +171,61 @@ def test_dead_letter_writes_an_undeliverable_record_when_no_stage_answered(conte
     assert record["status"] == "error" and record["error"]["code"] == "undeliverable"
     message = record["error"]["message"]
     assert "503" in message and "storage unavailable" in message
+
+
+def _found_event(context: StageContext, path) -> CloudEvent:
+    replies = [run_stage("preprocess", _upload(context, path), context)]
+    replies.append(run_stage("classify", replies[0].event, context))
+    assert replies[1].event["type"] == CANDIDATE_FOUND
+    return replies[1].event
+
+
+def test_without_a_detector_the_screen_decides_as_in_process(context, aurora_file, s3_server):
+    settings = Settings(s3_endpoint=s3_server, s3_bucket=context.storage.bucket, detector="off")
+    plain = StageContext.from_settings(settings, "detect")
+    assert plain.detector is None and plain.readiness()[0]
+    replies = _chain(plain, _found_event(plain, aurora_file))
+    assert replies[0].event.get_data()["detections"] is None
+    record = json.loads(plain.storage.get(
+        plain.layout.record_key(f"observations/{aurora_file.name}"))[0])
+    assert without_timings(record) == without_timings(
+        process_file(aurora_file, PipelineOptions.from_settings(settings)))
+    assert record["status"] == "aurora" and record["detections"] == []
+
+
+@pytest.mark.parametrize("detections, reason", [
+    ("boxes", "list of at most"),
+    ([{"label": "aurora", "confidence": 0.9}], "box_px"),
+    ([{"label": "aurora", "confidence": 0.9, "box_px": [10, 10, 5, 20]}], "x0 <= x1"),
+    ([{"label": "aurora", "confidence": 0.9, "box_px": [0, 0, "nan", 1]}], "x0 <= x1"),
+    ([{"label": "aurora", "confidence": 0.9, "box_px": [0, 0, 1, 1]}] * 301, "at most 300"),
+])
+def test_catalog_refuses_malformed_detections(context, aurora_file, detections, reason):
+    ready = run_stage("detect", _found_event(context, aurora_file), context).event
+    bad = CloudEvent(ready.get_attributes(), {**ready.get_data(), "detections": detections})
+    reply = run_stage("catalog", bad, context)
+    assert reply.status == 400 and reason in reply.message
+
+
+def test_a_detector_that_cannot_load_asks_for_a_retry_and_is_not_ready(
+        context, aurora_file, s3_server, tmp_path):
+    settings = Settings(s3_endpoint=s3_server, s3_bucket=context.storage.bucket,
+                        model_path=str(tmp_path / "missing.onnx"))
+    broken = StageContext.from_settings(settings, "detect")
+    reply = run_stage("detect", _found_event(broken, aurora_file), broken)
+    assert reply.status == 503 and "detector not ready" in reply.message
+    ready, reason = broken.readiness()
+    assert not ready and "missing.onnx" in reason
+
+
+def test_dead_letter_of_a_candidate_marks_the_detect_stage(context, aurora_file):
+    found = _found_event(context, aurora_file)
+    letter = CloudEvent({**found.get_attributes(), "knativeerrorcode": "503",
+                         "knativeerrordest": "http://aurora-detect",
+                         "knativeerrordata": base64.b64encode(b"detector not ready").decode()},
+                        found.get_data())
+    run_stage("deadletter", letter, context)
+    record = json.loads(context.storage.get(
+        context.layout.record_key(f"observations/{aurora_file.name}"))[0])
+    assert record["status"] == "error" and record["stage"] == "detect"
+    assert record["error"]["code"] == "undeliverable"

@@ -7,6 +7,7 @@ from typing import Any
 from cloudevents.http import CloudEvent
 
 from marsaurora.config import Settings
+from marsaurora.detect.service import BatchingDetector
 from marsaurora.layout import BucketLayout
 from marsaurora.pipeline import PipelineOptions
 from marsaurora.storage import Storage
@@ -28,13 +29,28 @@ class StageContext:
     storage: Storage
     layout: BucketLayout
     options: PipelineOptions
+    detector: BatchingDetector | None = None
+    """Only the detect stage loads the model; None there means ``AURORA_DETECTOR=off``."""
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "StageContext":
-        """The context named by the ``AURORA_*`` settings (never writes local PNGs)."""
+    def from_settings(cls, settings: Settings, stage: str = "") -> "StageContext":
+        """The context named by the ``AURORA_*`` settings (never writes local PNGs).
+
+        For ``stage="detect"`` the model starts loading in the background.
+        """
         options = replace(PipelineOptions.from_settings(settings), png_dir=None)
+        detector = None
+        if stage == "detect" and options.detector is not None:
+            detector = BatchingDetector(options.detector, max_batch=settings.detect_batch)
         return cls(storage=Storage.from_settings(settings),
-                   layout=BucketLayout.from_settings(settings), options=options)
+                   layout=BucketLayout.from_settings(settings), options=options,
+                   detector=detector)
+
+    def readiness(self) -> tuple[bool, str]:
+        """``(ready, reason)`` for the readiness probe: the detect stage waits for its model."""
+        if self.detector is not None:
+            return self.detector.readiness()
+        return True, "ready"
 
     def put_json(self, key: str, document: dict[str, Any]) -> None:
         """Store one JSON document (a record or a dead letter)."""

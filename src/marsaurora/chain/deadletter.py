@@ -22,12 +22,17 @@ from typing import Any
 from cloudevents.http import CloudEvent
 
 from marsaurora.chain.context import Reply, StageContext
-from marsaurora.events import CANDIDATE_FOUND, CANDIDATE_NONE, OBSERVATION_STORED
+from marsaurora.events import (CANDIDATE_FOUND, CANDIDATE_NONE, DETECTIONS_READY, HEATMAP_READY,
+                               OBSERVATION_CATALOGED, OBSERVATION_STORED)
 from marsaurora.layout import KeyRefused
 from marsaurora.pipeline import new_record
 
 ERROR_EXTENSIONS = ("knativeerrorcode", "knativeerrordest", "knativeerrordata")
-_STAGE_OF_TYPE = {OBSERVATION_STORED: "read"}
+_STAGE_OF_TYPE = {OBSERVATION_STORED: "read", HEATMAP_READY: "classify",
+                  CANDIDATE_FOUND: "detect", DETECTIONS_READY: "catalog"}
+"""The stage that never answered, by the type of the event it was sent."""
+_FINAL_TYPES = (CANDIDATE_NONE, OBSERVATION_CATALOGED)
+"""Events carrying a complete record: only storing it failed."""
 log = logging.getLogger(__name__)
 
 
@@ -84,7 +89,7 @@ def _fallback_record(event: CloudEvent, data: dict[str, Any], input_key: str,
     so_far = data.get("record")
     if not isinstance(so_far, dict) or so_far.get("observation") != name:
         so_far = None
-    if so_far is not None and event.get("type") in (CANDIDATE_FOUND, CANDIDATE_NONE):
+    if so_far is not None and event.get("type") in _FINAL_TYPES:
         return so_far
     record = new_record(name) if so_far is None else {**so_far, "status": "error"}
     record["stage"] = _STAGE_OF_TYPE.get(event.get("type"), "classify")

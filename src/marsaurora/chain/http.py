@@ -3,7 +3,9 @@
 ``functions/<stage>/func.py`` is only ``main = stage_main("<stage>")``:
 settings are read and the bucket client built once, when the runtime loads
 the function, so a misconfigured function fails at start with a clear
-message instead of on the first event.
+message instead of on the first event. ``main.readiness`` says whether the
+function can work yet (the detect stage loads its model in the background);
+:mod:`marsaurora.stack.serve` answers the readiness probe with it.
 """
 
 from collections.abc import Callable
@@ -25,7 +27,7 @@ def stage_main(stage: str) -> Callable[[Context], Response]:
         raise ValueError(f"no stage {stage!r}; stages are {', '.join(HANDLERS)}")
     settings = Settings.from_env()
     logs.configure(settings.log_level)
-    stage_context = StageContext.from_settings(settings)
+    stage_context = StageContext.from_settings(settings, stage)
 
     def main(context: Context) -> Response:
         event = context.cloud_event
@@ -34,6 +36,7 @@ def stage_main(stage: str) -> Callable[[Context], Response]:
                               "structured mode with ce-type, ce-source, ce-id, ce-specversion")
         return to_response(run_stage(stage, event, stage_context))
 
+    main.readiness = stage_context.readiness  # type: ignore[attr-defined]
     return main
 
 

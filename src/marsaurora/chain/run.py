@@ -7,7 +7,9 @@ from cloudevents.http import CloudEvent
 
 from marsaurora.chain.context import Reply, StageContext
 from marsaurora.chain.deadletter import dead_letter
-from marsaurora.chain.stages import classify_stage, preprocess_stage, record_stage, refuse_event
+from marsaurora.chain.stages import (catalog_stage, classify_stage, detect_stage,
+                                     preprocess_stage, record_stage, refuse_event)
+from marsaurora.detect import ModelError
 from marsaurora.events import DEAD_LETTER_STAGE, BadEvent
 from marsaurora.layout import KeyRefused
 from marsaurora.storage import StorageUnavailable
@@ -16,6 +18,8 @@ Handler = Callable[[CloudEvent, StageContext], Reply]
 HANDLERS: dict[str, Handler] = {
     "preprocess": preprocess_stage,
     "classify": classify_stage,
+    "detect": detect_stage,
+    "catalog": catalog_stage,
     "record": record_stage,
     DEAD_LETTER_STAGE: dead_letter,
 }
@@ -26,8 +30,9 @@ def run_stage(stage: str, event: CloudEvent, context: StageContext) -> Reply:
     """Run one stage on one event; never raises.
 
     Bad events answer 400 (Knative does not retry them; the dead-letter sink
-    gets them), storage outages 503 and our own bugs 500 (both retried, then
-    dead-lettered). Callers see a reason, never a traceback.
+    gets them); storage outages and a detector not yet loaded answer 503 and
+    our own bugs 500 (all retried, then dead-lettered). Callers see a reason,
+    never a traceback.
     """
     attributes = {"stage": stage, "event_id": event.get("id"), "subject": event.get("subject"),
                   "event_type": event.get("type")}
@@ -39,6 +44,9 @@ def run_stage(stage: str, event: CloudEvent, context: StageContext) -> Reply:
     except StorageUnavailable as exc:
         log.warning("storage unavailable, asking for a retry: %s", exc, extra=attributes)
         return Reply(503, message=f"{stage}: storage unavailable, retry later")
+    except ModelError as exc:
+        log.error("detector unavailable, asking for a retry: %s", exc, extra=attributes)
+        return Reply(503, message=f"{stage}: detector not ready, retry later")
     except Exception:  # noqa: BLE001 - the HTTP server must answer, not crash
         log.exception("stage failed unexpectedly", extra=attributes)
         return Reply(500, message=f"{stage}: internal error; see the function's logs")

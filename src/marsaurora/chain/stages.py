@@ -1,4 +1,4 @@
-"""preprocess, classify and record: the pipeline's steps, one event at a time.
+"""preprocess, classify, detect, catalog and record: the pipeline's steps, one event at a time.
 
 Each handler only adapts: event -> fetch objects -> the same pipeline step
 the embedded runner calls -> store results -> the next event. Records are
@@ -8,23 +8,32 @@ built by :mod:`marsaurora.pipeline` in every mode, so ``aurora run`` and
 
 import re
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
+import cv2
+import numpy as np
 from cloudevents.http import CloudEvent
 
 from marsaurora.chain.context import Reply, StageContext
-from marsaurora.emus import file_too_large
+from marsaurora.detect import Detection
+from marsaurora.emus import Observation, file_too_large
 from marsaurora.errors import ObservationError
-from marsaurora.events import (CANDIDATE_FOUND, CANDIDATE_NONE, HEATMAP_READY, OBSERVATION_FAILED,
-                               BadEvent, event_data, hop, new_event)
+from marsaurora.events import (CANDIDATE_FOUND, CANDIDATE_NONE, DETECTIONS_READY, HEATMAP_READY,
+                               OBSERVATION_CATALOGED, OBSERVATION_FAILED, BadEvent, event_data,
+                               hop, new_event)
 from marsaurora.layout import content_digest
-from marsaurora.pipeline import new_record, read_and_render, recording_failures, screen
+from marsaurora.overlay import draw_detections
+from marsaurora.pipeline import catalog, new_record, read_and_render, recording_failures, screen
+from marsaurora.preprocess import Heatmap, encode_png
 from marsaurora.scan_artifact import ScanArtifactError, dump_scan, load_scan
 from marsaurora.storage import ObjectMissing, ObjectRef, ObjectTooLarge
 
 FAILURE_MESSAGE_CHARS = 400
 """Failure bodies reach the dead-letter sink through ``knativeerrordata``, cut at 1024 bytes."""
+MAX_DETECTIONS = 300
+"""The detector keeps at most this many boxes per image (as ultralytics does)."""
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -68,26 +77,8 @@ def classify_stage(event: CloudEvent, context: StageContext) -> Reply:
     data = event_data(event, hop(stage).consumes)
     observation_ref = _input_ref(data.get("observation"), "observation", context)
     record = _partial_record(data, observation_ref)
-    digest = data.get("digest")
-    if not isinstance(digest, str) or not _DIGEST.match(digest):
-        raise BadEvent("heatmap.ready data needs the input's hex SHA-256 as 'digest'")
-    layout = context.layout
-    expected = {"heatmap": layout.heatmap_key(observation_ref.key, digest),
-                "scan": layout.scan_key(observation_ref.key, digest)}
-    stored: dict[str, bytes] = {}
-    for field, key in expected.items():
-        ref = _ref(data.get(field), field, context)
-        if ref.key != key:
-            raise BadEvent(f"{field} key {ref.key!r} is not the one derived from the input, "
-                           f"{key!r}")
-        try:
-            stored[field], _ = context.storage.get(key)
-        except ObjectMissing as exc:
-            raise BadEvent(f"{exc}; preprocess the observation again") from None
-    try:
-        observation, heatmap = load_scan(stored["scan"], stored["heatmap"])
-    except (ScanArtifactError, ValueError) as exc:
-        raise BadEvent(f"{expected['scan']}: {exc}") from None
+    stored = _derived_objects(data, observation_ref, context, ("heatmap", "scan"))
+    observation, heatmap = _load_scan(stored, data, observation_ref, context)
     with recording_failures(record):
         result = screen(observation, heatmap, context.options, record)
     if record["error"] is not None:
@@ -97,8 +88,58 @@ def classify_stage(event: CloudEvent, context: StageContext) -> Reply:
                                 {**data, "record": record}))
 
 
+def detect_stage(event: CloudEvent, context: StageContext) -> Reply:
+    """``candidate.found`` -> the network's boxes on the heatmap -> ``detections.ready``.
+
+    With ``AURORA_DETECTOR=off`` the boxes are ``null`` and catalog keeps the
+    screen's verdict, as ``aurora run`` does without a detector.
+    """
+    stage = "detect"
+    data = event_data(event, hop(stage).consumes)
+    observation_ref = _input_ref(data.get("observation"), "observation", context)
+    record = _partial_record(data, observation_ref)
+    if context.detector is None:
+        return Reply(200, new_event(DETECTIONS_READY, stage, record["observation"], {
+            **data, "record": record, "detections": None}))
+    png = _derived_objects(data, observation_ref, context, ("heatmap",))["heatmap"]
+    decoded = cv2.imdecode(np.frombuffer(png, dtype=np.uint8), cv2.IMREAD_COLOR)
+    if decoded is None:
+        raise BadEvent(f"{data['heatmap'].get('key')!r} is not a PNG; preprocess it again")
+    rgb = cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB)
+    record["stage"] = stage
+    start = time.perf_counter()
+    found = context.detector.detect(rgb)
+    record["timings_ms"]["detect"] = round((time.perf_counter() - start) * 1000.0, 2)
+    return Reply(200, new_event(DETECTIONS_READY, stage, record["observation"], {
+        **data, "record": record, "detections": [d.to_record() for d in found]}))
+
+
+def catalog_stage(event: CloudEvent, context: StageContext) -> Reply:
+    """``detections.ready`` -> auroras located on Mars, an overlay -> ``observation.cataloged``."""
+    stage = "catalog"
+    data = event_data(event, hop(stage).consumes)
+    observation_ref = _input_ref(data.get("observation"), "observation", context)
+    record = _partial_record(data, observation_ref)
+    found = _detections(data.get("detections"))
+    stored = _derived_objects(data, observation_ref, context, ("heatmap", "scan"))
+    observation, heatmap = _load_scan(stored, data, observation_ref, context)
+    if found is not None:
+        with recording_failures(record):
+            catalog(observation, heatmap, found, record)
+    if record["error"] is not None:
+        return _refuse(stage, observation_ref, record, None, context)
+    overlay = None
+    if record["detections"]:
+        overlay = context.storage.put(
+            context.layout.overlay_key(observation_ref.key, data["digest"]),
+            encode_png(draw_detections(heatmap.rgb, record["detections"])), "image/png").to_json()
+    return Reply(200, new_event(OBSERVATION_CATALOGED, stage, record["observation"], {
+        "observation": observation_ref.to_json(), "digest": data["digest"], "overlay": overlay,
+        "record": record}))
+
+
 def record_stage(event: CloudEvent, context: StageContext) -> Reply:
-    """``candidate.*`` -> the observation's record in ``records/``; the chain ends."""
+    """``observation.cataloged`` or ``candidate.none`` -> the record in ``records/``; the end."""
     data = event_data(event, hop("record").consumes)
     observation_ref = _input_ref(data.get("observation"), "observation", context)
     record = _partial_record(data, observation_ref)
@@ -128,6 +169,58 @@ def _refuse(stage: str, observation_ref: ObjectRef, record: dict[str, Any],
     return Reply(400, new_event(OBSERVATION_FAILED, stage, record["observation"], {
         "observation": observation_ref.to_json(), "stage": record["stage"], "error": failure,
         "record": record_ref.to_json()}), message=failure["message"])
+
+
+def _derived_objects(data: dict[str, Any], observation_ref: ObjectRef, context: StageContext,
+                     fields: tuple[str, ...]) -> dict[str, bytes]:
+    """Fetch the objects preprocess derived, refusing references to any other key."""
+    digest = data.get("digest")
+    if not isinstance(digest, str) or not _DIGEST.match(digest):
+        raise BadEvent("event data needs the input's hex SHA-256 as 'digest'")
+    layout = context.layout
+    expected = {"heatmap": layout.heatmap_key(observation_ref.key, digest),
+                "scan": layout.scan_key(observation_ref.key, digest)}
+    stored: dict[str, bytes] = {}
+    for field in fields:
+        ref = _ref(data.get(field), field, context)
+        if ref.key != expected[field]:
+            raise BadEvent(f"{field} key {ref.key!r} is not the one derived from the input, "
+                           f"{expected[field]!r}")
+        try:
+            stored[field], _ = context.storage.get(ref.key)
+        except ObjectMissing as exc:
+            raise BadEvent(f"{exc}; preprocess the observation again") from None
+    return stored
+
+
+def _load_scan(stored: dict[str, bytes], data: dict[str, Any], observation_ref: ObjectRef,
+               context: StageContext) -> tuple[Observation, Heatmap]:
+    try:
+        return load_scan(stored["scan"], stored["heatmap"])
+    except (ScanArtifactError, ValueError) as exc:
+        key = context.layout.scan_key(observation_ref.key, data["digest"])
+        raise BadEvent(f"{key}: {exc}") from None
+
+
+def _detections(data: Any) -> list[Detection] | None:
+    """The detector's boxes from ``detections.ready`` data, checked; None when it did not run."""
+    if data is None:
+        return None
+    if not isinstance(data, list) or len(data) > MAX_DETECTIONS:
+        raise BadEvent(f"'detections' must be a list of at most {MAX_DETECTIONS} boxes")
+    found = []
+    for item in data:
+        try:
+            box = tuple(float(v) for v in item["box_px"])
+            found.append(Detection(label=str(item["label"]),
+                                   confidence=float(item["confidence"]), box_px=box))
+        except (KeyError, TypeError, ValueError):
+            raise BadEvent("each detection needs label, confidence and box_px "
+                           "[x0, y0, x1, y1]") from None
+        if len(box) != 4 or not all(np.isfinite(box)) or box[0] > box[2] or box[1] > box[3]:
+            raise BadEvent(f"detection box {list(box)} is not [x0, y0, x1, y1] with x0 <= x1 "
+                           "and y0 <= y1")
+    return found
 
 
 def _ref(data: Any, what: str, context: StageContext) -> ObjectRef:

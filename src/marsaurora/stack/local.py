@@ -18,7 +18,9 @@ from cloudevents.conversion import to_binary
 from cloudevents.http import CloudEvent
 
 from marsaurora.config import Settings
+from marsaurora.detect import ModelError, model_file
 from marsaurora.events import DEAD_LETTER_STAGE, HOPS, SERVICE_PREFIX
+from marsaurora.pipeline import PipelineOptions
 from marsaurora.storage import Storage
 
 LOCAL_CREDENTIALS = ("aurora-local", "aurora-local-secret")
@@ -119,6 +121,12 @@ class LocalStack:
 
     def start(self) -> "LocalStack":
         """Start every part and wait until each answers; stop all if one fails."""
+        detector = PipelineOptions.from_settings(self.settings).detector
+        if detector is not None:
+            try:
+                model_file(detector)
+            except ModelError as exc:
+                raise StackError(str(exc)) from None
         try:
             self.start_part("s3")
             self.storage().ensure_bucket()
@@ -194,19 +202,22 @@ class LocalStack:
 
     def _wait_ready(self, part: _Part, timeout_s: float = 60.0) -> None:
         deadline = time.monotonic() + timeout_s
+        last = ""
         while time.monotonic() < deadline:
             if part.process is None or part.process.poll() is not None:
                 raise StackError(f"{part.name} exited while starting; see "
                                  f"{self.state_dir / 'logs' / (part.name + '.log')}:\n"
                                  f"{self._log_tail(part.name)}")
             try:
-                if requests.get(part.url + part.health_path, timeout=1).status_code < 500:
+                answer = requests.get(part.url + part.health_path, timeout=1)
+                if answer.status_code < 500:
                     return
+                last = f" (last answer: {answer.status_code} {answer.text[:200]})"
             except requests.RequestException:
-                pass
+                last = ""
             time.sleep(0.1)
-        raise StackError(f"{part.name} did not answer on {part.url} within {timeout_s:.0f} s; "
-                         f"see {self.state_dir / 'logs' / (part.name + '.log')}")
+        raise StackError(f"{part.name} was not ready on {part.url} within {timeout_s:.0f} s"
+                         f"{last}; see {self.state_dir / 'logs' / (part.name + '.log')}")
 
     def _log_tail(self, name: str, lines: int = 15) -> str:
         path = self.state_dir / "logs" / f"{name}.log"

@@ -2,13 +2,15 @@
 
 ``python -m parliament <folder>`` always listens on 8080; the local stack
 runs several functions side by side, so this is the same runtime (the
-``parliament`` Flask app under ``waitress``) with the port as an argument.
+``parliament`` Flask app under ``waitress``) with the port as an argument,
+and a readiness probe that asks the function (``main.readiness``) instead of
+always answering OK.
 """
 
 import argparse
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import waitress
@@ -27,10 +29,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not (args.folder / "func.py").is_file():
         parser.error(f"{args.folder} has no func.py")
     signal.signal(signal.SIGTERM, lambda number, frame: sys.exit(128 + number))
-    app = server.create(server.load(str(args.folder)))
+    function = server.load(str(args.folder))
+    app = server.create(function)
+    readiness = getattr(function.main, "readiness", None)
+    if readiness is not None:
+        app.view_functions["readiness"] = lambda: _probe(readiness)
     waitress.serve(app, host=args.host, port=args.port, threads=args.threads,
                    ident="marsaurora", _quiet=True)
     return 0
+
+
+def _probe(readiness: Callable[[], tuple[bool, str]]) -> tuple[str, int]:
+    """parliament's readiness route always says OK; this one asks the function."""
+    ready, reason = readiness()
+    return reason, 200 if ready else 503
 
 
 if __name__ == "__main__":

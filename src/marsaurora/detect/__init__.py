@@ -1,0 +1,121 @@
+"""The YOLO detector: which boxes on a heatmap are Mars and which are auroras.
+
+:class:`Detector` wraps one loaded model (loading costs about a second, so
+every mode loads it once per process and reuses it) and answers
+:class:`Detection` lists in heatmap pixels.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from marsaurora.detect.backends import Backend, ModelError, OnnxBackend, UltralyticsBackend
+
+BACKENDS = ("onnx", "ultralytics")
+DEVICES = ("auto", "cpu", "cuda")
+SHIPPED_MODEL = "aurora-yolo11n"
+"""Stem of the weights in the repository's ``model/`` folder."""
+AURORA_LABEL = "aurora"
+DISK_LABEL = "mars"
+DEFAULT_CONFIDENCE = 0.25
+DEFAULT_IOU = 0.7
+__all__ = ["BACKENDS", "DEVICES", "Detection", "Detector", "DetectorOptions", "ModelError",
+           "load_detector", "model_file", "shipped_model"]
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One box on a heatmap."""
+
+    label: str
+    confidence: float
+    box_px: tuple[float, float, float, float]
+    """``(x0, y0, x1, y1)`` in heatmap pixels."""
+
+    def to_record(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"label": self.label, "confidence": round(self.confidence, 4),
+                "box_px": [round(v, 1) for v in self.box_px]}
+
+
+@dataclass(frozen=True)
+class DetectorOptions:
+    """Which model to load, where to run it and how to filter its boxes."""
+
+    model_path: Path | None = None
+    """None means the shipped weights (:func:`shipped_model`)."""
+    backend: str = "onnx"
+    device: str = "auto"
+    """``auto`` (CUDA when the backend has it), ``cpu`` or ``cuda``."""
+    confidence: float = DEFAULT_CONFIDENCE
+    iou: float = DEFAULT_IOU
+    threads: int = 0
+    """ONNX Runtime intra-op threads; 0 lets it choose."""
+
+
+def shipped_model(backend: str = "onnx") -> Path:
+    """The weights shipped in the clone's ``model/`` folder (``.onnx``, or ``.pt`` for ultralytics).
+
+    Looked for above the installed package (an editable install or a
+    container holding the clone), then under the working folder.
+    """
+    name = f"{SHIPPED_MODEL}.{'pt' if backend == 'ultralytics' else 'onnx'}"
+    for start in (Path(__file__).resolve().parent, Path.cwd().resolve()):
+        for folder in (start, *start.parents):
+            if (folder / "model" / name).is_file():
+                return folder / "model" / name
+    raise ModelError(f"the shipped model/{name} is not above {Path(__file__).parent} nor the "
+                     "working folder; set AURORA_MODEL_PATH to the weights")
+
+
+def model_file(options: DetectorOptions) -> Path:
+    """The weights these options name, checked to exist."""
+    path = options.model_path or shipped_model(options.backend)
+    if not path.is_file():
+        raise ModelError(f"no detector model at {path}; set AURORA_MODEL_PATH to the weights, "
+                         "or AURORA_DETECTOR=off to stop after classify")
+    return path
+
+
+class Detector:
+    """A loaded model and the thresholds to apply to it."""
+
+    def __init__(self, options: DetectorOptions) -> None:
+        if options.backend not in BACKENDS:
+            raise ModelError(f"unknown detector backend {options.backend!r}; "
+                             f"choose from {', '.join(BACKENDS)}")
+        self.options = options
+        path = model_file(options)
+        self.backend: Backend = (
+            OnnxBackend(path, device=options.device, threads=options.threads)
+            if options.backend == "onnx" else UltralyticsBackend(path, device=options.device))
+        missing = {AURORA_LABEL, DISK_LABEL} - set(self.backend.names.values())
+        if missing:
+            raise ModelError(f"{path} does not detect {', '.join(sorted(missing))}; "
+                             f"its classes are {sorted(self.backend.names.values())}")
+
+    @property
+    def device(self) -> str:
+        """Where inference runs: ``cpu`` or ``cuda``."""
+        return self.backend.device
+
+    def detect(self, images: Sequence[np.ndarray]) -> list[list[Detection]]:
+        """Detections for each ``(480, 640, 3)`` RGB heatmap, one batch, best first."""
+        if not images:
+            return []
+        raw = self.backend.predict(images, confidence=self.options.confidence,
+                                   iou=self.options.iou)
+        names = self.backend.names
+        return [[Detection(label=names[int(row[5])], confidence=float(row[4]),
+                           box_px=(float(row[0]), float(row[1]), float(row[2]), float(row[3])))
+                 for row in rows] for rows in raw]
+
+
+@lru_cache(maxsize=2)
+def load_detector(options: DetectorOptions) -> Detector:
+    """The process's detector for these options, loaded on first use and then reused."""
+    return Detector(options)

@@ -1,0 +1,44 @@
+"""Our letterbox and NMS against ultralytics' own, so the ONNX path sees what training saw."""
+
+import numpy as np
+import pytest
+
+from marsaurora.detect.boxes import letterbox, select, to_source
+
+torch = pytest.importorskip("torch")
+augment = pytest.importorskip("ultralytics.data.augment")
+nms = pytest.importorskip("ultralytics.utils.nms")
+ops = pytest.importorskip("ultralytics.utils.ops")
+
+
+@pytest.mark.parametrize("size", [320, 416, 640])
+def test_letterbox_matches_ultralytics(heatmaps, size):
+    ours, fit = letterbox(heatmaps[0], size)
+    theirs = augment.LetterBox(new_shape=(size, size), auto=False)(image=heatmaps[0])
+    assert ours.shape == (3, size, size)
+    np.testing.assert_array_equal(np.rint(ours * 255).astype(np.uint8).transpose(1, 2, 0), theirs)
+    boxes = np.array([[10.0, 20.0, 300.0, 400.0], [0.0, 0.0, size, size]])
+    expected = ops.scale_boxes((size, size), torch.tensor(boxes.copy()), (480, 640)).numpy()
+    np.testing.assert_allclose(to_source(boxes, fit), expected, atol=1e-4)
+
+
+def test_selection_matches_ultralytics_nms():
+    rng = np.random.default_rng(5)
+    anchors = 3000
+    centres = rng.uniform(0, 416, (2, anchors))
+    sizes = rng.uniform(4, 120, (2, anchors))
+    scores = rng.uniform(0, 1, (2, anchors)) ** 6
+    raw = np.concatenate([centres, sizes, scores]).astype(np.float32)
+    ours = select(raw, confidence=0.25, iou=0.7)
+    theirs = nms.non_max_suppression(torch.from_numpy(raw[None]), conf_thres=0.25,
+                                     iou_thres=0.7)[0].numpy()
+    assert len(ours) > 10
+    assert ours.shape == theirs.shape
+    order = np.lexsort((ours[:, 0], -ours[:, 4]))
+    their_order = np.lexsort((theirs[:, 0], -theirs[:, 4]))
+    np.testing.assert_allclose(ours[order], theirs[their_order], atol=1e-3)
+
+
+def test_selection_of_nothing_is_empty():
+    raw = np.zeros((6, 100), dtype=np.float32)
+    assert select(raw, confidence=0.25, iou=0.7).shape == (0, 6)

@@ -1,0 +1,100 @@
+"""The shipped model through our ONNX path, against ultralytics' own predictions."""
+
+import threading
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from marsaurora.detect import Detector, DetectorOptions, ModelError, shipped_model
+from marsaurora.detect.service import BatchingDetector
+
+
+def _iou(a, b) -> float:
+    x0, y0 = max(a[0], b[0]), max(a[1], b[1])
+    x1, y1 = min(a[2], b[2]), min(a[3], b[3])
+    overlap = max(x1 - x0, 0) * max(y1 - y0, 0)
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - overlap
+    return overlap / union if union > 0 else 0.0
+
+
+def _assert_same(ours, theirs, *, box_px: float, confidence: float) -> None:
+    assert [d.label for d in ours] == [d.label for d in theirs]
+    for mine, reference in zip(ours, theirs, strict=True):
+        np.testing.assert_allclose(mine.box_px, reference.box_px, atol=box_px)
+        assert abs(mine.confidence - reference.confidence) <= confidence
+
+
+def test_the_shipped_model_finds_the_disk_and_the_auroras(onnx_options, heatmaps):
+    found = Detector(onnx_options).detect(heatmaps)
+    assert all(any(d.label == "mars" for d in image) for image in found)
+    assert all(any(d.label == "aurora" for d in image) for image in found[:4])
+    assert not any(d.label == "aurora" for image in found[4:] for d in image)
+
+
+def test_onnx_path_matches_ultralytics_on_the_same_onnx_file(onnx_options, heatmaps):
+    """A low threshold, so that many boxes (not only the confident ones) are compared."""
+    pytest.importorskip("ultralytics")
+    ours = Detector(replace(onnx_options, confidence=0.05)).detect(heatmaps)
+    theirs = Detector(DetectorOptions(model_path=onnx_options.model_path, backend="ultralytics",
+                                      device="cpu", confidence=0.05)).detect(heatmaps)
+    assert sum(len(found) for found in ours) >= len(heatmaps)
+    for mine, reference in zip(ours, theirs, strict=True):
+        _assert_same(mine, reference, box_px=0.05, confidence=1e-4)
+
+
+def test_onnx_path_matches_ultralytics_pytorch_weights(onnx_options, heatmaps):
+    """The .pt letterboxes to a 32-multiple rectangle, not a square: close, not equal."""
+    pytest.importorskip("ultralytics")
+    ours = Detector(onnx_options).detect(heatmaps)
+    theirs = Detector(DetectorOptions(model_path=shipped_model("ultralytics"),
+                                      backend="ultralytics", device="cpu")).detect(heatmaps)
+    for mine, reference in zip(ours, theirs, strict=True):
+        confident = [d for d in reference if d.confidence > 0.5]
+        for wanted in confident:
+            best = max(mine, key=lambda d: _iou(d.box_px, wanted.box_px) * (d.label == wanted.label))
+            assert best.label == wanted.label and _iou(best.box_px, wanted.box_px) > 0.8
+
+
+def test_one_batch_answers_like_one_image_at_a_time(onnx_options, heatmaps):
+    detector = Detector(onnx_options)
+    batched = detector.detect(heatmaps)
+    for image, together in zip(heatmaps, batched, strict=True):
+        _assert_same(detector.detect([image])[0], together, box_px=0.01, confidence=1e-5)
+
+
+def test_waiting_requests_run_as_one_batch_once_the_model_loads(onnx_options, heatmaps):
+    service = BatchingDetector(onnx_options, max_batch=4, start=False)
+    assert service.readiness() == (False, "loading the detector model")
+    answers: dict[int, list] = {}
+    threads = [threading.Thread(target=lambda i=i: answers.__setitem__(
+        i, service.detect(heatmaps[i]))) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    while service.waiting < 6:
+        threading.Event().wait(0.01)
+    service.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert service.batch_sizes[:2] == [4, 2]
+    assert service.readiness()[0]
+    alone = Detector(onnx_options)
+    for i in range(6):
+        _assert_same(answers[i], alone.detect([heatmaps[i]])[0], box_px=0.01, confidence=1e-5)
+
+
+def test_a_missing_model_says_what_to_set(tmp_path):
+    with pytest.raises(ModelError, match="AURORA_MODEL_PATH"):
+        Detector(DetectorOptions(model_path=tmp_path / "nope.onnx"))
+    service = BatchingDetector(DetectorOptions(model_path=tmp_path / "nope.onnx"))
+    with pytest.raises(ModelError, match="nope.onnx"):
+        service.detect(np.zeros((480, 640, 3), np.uint8), timeout_s=30)
+    ready, reason = service.readiness()
+    assert not ready and "nope.onnx" in reason
+
+
+def test_a_file_that_is_not_a_model_is_refused_clearly(tmp_path):
+    bogus = tmp_path / "bogus.onnx"
+    bogus.write_bytes(b"not a model")
+    with pytest.raises(ModelError, match="cannot load"):
+        Detector(DetectorOptions(model_path=bogus))

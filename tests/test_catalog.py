@@ -1,0 +1,104 @@
+"""Detections mapped back onto Mars, and the catalogue files."""
+
+import dataclasses
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from astropy.table import Table
+
+from marsaurora.catalog import CATALOG_COLUMNS, catalog_detections, locate, write_catalog
+from marsaurora.detect import Detection
+from marsaurora.emus import read_l2b
+from marsaurora.preprocess import render_heatmap
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _model_dataset():
+    """``model/dataset.py``, which turns injected truth into heatmap boxes."""
+    spec = importlib.util.spec_from_file_location("model_dataset", ROOT / "model" / "dataset.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def scan(aurora_file):
+    observation = read_l2b(aurora_file)
+    return observation, render_heatmap(observation)
+
+
+def _truth_detections(scene, heatmap) -> list[Detection]:
+    dataset = _model_dataset()
+    return [Detection("aurora", 0.9, dataset.extent_box(heatmap, list(a.pixel_extent)))
+            for a in scene.auroras]
+
+
+def _separation_deg(lat1, lon1, lat2, lon2) -> float:
+    a, b = np.radians([lat1, lon1]), np.radians([lat2, lon2])
+    cos = np.sin(a[0]) * np.sin(b[0]) + np.cos(a[0]) * np.cos(b[0]) * np.cos(a[1] - b[1])
+    return float(np.degrees(np.arccos(np.clip(cos, -1, 1))))
+
+
+def test_a_box_around_an_injected_aurora_lands_where_it_was_put(scan, aurora_scene):
+    observation, heatmap = scan
+    for truth, detection in zip(aurora_scene.auroras,
+                                _truth_detections(aurora_scene, heatmap), strict=True):
+        where = locate(observation, heatmap, detection)
+        assert _separation_deg(where.lat_deg, where.lon_deg, truth.lat_deg, truth.lon_deg) < 3.0
+        assert where.sza_deg > 100 and 0 <= where.local_time_h < 24
+        assert 0 <= where.emission_deg < 90
+        assert where.area_km2 > 0 and where.n_pixels > 0
+        assert where.peak_r > 0.5 * truth.peak_r > where.background_r
+        assert where.background_r <= where.mean_r <= where.peak_r
+
+
+def test_a_hot_pixel_in_the_box_neither_moves_it_nor_claims_the_peak(scan, aurora_scene):
+    observation, heatmap = scan
+    detection = _truth_detections(aurora_scene, heatmap)[0]
+    before = locate(observation, heatmap, detection)
+    first_int, _, first_pix, _ = aurora_scene.auroras[0].pixel_extent
+    brightness = observation.brightness_r.copy()
+    brightness[first_int, first_pix] = 5000.0
+    spiked = dataclasses.replace(observation, brightness_r=brightness)
+    after = locate(spiked, heatmap, detection)
+    assert after.peak_r < 1000
+    assert _separation_deg(after.lat_deg, after.lon_deg, before.lat_deg, before.lon_deg) < 0.5
+
+
+def test_a_box_off_the_disk_has_no_position(scan):
+    observation, heatmap = scan
+    where = locate(observation, heatmap, Detection("aurora", 0.5, (0.0, 0.0, 20.0, 20.0)))
+    assert where.n_pixels == 0
+    record = where.to_record()
+    assert record["lat_deg"] is None and record["area_km2"] is None
+
+
+def test_catalogue_files_round_trip_with_units(scan, aurora_scene, tmp_path):
+    observation, heatmap = scan
+    detections = catalog_detections(observation, heatmap,
+                                    _truth_detections(aurora_scene, heatmap))
+    records = [{"observation": "a.fits", "orbit": 12, "start_utc": "2022-01-01T00:00:00",
+                "status": "aurora", "detections": detections},
+               {"observation": "b.fits", "status": "error", "detections": []}]
+    path = tmp_path / "observations.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    ecsv, csv = write_catalog(path, tmp_path)
+    table = Table.read(ecsv, format="ascii.ecsv")
+    assert len(table) == len(aurora_scene.auroras)
+    assert table.colnames == [name for name, _, _ in CATALOG_COLUMNS]
+    assert str(table["lat_deg"].unit) == "deg" and str(table["area_km2"].unit) == "km2"
+    np.testing.assert_allclose(table["lat_deg"], [d["lat_deg"] for d in detections])
+    plain = Table.read(csv, format="ascii.csv")
+    assert list(plain["observation"]) == ["a.fits"] * len(detections)
+
+
+def test_a_run_without_detections_writes_an_empty_catalogue(tmp_path):
+    path = tmp_path / "observations.jsonl"
+    path.write_text(json.dumps({"observation": "x.fits", "detections": []}) + "\n")
+    ecsv, _ = write_catalog(path, tmp_path)
+    table = Table.read(ecsv, format="ascii.ecsv")
+    assert len(table) == 0 and "lat_deg" in table.colnames
