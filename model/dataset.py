@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     """Command line: build every split and print what was made."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, required=True, help="dataset folder")
-    for split, default_n in zip(SPLITS, (600, 150, 200)):
+    for split, default_n in zip(SPLITS, (600, 150, 200), strict=True):
         parser.add_argument(f"--n-{split}", type=int, default=default_n,
                             help=f"{split} images (default {default_n})")
         parser.add_argument(f"--seed-{split}", type=int, default=DEFAULT_SEEDS[split],
