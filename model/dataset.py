@@ -11,7 +11,7 @@ generator injected, mapped through the heatmap's own scan-to-pixel transform:
 Splits are drawn from separate seeds (train, val, test), so no file appears in
 two splits and the held-out set can be regenerated alone. Usage::
 
-    python model/dataset.py --out model/data --n-train 600 --n-val 150 --n-test 200
+    python model/dataset.py --out model/data
 """
 
 import argparse
@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     """Command line: build every split and print what was made."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, required=True, help="dataset folder")
-    for split, default_n in zip(SPLITS, (600, 150, 200), strict=True):
+    for split, default_n in zip(SPLITS, (800, 150, 200), strict=True):
         parser.add_argument(f"--n-{split}", type=int, default=default_n,
                             help=f"{split} images (default {default_n})")
         parser.add_argument(f"--seed-{split}", type=int, default=DEFAULT_SEEDS[split],

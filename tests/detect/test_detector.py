@@ -52,8 +52,8 @@ def test_onnx_path_matches_ultralytics_pytorch_weights(onnx_options, heatmaps):
     for mine, reference in zip(ours, theirs, strict=True):
         confident = [d for d in reference if d.confidence > 0.5]
         for wanted in confident:
-            best = max(mine, key=lambda d: _iou(d.box_px, wanted.box_px) * (d.label == wanted.label))
-            assert best.label == wanted.label and _iou(best.box_px, wanted.box_px) > 0.8
+            overlaps = [_iou(d.box_px, wanted.box_px) for d in mine if d.label == wanted.label]
+            assert max(overlaps, default=0.0) > 0.8
 
 
 def test_one_batch_answers_like_one_image_at_a_time(onnx_options, heatmaps):

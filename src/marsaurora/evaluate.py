@@ -1,0 +1,120 @@
+"""How well a run found what was injected: ``truth.jsonl`` against ``observations.jsonl``.
+
+Observation level: an observation is positive when at least one aurora was
+injected, and called positive when its record's ``status`` is ``aurora``.
+The screen's own recall counts true auroras it let through to the detector
+(its ``candidates``), whatever the detector then said. Localisation pairs
+each injected aurora with the nearest detection of the same observation and
+measures the great-circle distance between the injected centroid and the
+detection's catalogued position; an aurora more than ``match_deg`` from every
+detection counts as missed at aurora level.
+"""
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+MATCH_DEG = 10.0
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The numbers of one evaluation; rates are None when undefined (nothing to divide by)."""
+
+    observations: int
+    errors: int
+    true_positive: int
+    false_positive: int
+    false_negative: int
+    true_negative: int
+    recall: float | None
+    precision: float | None
+    f1: float | None
+    screen_recall: float | None
+    auroras_injected: int
+    auroras_matched: int
+    position_error_median_deg: float | None
+    position_error_p90_deg: float | None
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready, rates rounded."""
+        return {k: round(v, 4) if isinstance(v, float) else v for k, v in asdict(self).items()}
+
+    def describe(self) -> str:
+        """A few lines for people."""
+        def rate(value: float | None) -> str:
+            return "n/a" if value is None else f"{value:.3f}"
+
+        return "\n".join([
+            f"observations {self.observations} ({self.errors} errors): TP {self.true_positive} "
+            f"FP {self.false_positive} FN {self.false_negative} TN {self.true_negative}",
+            f"recall {rate(self.recall)}  precision {rate(self.precision)}  F1 {rate(self.f1)}  "
+            f"screen recall {rate(self.screen_recall)}",
+            f"auroras matched {self.auroras_matched}/{self.auroras_injected}; position error "
+            f"median {rate(self.position_error_median_deg)} deg, "
+            f"p90 {rate(self.position_error_p90_deg)} deg",
+        ])
+
+
+def evaluate(truth_path: Path, records_path: Path, *, match_deg: float = MATCH_DEG) -> Evaluation:
+    """Compare a run's records with the truth of the files it ran on.
+
+    Raises
+    ------
+    ValueError
+        When a truth file has no record (the run is incomplete or ran on other files).
+    """
+    truth = {t["file"]: t for t in _lines(truth_path)}
+    records = {r["observation"]: r for r in _lines(records_path)}
+    missing = sorted(set(truth) - set(records))
+    if missing:
+        raise ValueError(f"{len(missing)} files of {truth_path} have no record in {records_path}, "
+                         f"e.g. {missing[0]}; run the pipeline on the folder the truth describes")
+    counts = {"tp": 0, "fp": 0, "fn": 0, "tn": 0}
+    screened, errors, errors_deg, injected = 0, 0, [], 0
+    for name, expected in truth.items():
+        record = records[name]
+        errors += record.get("status") == "error"
+        positive, called = bool(expected["has_aurora"]), record.get("status") == "aurora"
+        counts[("t" if positive == called else "f") + ("p" if called else "n")] += 1
+        screened += positive and bool(record.get("candidates"))
+        for aurora in expected["auroras"]:
+            injected += 1
+            distances = [separation_deg(aurora["lat_deg"], aurora["lon_deg"],
+                                        d["lat_deg"], d["lon_deg"])
+                         for d in record.get("detections") or [] if d.get("lat_deg") is not None]
+            if distances and min(distances) <= match_deg:
+                errors_deg.append(min(distances))
+    positives = counts["tp"] + counts["fn"]
+    recall = _ratio(counts["tp"], positives)
+    precision = _ratio(counts["tp"], counts["tp"] + counts["fp"])
+    f1 = (None if recall is None or precision is None or recall + precision == 0
+          else 2 * recall * precision / (recall + precision))
+    return Evaluation(
+        observations=len(truth), errors=errors, true_positive=counts["tp"],
+        false_positive=counts["fp"], false_negative=counts["fn"], true_negative=counts["tn"],
+        recall=recall, precision=precision, f1=f1, screen_recall=_ratio(screened, positives),
+        auroras_injected=injected, auroras_matched=len(errors_deg),
+        position_error_median_deg=float(np.median(errors_deg)) if errors_deg else None,
+        position_error_p90_deg=float(np.percentile(errors_deg, 90)) if errors_deg else None)
+
+
+def separation_deg(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle angle between two points on a sphere, degrees."""
+    phi1, lam1, phi2, lam2 = np.radians([lat1, lon1, lat2, lon2])
+    cos = np.sin(phi1) * np.sin(phi2) + np.cos(phi1) * np.cos(phi2) * np.cos(lam1 - lam2)
+    return float(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))))
+
+
+def _ratio(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+def _lines(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        raise ValueError(f"{path} does not exist")
+    with path.open(encoding="utf-8") as lines:
+        return [json.loads(line) for line in lines if line.strip()]

@@ -1,0 +1,61 @@
+"""scripts/evaluate.py: observation-level rates and position error against truth."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from marsaurora.evaluate import evaluate, separation_deg
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _write(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return path
+
+
+@pytest.fixture()
+def run(tmp_path):
+    aurora = {"lat_deg": -40.0, "lon_deg": 180.0}
+    truth = [{"file": "a", "has_aurora": True, "auroras": [aurora, {"lat_deg": 60.0,
+                                                                    "lon_deg": 10.0}]},
+             {"file": "b", "has_aurora": True, "auroras": [aurora]},
+             {"file": "c", "has_aurora": False, "auroras": []},
+             {"file": "d", "has_aurora": False, "auroras": []}]
+    near = {"lat_deg": -41.0, "lon_deg": 180.0}
+    records = [{"observation": "a", "status": "aurora", "candidates": [1], "detections": [near]},
+               {"observation": "b", "status": "no_aurora", "candidates": [1], "detections": []},
+               {"observation": "c", "status": "aurora", "candidates": [1],
+                "detections": [{"lat_deg": 0.0, "lon_deg": 0.0}]},
+               {"observation": "d", "status": "error", "candidates": [], "detections": []}]
+    return _write(tmp_path / "truth.jsonl", truth), _write(tmp_path / "obs.jsonl", records)
+
+
+def test_counts_rates_and_position_error(run):
+    result = evaluate(*run)
+    assert (result.true_positive, result.false_negative, result.false_positive,
+            result.true_negative) == (1, 1, 1, 1)
+    assert result.recall == 0.5 and result.precision == 0.5 and result.f1 == 0.5
+    assert result.screen_recall == 1.0 and result.errors == 1
+    assert (result.auroras_injected, result.auroras_matched) == (3, 1)
+    assert result.position_error_median_deg == pytest.approx(1.0, abs=1e-6)
+
+
+def test_separation_is_a_great_circle_angle():
+    assert separation_deg(0, 0, 0, 90) == pytest.approx(90)
+    assert separation_deg(89, 0, 89, 180) == pytest.approx(2)
+    assert separation_deg(10, 359.5, 10, 0.5) == pytest.approx(0.985, abs=1e-3)
+
+
+def test_script_refuses_records_of_other_files(run, tmp_path):
+    truth, _ = run
+    other = _write(tmp_path / "other.jsonl", [{"observation": "zzz", "status": "aurora"}])
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "evaluate.py"), str(truth),
+                           str(other)], capture_output=True, text=True, check=False)
+    assert done.returncode == 2 and "have no record" in done.stderr
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "evaluate.py"), *map(str, run),
+                           "--json"], capture_output=True, text=True, check=True)
+    assert json.loads(done.stdout)["recall"] == 0.5
