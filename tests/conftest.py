@@ -15,6 +15,9 @@ import pytest
 import requests
 from astropy.io import fits
 
+from marsaurora.detect import DetectorOptions, shipped_model
+from marsaurora.emus import read_l2b
+from marsaurora.preprocess import render_heatmap
 from marsaurora.synth.generate import TRUTH_FILE, SynthSpec, file_name, generate
 from marsaurora.synth.scene import Scene, make_scene
 from marsaurora.synth.writer import write_l2b
@@ -81,6 +84,24 @@ def mixed_set(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("mixed")
     list(generate(SynthSpec(n=12, seed=3), folder))
     return folder
+
+
+@pytest.fixture(scope="session")
+def onnx_options() -> DetectorOptions:
+    """The shipped ONNX weights on the CPU, one thread (as each CI worker runs them)."""
+    return DetectorOptions(model_path=shipped_model("onnx"), device="cpu", threads=1)
+
+
+@pytest.fixture(scope="session")
+def heatmaps(tmp_path_factory: pytest.TempPathFactory) -> list[np.ndarray]:
+    """Six heatmaps of fixed observations: four with auroras, a quiet night, a dayside."""
+    folder = tmp_path_factory.mktemp("detector-fixtures")
+    spec = SynthSpec(n=6, seed=31337, scenarios=("aurora",), compress=False)
+    paths = [folder / record["file"] for record in generate(spec, folder)]
+    extra = folder / "others"
+    spec = SynthSpec(n=2, seed=4242, scenarios=("quiet_night", "dayside"), compress=False)
+    paths += [extra / record["file"] for record in generate(spec, extra)]
+    return [render_heatmap(read_l2b(path)).rgb for path in paths[:4] + paths[-2:]]
 
 
 @pytest.fixture(scope="session")

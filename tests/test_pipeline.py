@@ -11,27 +11,40 @@ from marsaurora.runner import RECORDS_FILE, discover_inputs, run_batch
 
 from conftest import load_truth
 
-REQUIRED_FIELDS = {"observation", "status", "stage", "error", "candidates", "timings_ms"}
+REQUIRED_FIELDS = {"observation", "status", "stage", "error", "candidates", "detections",
+                   "timings_ms"}
 
 
 def _check_record(record: dict) -> None:
+    """Screened observations go on to detect and catalog; the detector then decides."""
     assert REQUIRED_FIELDS <= set(record)
     assert record["status"] in STATUSES and record["stage"] in STAGES
     if record["status"] == "error":
         assert record["error"]["code"] in ERROR_CODES and record["error"]["message"]
-    else:
-        assert record["error"] is None and record["stage"] == "classify"
-        assert set(record["timings_ms"]) == {"read", "preprocess", "classify"}
+        return
+    screened = bool(record["candidates"])
+    assert record["error"] is None
+    assert record["stage"] == ("catalog" if screened else "classify")
+    steps = {"read", "preprocess", "classify"} | ({"detect", "catalog"} if screened else set())
+    assert set(record["timings_ms"]) == steps
+    assert record["status"] == ("aurora" if record["detections"] else "no_aurora")
 
 
 def test_aurora_file_gives_an_aurora_record(aurora_file, tmp_path):
     record = process_file(aurora_file, PipelineOptions(png_dir=tmp_path))
     _check_record(record)
-    assert record["status"] == "aurora" and record["candidates"]
+    assert record["status"] == "aurora" and record["candidates"] and record["detections"]
     assert record["candidates"][0]["significance"] >= 10
     assert record["orbit"] > 0 and record["screen"] == "physical"
-    assert len(list(tmp_path.glob("*.png"))) == 1
+    assert record["disk_detected"]
+    assert {p.name.endswith("-detections.png") for p in tmp_path.glob("*.png")} == {True, False}
     json.dumps(record)
+
+
+def test_without_the_detector_the_screen_decides(aurora_file):
+    record = process_file(aurora_file, PipelineOptions(detector=None))
+    assert record["status"] == "aurora" and record["stage"] == "classify"
+    assert record["detections"] == [] and "detect" not in record["timings_ms"]
 
 
 def test_a_bad_file_becomes_an_error_record(tmp_path):
@@ -51,6 +64,10 @@ def test_options_follow_the_settings():
     assert options.physical.min_excess_r == 2.5
     assert options.paper.min_object_area_px == 40
     assert options.limits.max_hdus == 9
+    assert options.detector.backend == "onnx" and options.detector.model_path is None
+    assert PipelineOptions.from_settings(Settings(detector="off")).detector is None
+    tuned = PipelineOptions.from_settings(Settings(model_path="/m.onnx", detect_confidence=0.5))
+    assert str(tuned.detector.model_path) == "/m.onnx" and tuned.detector.confidence == 0.5
 
 
 def test_batch_writes_one_record_per_input_in_order(mixed_set, tmp_path):

@@ -38,8 +38,9 @@ class PipelineOptions:
     paper: PaperFilterParams = field(default_factory=PaperFilterParams)
     limits: ReadLimits = field(default_factory=ReadLimits)
     heatmap_range_r: tuple[float, float] = DEFAULT_RANGE_R
-    detector: DetectorOptions | None = None
-    """Run the detector on screened candidates; None stops after classify."""
+    detector: DetectorOptions | None = field(default_factory=DetectorOptions)
+    """The detector run on screened candidates (the shipped model by default); None stops
+    after classify."""
     png_dir: Path | None = None
     """Write each heatmap here as PNG when set, and an overlay of any detections."""
 

@@ -58,7 +58,8 @@ def test_twenty_observations_end_with_exactly_one_record_each(stack, tmp_path):
     assert len(paths) == 20
 
     summary = run_via_events(paths, tmp_path / "events", SETTINGS, progress=False, stack=stack)
-    run_batch(paths, tmp_path / "embedded", PipelineOptions(), workers=1, progress=False)
+    run_batch(paths, tmp_path / "embedded", PipelineOptions.from_settings(SETTINGS), workers=1,
+              progress=False)
 
     via_events = _read_records(summary.records_path)
     embedded = _read_records(tmp_path / "embedded" / RECORDS_FILE)
