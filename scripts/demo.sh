@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The demo: make 40 synthetic EMUS L2B observations (plus two broken files),
-# run the pipeline over them, and print what it found.
+# run the pipeline over them (screen, YOLO detector, catalogue), print what it
+# found next to the injected truth, score it, and draw the summary figure.
 source "$(dirname "${BASH_SOURCE[0]}")/_env.sh"
 cd "$ROOT"
 DATA="${1:-demo/data}"
@@ -13,14 +14,17 @@ python - "$OUT/observations.jsonl" "$DATA/truth.jsonl" <<'PY'
 import json, sys
 records = [json.loads(line) for line in open(sys.argv[1])]
 truth = {t["file"]: t for t in map(json.loads, open(sys.argv[2]))}
-print(f"\n{'observation':66} {'status':10} {'truth':12} candidates / error")
+print(f"\n{'observation':66} {'status':10} {'truth':12} detections / error")
 for r in records:
     known = truth.get(r["observation"])
     label = known["scenario"] if known else "-"
     detail = r["error"]["message"] if r["error"] else ", ".join(
-        f"{c['excess_r']:.1f} R at {c['lat_deg']:.0f}N {c['lon_deg']:.0f}E"
-        for c in r["candidates"] if "excess_r" in c)
+        f"{d['peak_r']:.1f} R at {d['lat_deg']:.0f}N {d['lon_deg']:.0f}E ({d['confidence']:.2f})"
+        for d in r["detections"] if d.get("lat_deg") is not None)
     print(f"{r['observation']:66} {r['status']:10} {label:12} {detail[:90]}")
 PY
 echo
-echo "records: $OUT/observations.jsonl   heatmaps: $OUT/heatmaps/   truth: $DATA/truth.jsonl"
+python scripts/evaluate.py "$DATA/truth.jsonl" "$OUT/observations.jsonl"
+aurora report "$OUT"
+echo "records: $OUT/observations.jsonl   catalogue: $OUT/catalog.ecsv   heatmaps and overlays: $OUT/heatmaps/"
+echo "figure: $OUT/report.png   truth: $DATA/truth.jsonl"
