@@ -12,13 +12,18 @@ ops = pytest.importorskip("ultralytics.utils.ops")
 
 
 @pytest.mark.parametrize("size", [320, 416, 640])
-def test_letterbox_matches_ultralytics(heatmaps, size):
-    ours, fit = letterbox(heatmaps[0], size)
-    theirs = augment.LetterBox(new_shape=(size, size), auto=False)(image=heatmaps[0])
-    assert ours.shape == (3, size, size)
+@pytest.mark.parametrize("stride", [None, 32])
+def test_letterbox_matches_ultralytics(heatmaps, size, stride):
+    ours, fit = letterbox(heatmaps[0], size, stride=stride)
+    theirs = augment.LetterBox(new_shape=(size, size), auto=stride is not None,
+                               stride=stride or 32)(image=heatmaps[0])
+    assert ours.shape == (3, *theirs.shape[:2])
+    rect_height = {320: 256, 416: 320, 640: 480}[size]
+    assert ours.shape[1:] == ((size, size) if stride is None else (rect_height, size))
     np.testing.assert_array_equal(np.rint(ours * 255).astype(np.uint8).transpose(1, 2, 0), theirs)
-    boxes = np.array([[10.0, 20.0, 300.0, 400.0], [0.0, 0.0, size, size]])
-    expected = ops.scale_boxes((size, size), torch.tensor(boxes.copy()), (480, 640)).numpy()
+    height, width = theirs.shape[:2]
+    boxes = np.array([[10.0, 20.0, 300.0, 200.0], [0.0, 0.0, width, height]])
+    expected = ops.scale_boxes((height, width), torch.tensor(boxes.copy()), (480, 640)).numpy()
     np.testing.assert_allclose(to_source(boxes, fit), expected, atol=1e-4)
 
 

@@ -55,16 +55,24 @@ class OnnxBackend:
         try:
             self.names = {int(k): str(v) for k, v in ast.literal_eval(meta["names"]).items()}
             self.imgsz = int(ast.literal_eval(meta["imgsz"])[0])
+            stride = int(meta.get("stride", "32"))
         except (KeyError, ValueError, SyntaxError) as exc:
             raise ModelError(f"{path} lacks ultralytics' names/imgsz metadata; export it with "
                              "model/train.py or ultralytics' export(format='onnx')") from exc
-        self.input_name = self.session.get_inputs()[0].name
-        self.fixed_batch = self.session.get_inputs()[0].shape[0]
+        model_input = self.session.get_inputs()[0]
+        self.input_name = model_input.name
+        self.fixed_batch = model_input.shape[0]
+        dynamic_size = not all(isinstance(d, int) for d in model_input.shape[2:])
+        self.stride = stride if dynamic_size else None
+        """Pad to a stride multiple (as ultralytics' PyTorch predictor) when the export
+        accepts any size; a fixed-size export gets the square it was exported for."""
 
     def predict(self, images: Sequence[np.ndarray], *, confidence: float,
                 iou: float) -> list[np.ndarray]:
         """Letterbox, run one batch (or one image at a time for fixed-batch exports), select."""
-        fitted = [letterbox(image, self.imgsz) for image in images]
+        same_shape = len({image.shape for image in images}) == 1
+        stride = self.stride if same_shape else None
+        fitted = [letterbox(image, self.imgsz, stride=stride) for image in images]
         tensors = np.stack([tensor for tensor, _ in fitted])
         if isinstance(self.fixed_batch, int):
             outputs = np.concatenate([self.session.run(None, {self.input_name: t[None]})[0]

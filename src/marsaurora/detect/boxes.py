@@ -31,16 +31,24 @@ class Letterbox:
     """``(height, width)`` of the original image."""
 
 
-def letterbox(rgb: np.ndarray, size: int) -> tuple[np.ndarray, Letterbox]:
+def letterbox(rgb: np.ndarray, size: int, *,
+              stride: int | None = None) -> tuple[np.ndarray, Letterbox]:
     """Resize ``rgb`` to fit ``size x size`` (aspect kept) and pad it, centred.
 
-    Returns the ``(3, size, size)`` float32 network input (RGB, 0-1) and the
-    transform needed to map boxes back.
+    With ``stride``, pad only up to the next multiple of it instead of to the
+    square (ultralytics' ``auto`` mode, which its PyTorch predictor uses): a
+    640x480 heatmap at 416 becomes 416x320 instead of 416x416, 23% less work.
+
+    Returns the ``(3, height, width)`` float32 network input (RGB, 0-1) and
+    the transform needed to map boxes back.
     """
     height, width = rgb.shape[:2]
     ratio = min(size / height, size / width)
     new_w, new_h = max(round(width * ratio), 1), max(round(height * ratio), 1)
-    pad_w, pad_h = (size - new_w) / 2, (size - new_h) / 2
+    pad_w, pad_h = size - new_w, size - new_h
+    if stride:
+        pad_w, pad_h = pad_w % stride, pad_h % stride
+    pad_w, pad_h = pad_w / 2, pad_h / 2
     top, bottom = round(pad_h - 0.1), round(pad_h + 0.1)
     left, right = round(pad_w - 0.1), round(pad_w + 0.1)
     resized = rgb if (width, height) == (new_w, new_h) else cv2.resize(
