@@ -3,5 +3,5 @@
 # Extra arguments go to pytest, e.g. scripts/test.sh -m slow, scripts/test.sh -k emus.
 source "$(dirname "${BASH_SOURCE[0]}")/_env.sh"
 cd "$ROOT"
-ruff check src tests scripts
+ruff check src tests scripts model
 exec python -m pytest "$@"

@@ -7,6 +7,7 @@ selectable as the reference the ONNX path is tested against.
 """
 
 import ast
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
@@ -88,9 +89,15 @@ class OnnxBackend:
 
 
 class UltralyticsBackend:
-    """ultralytics' own ``predict`` on a ``.pt`` (or any format it loads)."""
+    """ultralytics' own ``predict`` on a ``.pt`` (or any format it loads).
+
+    Unless the caller says otherwise, ultralytics is kept offline and from
+    installing packages: a detector must not reach for the network.
+    """
 
     def __init__(self, path: Path, *, device: str = "auto") -> None:
+        os.environ.setdefault("YOLO_OFFLINE", "1")
+        os.environ.setdefault("YOLO_AUTOINSTALL", "False")
         try:
             from ultralytics import YOLO
         except ImportError as exc:
