@@ -25,7 +25,11 @@ def test_synth_then_run(tmp_path: Path):
     assert "4 observations" in ran.stdout
     records = [json.loads(line) for line in (tmp_path / "out" / "observations.jsonl").open()]
     assert len(records) == 4 and {r["screen"] for r in records} == {"paper"}
-    assert len(list((tmp_path / "out" / "heatmaps").glob("*.png"))) == 4
+    pictures = {p.name for p in (tmp_path / "out" / "heatmaps").glob("*.png")}
+    detected = [r["observation"].removesuffix(".fits.gz") for r in records if r["detections"]]
+    assert pictures == ({r["observation"].removesuffix(".fits.gz") + ".png" for r in records}
+                        | {f"{stem}-detections.png" for stem in detected})
+    assert (tmp_path / "out" / "catalog.ecsv").is_file() and "catalogue:" in ran.stdout
     for line in ran.stderr.splitlines():
         if line.startswith("{"):
             assert {"time", "level", "message"} <= set(json.loads(line))
