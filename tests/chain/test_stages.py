@@ -159,15 +159,21 @@ def test_dead_letter_keeps_the_event_and_reason_without_overwriting_a_record(con
     assert context.storage.get(record_key)[0] == record_before
 
 
+def _undelivered(context: StageContext, event: CloudEvent, destination: str,
+                 reason: bytes) -> dict:
+    """Dead-letter ``event`` as Knative does after a 503 from ``destination``; the record."""
+    letter = CloudEvent({**event.get_attributes(), "knativeerrorcode": "503",
+                         "knativeerrordest": destination,
+                         "knativeerrordata": base64.b64encode(reason).decode()},
+                        event.get_data())
+    assert run_stage("deadletter", letter, context).status == 204
+    return json.loads(context.storage.get(
+        context.layout.record_key(f"observations/{event['subject']}"))[0])
+
+
 def test_dead_letter_writes_an_undeliverable_record_when_no_stage_answered(context, aurora_file):
-    stored = _upload(context, aurora_file)
-    letter = CloudEvent({**stored.get_attributes(), "knativeerrorcode": "503",
-                         "knativeerrordest": "http://aurora-preprocess",
-                         "knativeerrordata": base64.b64encode(b"storage unavailable").decode()},
-                        stored.get_data())
-    run_stage("deadletter", letter, context)
-    record = json.loads(context.storage.get(
-        context.layout.record_key(f"observations/{aurora_file.name}"))[0])
+    record = _undelivered(context, _upload(context, aurora_file), "http://aurora-preprocess",
+                          b"storage unavailable")
     assert record["status"] == "error" and record["error"]["code"] == "undeliverable"
     message = record["error"]["message"]
     assert "503" in message and "storage unavailable" in message
@@ -219,13 +225,7 @@ def test_a_detector_that_cannot_load_asks_for_a_retry_and_is_not_ready(
 
 
 def test_dead_letter_of_a_candidate_marks_the_detect_stage(context, aurora_file):
-    found = _found_event(context, aurora_file)
-    letter = CloudEvent({**found.get_attributes(), "knativeerrorcode": "503",
-                         "knativeerrordest": "http://aurora-detect",
-                         "knativeerrordata": base64.b64encode(b"detector not ready").decode()},
-                        found.get_data())
-    run_stage("deadletter", letter, context)
-    record = json.loads(context.storage.get(
-        context.layout.record_key(f"observations/{aurora_file.name}"))[0])
+    record = _undelivered(context, _found_event(context, aurora_file), "http://aurora-detect",
+                          b"detector not ready")
     assert record["status"] == "error" and record["stage"] == "detect"
     assert record["error"]["code"] == "undeliverable"
