@@ -106,6 +106,17 @@ class Storage:
             raise _unavailable(exc, f"bucket {self.bucket}") from None
         self._call("create_bucket", f"bucket {self.bucket}", Bucket=self.bucket)
 
+    def reachable(self) -> tuple[bool, str]:
+        """``(ok, reason)``: whether the bucket answers, for readiness probes; never raises."""
+        try:
+            self._client.head_bucket(Bucket=self.bucket)
+        except ClientError as exc:
+            return False, f"bucket {self.bucket} answered {_code(exc) or 'an error'}"
+        except BotoCoreError as exc:
+            return False, (f"S3 endpoint unreachable ({type(exc).__name__}); "
+                           "check AURORA_S3_ENDPOINT")
+        return True, f"bucket {self.bucket} reachable"
+
     def put(self, key: str, body: bytes, content_type: str) -> ObjectRef:
         """Store ``body`` at ``key`` (overwriting) and return its reference."""
         reply = self._call("put_object", key, Bucket=self.bucket, Key=key, Body=body,

@@ -1,4 +1,4 @@
-"""The detect function as its container runs it: readiness waits for the model."""
+"""Functions as their containers run them: ready only when they can work."""
 
 import os
 import subprocess
@@ -6,20 +6,23 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import requests
 
 from conftest import free_port, wait_for_http
+from marsaurora.config import Settings
+from marsaurora.storage import Storage
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _serve(function: str, **env: str) -> tuple[subprocess.Popen, str]:
+def _serve(function: str, endpoint: str, **env: str) -> tuple[subprocess.Popen, str]:
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "marsaurora.stack.serve", str(ROOT / "functions" / function),
          "--port", str(port)],
         env={**os.environ, "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x",
-             "AURORA_S3_ENDPOINT": "http://127.0.0.1:9", **env},
+             "AURORA_S3_ENDPOINT": endpoint, "AURORA_S3_BUCKET": "health", **env},
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     wait_for_http(url + "/health/liveness")
@@ -35,18 +38,27 @@ def _ready_within(url: str, timeout_s: float) -> requests.Response:
         time.sleep(0.1)
 
 
-def test_detect_is_ready_once_its_model_is_loaded():
-    process, url = _serve("detect")
+@pytest.fixture(scope="module")
+def bucket(s3_server: str) -> str:
+    """An endpoint whose ``health`` bucket exists."""
+    Storage.from_settings(Settings(s3_endpoint=s3_server, s3_bucket="health"),
+                          credentials=("x", "x")).ensure_bucket()
+    return s3_server
+
+
+def test_detect_is_ready_once_its_model_is_loaded(bucket):
+    process, url = _serve("detect", bucket)
     try:
         answer = _ready_within(url, 60)
-        assert answer.status_code == 200 and "model loaded (onnx on cpu)" in answer.text
+        assert answer.status_code == 200
+        assert answer.text == "model loaded (onnx on cpu); bucket health reachable"
     finally:
         process.terminate()
         process.wait(timeout=10)
 
 
-def test_detect_without_its_model_stays_unready_and_says_why(tmp_path):
-    process, url = _serve("detect", AURORA_MODEL_PATH=str(tmp_path / "absent.onnx"))
+def test_detect_without_its_model_stays_unready_and_says_why(bucket, tmp_path):
+    process, url = _serve("detect", bucket, AURORA_MODEL_PATH=str(tmp_path / "absent.onnx"))
     try:
         answer = _ready_within(url, 3)
         assert answer.status_code == 503 and "absent.onnx" in answer.text
@@ -56,11 +68,18 @@ def test_detect_without_its_model_stays_unready_and_says_why(tmp_path):
         process.wait(timeout=10)
 
 
-def test_stages_without_a_model_are_ready_at_once():
-    process, url = _serve("classify")
+def test_a_stage_is_ready_only_while_its_bucket_answers(bucket):
+    process, url = _serve("classify", bucket)
     try:
         answer = requests.get(url + "/health/readiness", timeout=5)
-        assert answer.status_code == 200 and answer.text == "ready"
+        assert answer.status_code == 200 and answer.text == "bucket health reachable"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    process, url = _serve("classify", f"http://127.0.0.1:{free_port()}")
+    try:
+        answer = requests.get(url + "/health/readiness", timeout=30)
+        assert answer.status_code == 503 and "AURORA_S3_ENDPOINT" in answer.text
     finally:
         process.terminate()
         process.wait(timeout=10)

@@ -47,10 +47,16 @@ class StageContext:
                    detector=detector)
 
     def readiness(self) -> tuple[bool, str]:
-        """``(ready, reason)`` for the readiness probe: the detect stage waits for its model."""
+        """``(ready, reason)`` for the readiness probe: the bucket answers, and the detect
+        stage's model is loaded."""
+        reasons = []
         if self.detector is not None:
-            return self.detector.readiness()
-        return True, "ready"
+            loaded, reason = self.detector.readiness()
+            if not loaded:
+                return False, reason
+            reasons.append(reason)
+        reachable, reason = self.storage.reachable()
+        return reachable, "; ".join([*reasons, reason])
 
     def put_json(self, key: str, document: dict[str, Any]) -> None:
         """Store one JSON document (a record or a dead letter)."""
