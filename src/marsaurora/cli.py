@@ -2,8 +2,9 @@
 
 ``aurora synth`` makes synthetic EMUS L2B files, ``aurora run`` runs the
 pipeline over files or folders (in process, or ``--via-events`` through the
-local event-driven stack) and writes the aurora catalogue, ``aurora report``
-draws a run's summary figure, ``aurora stack up`` starts the stack for other
+local event-driven stack or a cluster's Broker) and writes the aurora
+catalogue, ``aurora report`` draws a run's summary figure, ``aurora bucket
+init`` creates the bucket, ``aurora stack up`` starts the stack for other
 clients. Command-line flags override the matching ``AURORA_*`` settings.
 """
 
@@ -28,6 +29,8 @@ from marsaurora.runner import (RunSummary, discover_inputs, resolve_workers, run
                                worker_pool)
 from marsaurora.stack.batch import run_via_events
 from marsaurora.stack.local import LOCAL_CREDENTIALS, LocalStack, StackError
+from marsaurora.stack.remote import ChainUnreachable, RemoteChain
+from marsaurora.storage import Storage, StorageUnavailable
 from marsaurora.synth.generate import TRUTH_FILE, SynthSpec, generate
 from marsaurora.synth.scene import SCENARIOS
 
@@ -64,6 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--via-events", action="store_true",
                      help="go through the local event-driven stack (S3 server, functions, "
                           "broker) instead of in-process workers")
+    run.add_argument("--broker", default=None,
+                     help="with --via-events: the ingress URL of a running chain's Broker "
+                          "(e.g. a cluster's); uploads go to the AURORA_S3_* bucket. "
+                          "Default: start the local stack")
     run.add_argument("--timeout", type=float, default=None,
                      help="with --via-events: seconds to wait for all records "
                           "(default 60 + 5 per file)")
@@ -71,6 +78,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = commands.add_parser("report", help="draw OUT/report.png from a run's records")
     report.add_argument("run_dir", type=Path, help="the --out folder of an `aurora run`")
+
+    bucket = commands.add_parser("bucket", help="the AURORA_S3_* bucket")
+    bucket_commands = bucket.add_subparsers(dest="bucket_command", required=True)
+    init = bucket_commands.add_parser("init", help="create the bucket if it does not exist")
+    init.add_argument("--wait", type=float, default=0.0,
+                      help="keep trying this many seconds while the endpoint is unreachable")
 
     stack = commands.add_parser("stack", help="the local event-driven stack")
     stack_commands = stack.add_subparsers(dest="stack_command", required=True)
@@ -103,6 +116,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _stack_up(args, settings)
     if args.command == "report":
         return _report(args)
+    if args.command == "bucket":
+        return _bucket_init(args, settings)
     return _run(args, settings)
 
 
@@ -134,15 +149,19 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         print(f"aurora: no FITS files found in {' '.join(args.inputs)} "
               "(looked for *.fits, *.fits.gz, *.fit, *.fts)", file=sys.stderr)
         return 2
+    if args.broker and not args.via_events:
+        print("aurora: --broker goes with --via-events", file=sys.stderr)
+        return 2
     if args.via_events:
         if args.png:
             print("aurora: --png is for in-process runs; with --via-events the heatmaps are "
                   "in the bucket under heatmaps/", file=sys.stderr)
             return 2
         try:
+            chain = RemoteChain(settings, args.broker) if args.broker else None
             summary = run_via_events(paths, args.out, settings, progress=not args.no_progress,
-                                     timeout_s=args.timeout)
-        except (ValueError, StackError) as exc:
+                                     timeout_s=args.timeout, stack=chain)
+        except (ValueError, StackError, ChainUnreachable, StorageUnavailable) as exc:
             print(f"aurora: {exc}", file=sys.stderr)
             return 1
         _finish(summary, args.out)
@@ -170,6 +189,22 @@ def _finish(summary: RunSummary, out_dir: Path) -> None:
     print(summary.describe())
     ecsv, csv = write_catalog(summary.records_path, out_dir)
     print(f"catalogue: {ecsv} and {csv}; `aurora report {out_dir}` draws a summary figure")
+
+
+def _bucket_init(args: argparse.Namespace, settings: Settings) -> int:
+    storage = Storage.from_settings(settings)
+    deadline = time.monotonic() + args.wait
+    while True:
+        try:
+            storage.ensure_bucket()
+        except StorageUnavailable as exc:
+            if time.monotonic() >= deadline:
+                print(f"aurora: {exc}", file=sys.stderr)
+                return 1
+            time.sleep(2)
+            continue
+        print(f"bucket {settings.s3_bucket} ready at {settings.s3_endpoint or 'AWS S3'}")
+        return 0
 
 
 def _report(args: argparse.Namespace) -> int:

@@ -1,21 +1,26 @@
 """The whole chain through the local stack: S3 server, function processes and broker."""
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from marsaurora.config import Settings
 from marsaurora.layout import BucketLayout, content_digest
-from marsaurora.pipeline import PipelineOptions
+from marsaurora.pipeline import PipelineOptions, process_file
 from marsaurora.runner import RECORDS_FILE, discover_inputs, run_batch
 from marsaurora.stack.batch import run_via_events, upload
-from marsaurora.stack.local import LocalStack
+from marsaurora.stack.local import LOCAL_CREDENTIALS, LocalStack
+from marsaurora.storage import Storage
 from marsaurora.synth.generate import SynthSpec, generate
 
-from conftest import without_timings
+from conftest import free_port, without_timings
 
 SETTINGS = Settings()
 LAYOUT = BucketLayout.from_settings(SETTINGS)
@@ -135,3 +140,40 @@ def test_stack_refuses_duplicate_file_names(stack, tmp_path):
     shutil.copy(path, copy)
     with pytest.raises(ValueError, match="more than once"):
         run_via_events([path, copy], tmp_path / "out", SETTINGS, progress=False, stack=stack)
+
+
+def test_a_client_with_only_a_broker_url_and_the_bucket_gets_the_records(stack, tmp_path):
+    """What `helm test` does on a cluster: upload, send to the Broker, wait for records."""
+    paths = _synth(tmp_path / "in", 2, seed=41)
+    environment = {**os.environ, "AURORA_S3_ENDPOINT": stack.s3_endpoint,
+                   "AWS_ACCESS_KEY_ID": LOCAL_CREDENTIALS[0],
+                   "AWS_SECRET_ACCESS_KEY": LOCAL_CREDENTIALS[1]}
+    ran = subprocess.run(
+        [sys.executable, "-m", "marsaurora.cli", "run", str(tmp_path / "in"), "--out",
+         str(tmp_path / "out"), "--via-events", "--broker", stack.broker_url, "--no-progress",
+         "--timeout", "120"], capture_output=True, text=True, env=environment, timeout=300)
+    assert ran.returncode == 0, ran.stderr
+    records = _read_records(tmp_path / "out" / RECORDS_FILE)
+    expected = [process_file(path, PipelineOptions.from_settings(SETTINGS)) for path in paths]
+    assert [without_timings(r) for r in records] == [without_timings(r) for r in expected]
+    refused = subprocess.run(
+        [sys.executable, "-m", "marsaurora.cli", "run", str(tmp_path / "in"), "--out",
+         str(tmp_path / "out2"), "--via-events", "--broker", f"http://127.0.0.1:{free_port()}",
+         "--no-progress"], capture_output=True, text=True, env=environment, timeout=300)
+    assert refused.returncode == 1 and "unreachable" in refused.stderr
+
+
+def test_bucket_init_creates_the_bucket_and_reports_an_unreachable_endpoint(stack, tmp_path):
+    environment = {**os.environ, "AURORA_S3_ENDPOINT": stack.s3_endpoint,
+                   "AURORA_S3_BUCKET": "made-by-init", "AWS_ACCESS_KEY_ID": "k",
+                   "AWS_SECRET_ACCESS_KEY": "s"}
+    made = subprocess.run([sys.executable, "-m", "marsaurora.cli", "bucket", "init"],
+                          capture_output=True, text=True, env=environment, timeout=60)
+    assert made.returncode == 0 and "bucket made-by-init ready" in made.stdout
+    check = replace(SETTINGS, s3_endpoint=stack.s3_endpoint, s3_bucket="made-by-init")
+    assert Storage.from_settings(check, credentials=("k", "s")).reachable()[0]
+    environment["AURORA_S3_ENDPOINT"] = f"http://127.0.0.1:{free_port()}"
+    failed = subprocess.run([sys.executable, "-m", "marsaurora.cli", "bucket", "init",
+                             "--wait", "1"], capture_output=True, text=True, env=environment,
+                            timeout=120)
+    assert failed.returncode == 1 and "AURORA_S3_ENDPOINT" in failed.stderr

@@ -24,6 +24,7 @@ from marsaurora.layout import BucketLayout
 from marsaurora.pipeline import PipelineOptions, new_record, process_file
 from marsaurora.runner import RECORDS_FILE, RunSummary
 from marsaurora.stack.local import LocalStack
+from marsaurora.stack.remote import RemoteChain
 from marsaurora.storage import Storage
 
 POLL_S = 0.25
@@ -32,7 +33,7 @@ log = logging.getLogger(__name__)
 
 def run_via_events(paths: Sequence[Path], out_dir: Path, settings: Settings, *,
                    progress: bool = True, timeout_s: float | None = None,
-                   stack: LocalStack | None = None) -> RunSummary:
+                   stack: LocalStack | RemoteChain | None = None) -> RunSummary:
     """Process ``paths`` through the event chain and write ``out_dir/observations.jsonl``.
 
     Parameters
@@ -40,9 +41,10 @@ def run_via_events(paths: Sequence[Path], out_dir: Path, settings: Settings, *,
     timeout_s : float, optional
         Give up waiting after this long (default: 60 s plus 5 s per file);
         observations without a record by then get an ``undeliverable`` one.
-    stack : LocalStack, optional
-        A running stack to use; by default one is started in
-        ``out_dir/.stack`` (logs in ``logs/``) and stopped at the end.
+    stack : LocalStack or RemoteChain, optional
+        A running chain to use: a local stack, or a cluster's broker and
+        bucket; by default a local stack is started in ``out_dir/.stack``
+        (logs in ``logs/``) and stopped at the end.
 
     Raises
     ------
@@ -58,8 +60,9 @@ def run_via_events(paths: Sequence[Path], out_dir: Path, settings: Settings, *,
     return _run(paths, out_dir, settings, stack, progress, timeout_s, start)
 
 
-def _run(paths: Sequence[Path], out_dir: Path, settings: Settings, stack: LocalStack,
-         progress: bool, timeout_s: float | None, start: float) -> RunSummary:
+def _run(paths: Sequence[Path], out_dir: Path, settings: Settings,
+         stack: LocalStack | RemoteChain, progress: bool, timeout_s: float | None,
+         start: float) -> RunSummary:
     storage = stack.storage()
     layout = BucketLayout.from_settings(settings)
     options = PipelineOptions.from_settings(settings)
@@ -96,7 +99,7 @@ def _run(paths: Sequence[Path], out_dir: Path, settings: Settings, stack: LocalS
             sink.write(json.dumps(record) + "\n")
             counts[record["status"]] += 1
     summary = RunSummary(records_path, sum(counts.values()), dict(counts),
-                         time.perf_counter() - start, stack.broker_stats()["latency_ms"])
+                         time.perf_counter() - start, stack.latency_ms())
     log.info(summary.describe())
     return summary
 
@@ -108,11 +111,10 @@ def upload(path: Path, storage: Storage, layout: BucketLayout) -> CloudEvent:
                      {**ref.to_json(), "size": path.stat().st_size})
 
 
-def _timed_out(path: Path, stack: LocalStack) -> dict[str, Any]:
+def _timed_out(path: Path, stack: LocalStack | RemoteChain) -> dict[str, Any]:
     record = new_record(path.name)
     record["error"] = {"code": "undeliverable",
-                       "message": "no record arrived before the timeout; the stage logs are in "
-                                  f"{stack.state_dir / 'logs'}"}
+                       "message": f"no record arrived before the timeout; {stack.logs_hint}"}
     return record
 
 

@@ -14,13 +14,13 @@ from pathlib import Path
 from types import TracebackType
 
 import requests
-from cloudevents.conversion import to_binary
 from cloudevents.http import CloudEvent
 
 from marsaurora.config import Settings
 from marsaurora.detect import ModelError, model_file
 from marsaurora.events import DEAD_LETTER_STAGE, HOPS, SERVICE_PREFIX
 from marsaurora.pipeline import PipelineOptions
+from marsaurora.stack.remote import ChainUnreachable, post_event
 from marsaurora.storage import Storage
 
 LOCAL_CREDENTIALS = ("aurora-local", "aurora-local-secret")
@@ -179,19 +179,23 @@ class LocalStack:
 
     def send(self, event: CloudEvent) -> None:
         """POST one event to the broker in binary mode."""
-        headers, body = to_binary(event)
         try:
-            response = requests.post(self.broker_url, headers=dict(headers), data=body,
-                                     timeout=10)
-        except requests.RequestException as exc:
-            raise StackError(f"broker at {self.broker_url} unreachable: {exc}") from None
-        if response.status_code != 202:
-            raise StackError(f"broker refused the event ({response.status_code}): "
-                             f"{response.text}")
+            post_event(self.broker_url, event)
+        except ChainUnreachable as exc:
+            raise StackError(str(exc)) from None
 
     def broker_stats(self) -> dict:
         """The broker's ``/stats``."""
         return requests.get(f"{self.broker_url}/stats", timeout=5).json()
+
+    def latency_ms(self) -> dict[str, dict[str, float]]:
+        """Per Trigger, from the broker accepting an event to its subscriber answering."""
+        return self.broker_stats()["latency_ms"]
+
+    @property
+    def logs_hint(self) -> str:
+        """Where to look when a record does not arrive."""
+        return f"the stage logs are in {self.state_dir / 'logs'}"
 
     def __enter__(self) -> "LocalStack":
         return self.start()
