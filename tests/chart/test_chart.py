@@ -1,0 +1,202 @@
+"""The Helm chart, rendered offline by Helm's own engine and validated against real schemas.
+
+Built-in kinds are checked with kubernetes-validate (strict: unknown fields
+fail); Knative kinds against the openAPIV3Schema of the CRDs of the pinned
+Knative release in ../shared/schemas/knative (skipped, with a reason, where
+that folder is absent).
+"""
+
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+helm = pytest.importorskip("helm_python")
+kubernetes_validate = pytest.importorskip("kubernetes_validate")
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "charts" / "marsaurora"
+KNATIVE_SCHEMAS = ROOT.parent / "shared" / "schemas" / "knative"
+KUBERNETES_VERSION = "1.31.0"
+OFFLINE = {"knative": {"requireApis": False}}
+VALUE_FILES = sorted((CHART / "ci").glob("*.yaml"))
+STAGES = ("preprocess", "classify", "detect", "catalog", "record", "deadletter")
+
+
+def render(values: dict, namespace: str = "aurora") -> list[dict]:
+    """Every object the chart renders for ``values`` (tests and hooks included)."""
+    with helm.Chart.load(str(CHART)) as chart:
+        rendered = chart.render(values, name="release", namespace=namespace, is_install=True)
+    return [doc for path, text in sorted(rendered.items()) if path.endswith(".yaml")
+            for doc in yaml.safe_load_all(text) if doc]
+
+
+def _values(path: Path) -> dict:
+    return yaml.safe_load(path.read_text()) or {}
+
+
+def _knative_schemas() -> dict[tuple[str, str], dict]:
+    if not KNATIVE_SCHEMAS.is_dir():
+        pytest.skip(f"{KNATIVE_SCHEMAS} is absent: Knative CRD schemas are needed to validate "
+                    "Services, Brokers and Triggers")
+    schemas = {}
+    for crd_file in KNATIVE_SCHEMAS.glob("*/*.yaml"):
+        for crd in yaml.safe_load_all(crd_file.read_text()):
+            if not crd or crd.get("kind") != "CustomResourceDefinition":
+                continue
+            group, kind = crd["spec"]["group"], crd["spec"]["names"]["kind"]
+            for version in crd["spec"]["versions"]:
+                schemas[(f"{group}/{version['name']}", kind)] = \
+                    version["schema"]["openAPIV3Schema"]
+    return schemas
+
+
+def _as_pod(service: dict) -> dict:
+    """A Knative Service's revision template as a core Pod, to check its pod spec strictly.
+
+    Knative's CRD schema lets unknown fields through; the core Pod schema does
+    not. Knative-only fields are dropped, and probes get the port Knative fills in.
+    """
+    spec = {k: v for k, v in service["spec"]["template"]["spec"].items()
+            if k not in ("containerConcurrency", "timeoutSeconds", "idleTimeoutSeconds",
+                         "responseStartTimeoutSeconds")}
+    for container in spec["containers"]:
+        for probe in ("readinessProbe", "livenessProbe"):
+            if "httpGet" in container.get(probe, {}):
+                container[probe]["httpGet"].setdefault("port", 8080)
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "revision"}, "spec": spec}
+
+
+def _of(objects: list[dict], kind: str) -> list[dict]:
+    return [o for o in objects if o["kind"] == kind]
+
+
+@pytest.mark.parametrize("values_file", VALUE_FILES, ids=lambda p: p.stem)
+def test_every_value_set_renders_to_valid_objects(values_file):
+    objects = render(_values(values_file))
+    knative = _knative_schemas()
+    kinds = set()
+    for obj in objects:
+        key = (obj["apiVersion"], obj["kind"])
+        kinds.add(obj["kind"])
+        if key in knative:
+            jsonschema.validate(obj, knative[key])
+            if obj["kind"] == "Service":
+                kubernetes_validate.validate(_as_pod(obj), KUBERNETES_VERSION, strict=True)
+        else:
+            kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+    assert {"Service", "Broker", "Trigger", "Job", "Pod"} <= kinds
+
+
+def test_at_least_three_value_sets_are_checked():
+    assert {p.stem for p in VALUE_FILES} >= {"defaults", "external-s3", "gpu-detect"}
+
+
+def test_lint_finds_no_errors():
+    for values_file in VALUE_FILES:
+        report = helm.lint(str(CHART), _values(values_file))
+        assert report["errors"] == []
+        assert not [m for m in report["messages"] if m["severity"] >= 2], report["messages"]
+
+
+def test_triggers_and_broker_are_the_ones_in_eventing():
+    objects = render(OFFLINE)
+    source = [doc for name in ("broker.yaml", "triggers.yaml")
+              for doc in yaml.safe_load_all((ROOT / "eventing" / name).read_text()) if doc]
+    rendered = {(o["kind"], o["metadata"]["name"]): o for o in objects
+                if o["kind"] in ("Broker", "Trigger")}
+    assert set(rendered) == {(d["kind"], d["metadata"]["name"]) for d in source}
+    for doc in source:
+        twin = rendered[(doc["kind"], doc["metadata"]["name"])]
+        assert twin["spec"] == doc["spec"]
+        assert twin["metadata"]["namespace"] == "aurora"
+        assert doc["metadata"]["labels"].items() <= twin["metadata"]["labels"].items()
+
+
+def test_every_trigger_subscriber_is_a_rendered_service():
+    objects = render(OFFLINE)
+    services = {o["metadata"]["name"] for o in _of(objects, "Service")
+                if o["apiVersion"].startswith("serving.knative.dev")}
+    assert services == {f"aurora-{stage}" for stage in STAGES}
+    for trigger in _of(objects, "Trigger"):
+        assert trigger["spec"]["subscriber"]["ref"]["name"] in services
+        assert trigger["spec"]["delivery"]["deadLetterSink"]["ref"]["name"] in services
+
+
+def test_secure_defaults():
+    objects = render(OFFLINE)
+    pods = [o["spec"]["template"]["spec"] for o in objects
+            if o["kind"] in ("Service", "Deployment", "Job") and "template" in o["spec"]]
+    pods += [o["spec"] for o in _of(objects, "Pod")]
+    assert len(pods) == len(STAGES) + 3
+    for pod in pods:
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert pod["automountServiceAccountToken"] is False
+        for container in pod["containers"]:
+            context = container["securityContext"]
+            assert context["readOnlyRootFilesystem"] is True
+            assert context["allowPrivilegeEscalation"] is False
+            assert context["capabilities"]["drop"] == ["ALL"]
+            assert any(m["mountPath"] == "/tmp" for m in container["volumeMounts"])
+            assert "limits" in container["resources"] and "requests" in container["resources"]
+            text = yaml.safe_dump(container)
+            assert "secretAccessKey" not in text and "AWS_SECRET_ACCESS_KEY: " not in text
+    for service in _of(objects, "Service"):
+        if service["apiVersion"].startswith("serving.knative.dev"):
+            assert service["metadata"]["labels"]["networking.knative.dev/visibility"] \
+                == "cluster-local"
+    policies = _of(objects, "NetworkPolicy")
+    assert {p["metadata"]["name"] for p in policies} == {"aurora-stages", "aurora-minio"}
+
+
+def test_gpu_detect_asks_for_a_gpu_and_only_detect_does():
+    objects = render(_values(CHART / "ci" / "gpu-detect.yaml"))
+    for service in _of(objects, "Service"):
+        if not service["apiVersion"].startswith("serving.knative.dev"):
+            continue
+        spec = service["spec"]["template"]["spec"]
+        container = spec["containers"][0]
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        if service["metadata"]["name"] == "aurora-detect":
+            assert container["resources"]["limits"]["nvidia.com/gpu"] == 1
+            assert env["AURORA_DETECT_DEVICE"] == "cuda"
+            assert spec["tolerations"][0]["key"] == "nvidia.com/gpu"
+            assert "marsaurora-detect" in container["image"]
+        else:
+            assert "nvidia.com/gpu" not in container["resources"].get("limits", {})
+            assert "marsaurora-stage" in container["image"]
+
+
+def test_external_s3_uses_the_existing_secret_and_no_minio():
+    objects = render(_values(CHART / "ci" / "external-s3.yaml"))
+    assert not _of(objects, "Secret") and not _of(objects, "Deployment")
+    detect = next(o for o in _of(objects, "Service") if o["metadata"]["name"] == "aurora-detect")
+    env = {e["name"]: e for e in detect["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["AURORA_S3_ENDPOINT"]["value"] == "https://s3.eu-central-1.amazonaws.com"
+    assert env["AURORA_S3_INPUT_PREFIX"]["value"] == "incoming/"
+    assert env["AURORA_DETECT_CONFIDENCE"]["value"] == "0.3"
+    assert env["AWS_ACCESS_KEY_ID"]["valueFrom"]["secretKeyRef"]["name"] == \
+        "aurora-s3-credentials"
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"stages": {"detect": {"gpu": {"enabled": "yes"}}}}, "/stages/detect/gpu/enabled"),
+    ({"stages": {"detcet": {}}}, "detcet"),
+    ({"s3": {"bucket": "Not_A_Bucket"}}, "/s3/bucket"),
+    ({"pipeline": {"extraEnv": {"PATH": "/tmp"}}}, "PATH"),
+    ({"pipeline": {"screen": "magic"}}, "/pipeline/screen"),
+])
+def test_values_against_the_schema_fail_readably(values, message):
+    with pytest.raises(helm.HelmValuesError, match=message):
+        render({**OFFLINE, **values})
+
+
+def test_a_cluster_without_knative_is_told_what_to_install():
+    with pytest.raises(helm.HelmRenderError, match="Install Knative Serving and Eventing v1.22"):
+        render({})
+
+
+def test_external_s3_without_credentials_is_refused():
+    with pytest.raises(helm.HelmRenderError, match="s3.existingSecret"):
+        render({**OFFLINE, "minio": {"enabled": False}})
