@@ -2,13 +2,15 @@
 # The demo: make 40 synthetic EMUS L2B observations (plus two broken files),
 # run the pipeline over them (screen, YOLO detector, catalogue), print what it
 # found next to the injected truth, score it, and draw the summary figure.
+# shellcheck source=scripts/_env.sh
 source "$(dirname "${BASH_SOURCE[0]}")/_env.sh"
-cd "$ROOT"
+cd "$ROOT" || exit 1
 DATA="${1:-demo/data}"
 OUT="${2:-demo/out}"
 aurora synth --n 40 --seed 1 --out "$DATA"
 printf 'this is not a FITS file\n' > "$DATA/broken_not_fits.fits"
-head -c 200000 "$(ls "$DATA"/emm_emu_l2b_*.fits.gz | head -n 1)" > "$DATA/broken_truncated.fits.gz"
+made=("$DATA"/emm_emu_l2b_*.fits.gz)
+head -c 200000 "${made[0]}" > "$DATA/broken_truncated.fits.gz"
 aurora run "$DATA" --out "$OUT" --png
 python - "$OUT/observations.jsonl" "$DATA/truth.jsonl" <<'PY'
 import json, sys
