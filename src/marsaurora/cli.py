@@ -3,12 +3,14 @@
 ``aurora synth`` makes synthetic EMUS L2B files, ``aurora run`` runs the
 pipeline over files or folders (in process, or ``--via-events`` through the
 local event-driven stack or a cluster's Broker) and writes the aurora
-catalogue, ``aurora report`` draws a run's summary figure, ``aurora bucket
-init`` creates the bucket, ``aurora stack up`` starts the stack for other
-clients. Command-line flags override the matching ``AURORA_*`` settings.
+catalogue, ``aurora report`` draws a run's summary figure, ``aurora watch``
+feeds new archive files to a chain, ``aurora bucket init`` creates the
+bucket, ``aurora stack up`` starts the stack for other clients. Command-line
+flags override the matching ``AURORA_*`` settings.
 """
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -30,7 +32,10 @@ from marsaurora.runner import (RunSummary, discover_inputs, resolve_workers, run
 from marsaurora.stack.batch import run_via_events
 from marsaurora.stack.local import LOCAL_CREDENTIALS, LocalStack, StackError
 from marsaurora.stack.remote import ChainUnreachable, RemoteChain
+from marsaurora.layout import BucketLayout
 from marsaurora.storage import Storage, StorageUnavailable
+from marsaurora.watcher.sources import SourceError, open_source
+from marsaurora.watcher.watch import Watcher, watch_forever
 from marsaurora.synth.generate import TRUTH_FILE, SynthSpec, generate
 from marsaurora.synth.scene import SCENARIOS
 
@@ -79,6 +84,17 @@ def build_parser() -> argparse.ArgumentParser:
     report = commands.add_parser("report", help="draw OUT/report.png from a run's records")
     report.add_argument("run_dir", type=Path, help="the --out folder of an `aurora run`")
 
+    watch = commands.add_parser(
+        "watch", help="copy new L2B files from an archive into the bucket, one "
+                      "observation.stored event each")
+    watch.add_argument("source", help="http(s):// directory listing (e.g. .../emu/l2b/), "
+                                      "s3://bucket/prefix/, or a local folder")
+    watch.add_argument("--sink", default=os.environ.get("K_SINK", ""),
+                       help="where to send events (default $K_SINK, set by Knative sources)")
+    watch.add_argument("--interval", type=float, default=300.0,
+                       help="seconds between polls (default 300)")
+    watch.add_argument("--once", action="store_true", help="poll once and exit")
+
     bucket = commands.add_parser("bucket", help="the AURORA_S3_* bucket")
     bucket_commands = bucket.add_subparsers(dest="bucket_command", required=True)
     init = bucket_commands.add_parser("init", help="create the bucket if it does not exist")
@@ -118,6 +134,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _report(args)
     if args.command == "bucket":
         return _bucket_init(args, settings)
+    if args.command == "watch":
+        return _watch(args, settings)
     return _run(args, settings)
 
 
@@ -189,6 +207,27 @@ def _finish(summary: RunSummary, out_dir: Path) -> None:
     print(summary.describe())
     ecsv, csv = write_catalog(summary.records_path, out_dir)
     print(f"catalogue: {ecsv} and {csv}; `aurora report {out_dir}` draws a summary figure")
+
+
+def _watch(args: argparse.Namespace, settings: Settings) -> int:
+    if not args.sink:
+        print("aurora: no sink: pass --sink URL (a Broker ingress) or run under a Knative "
+              "source that sets K_SINK", file=sys.stderr)
+        return 2
+    try:
+        watcher = Watcher(open_source(args.source, settings), Storage.from_settings(settings),
+                          BucketLayout.from_settings(settings), args.sink,
+                          max_bytes=settings.max_file_bytes)
+        if args.once:
+            result = watcher.poll()
+            print(f"{result.listed} listed, {len(result.announced)} announced, "
+                  f"{len(result.failed)} failed")
+            return 1 if result.failed else 0
+    except (SourceError, StorageUnavailable) as exc:
+        print(f"aurora: {exc}", file=sys.stderr)
+        return 1
+    watch_forever(watcher, args.interval)
+    return 0
 
 
 def _bucket_init(args: argparse.Namespace, settings: Settings) -> int:

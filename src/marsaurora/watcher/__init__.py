@@ -1,0 +1,1 @@
+"""The archive watcher: new upstream observations into the bucket, one event each."""
