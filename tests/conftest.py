@@ -1,10 +1,12 @@
 """Shared fixtures: synthetic observations made once per test session."""
 
+import http.server
 import json
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -144,3 +146,34 @@ def wait_for_http(url: str, timeout_s: float = 30.0) -> None:
 def without_timings(record: dict) -> dict:
     """A record minus its timings, which differ from run to run."""
     return {key: value for key, value in record.items() if key != "timings_ms"}
+
+
+class EventSink:
+    """An HTTP server that records each CloudEvent's subject; can be told to fail."""
+
+    def __init__(self) -> None:
+        self.subjects: list[str] = []
+        self.status = 202
+        sink = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                self.rfile.read(int(self.headers.get("content-length", 0)))
+                if sink.status == 202:
+                    sink.subjects.append(self.headers["ce-subject"])
+                    assert self.headers["ce-type"] == "marsaurora.observation.stored"
+                self.send_response(sink.status)
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                return
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def wait_for(self, count: int, timeout_s: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while len(self.subjects) < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(self.subjects) >= count, self.subjects

@@ -14,42 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import free_port
+from conftest import EventSink as Sink, free_port
 from marsaurora.config import Settings
 from marsaurora.storage import Storage
 
 MONTH = "emu/l2b/osr/2022/03"
-
-
-class Sink:
-    """An HTTP server that records each CloudEvent's subject; can be told to fail."""
-
-    def __init__(self) -> None:
-        self.subjects: list[str] = []
-        self.status = 202
-        sink = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-                self.rfile.read(int(self.headers.get("content-length", 0)))
-                if sink.status == 202:
-                    sink.subjects.append(self.headers["ce-subject"])
-                    assert self.headers["ce-type"] == "marsaurora.observation.stored"
-                self.send_response(sink.status)
-                self.end_headers()
-
-            def log_message(self, *args) -> None:
-                return
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def wait_for(self, count: int, timeout_s: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        while len(self.subjects) < count and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert len(self.subjects) >= count, self.subjects
 
 
 @pytest.fixture()
