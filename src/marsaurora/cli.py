@@ -100,6 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
     init = bucket_commands.add_parser("init", help="create the bucket if it does not exist")
     init.add_argument("--wait", type=float, default=0.0,
                       help="keep trying this many seconds while the endpoint is unreachable")
+    init.add_argument("--notify-arn", default="",
+                      help="also send object-created notifications under the input prefix to "
+                           "this target (MinIO: arn:minio:sqs::AURORA:webhook)")
 
     stack = commands.add_parser("stack", help="the local event-driven stack")
     stack_commands = stack.add_subparsers(dest="stack_command", required=True)
@@ -236,6 +239,8 @@ def _bucket_init(args: argparse.Namespace, settings: Settings) -> int:
     while True:
         try:
             storage.ensure_bucket()
+            if args.notify_arn:
+                storage.notify_on_create(args.notify_arn, settings.s3_input_prefix)
         except StorageUnavailable as exc:
             if time.monotonic() >= deadline:
                 print(f"aurora: {exc}", file=sys.stderr)

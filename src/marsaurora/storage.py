@@ -117,6 +117,18 @@ class Storage:
                            "check AURORA_S3_ENDPOINT")
         return True, f"bucket {self.bucket} reachable"
 
+    def notify_on_create(self, queue_arn: str, prefix: str) -> None:
+        """Ask the bucket to notify ``queue_arn`` of every object created under ``prefix``.
+
+        MinIO names its webhook targets ``arn:minio:sqs::<ID>:webhook``; AWS
+        takes an SQS queue ARN. Replaces the bucket's notification settings.
+        """
+        rule = {"Name": "prefix", "Value": prefix}
+        self._call("put_bucket_notification_configuration", f"bucket {self.bucket}",
+                   Bucket=self.bucket, NotificationConfiguration={"QueueConfigurations": [{
+                       "QueueArn": queue_arn, "Events": ["s3:ObjectCreated:*"],
+                       "Filter": {"Key": {"FilterRules": [rule]}}}]})
+
     def put(self, key: str, body: bytes, content_type: str) -> ObjectRef:
         """Store ``body`` at ``key`` (overwriting) and return its reference."""
         reply = self._call("put_object", key, Bucket=self.bucket, Key=key, Body=body,

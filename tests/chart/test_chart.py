@@ -200,3 +200,25 @@ def test_a_cluster_without_knative_is_told_what_to_install():
 def test_external_s3_without_credentials_is_refused():
     with pytest.raises(helm.HelmRenderError, match="s3.existingSecret"):
         render({**OFFLINE, "minio": {"enabled": False}})
+
+
+def test_watcher_and_ingest_feed_the_broker():
+    objects = render(_values(CHART / "ci" / "watcher-ingest.yaml"))
+    [source] = _of(objects, "ContainerSource")
+    assert source["spec"]["sink"]["ref"] == {"apiVersion": "eventing.knative.dev/v1",
+                                             "kind": "Broker", "name": "aurora"}
+    command = source["spec"]["template"]["spec"]["containers"][0]["command"]
+    assert command[:3] == ["aurora", "watch", "https://archive.example.org/emm/data/emu/l2b/"]
+    [binding] = _of(objects, "SinkBinding")
+    assert binding["spec"]["subject"]["name"] == "aurora-ingest"
+    minio = _of(objects, "Deployment")[0]["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e.get("value") for e in minio["env"]}
+    assert env["MINIO_NOTIFY_WEBHOOK_ENDPOINT_AURORA"].startswith("http://aurora-ingest.aurora.")
+    [job] = _of(objects, "Job")
+    assert "arn:minio:sqs::AURORA:webhook" in job["spec"]["template"]["spec"]["containers"][0][
+        "command"]
+
+
+def test_an_enabled_watcher_needs_a_source():
+    with pytest.raises(helm.HelmValuesError, match="/watcher/source"):
+        render({**OFFLINE, "watcher": {"enabled": True}})

@@ -167,11 +167,19 @@ def test_bucket_init_creates_the_bucket_and_reports_an_unreachable_endpoint(stac
     environment = {**os.environ, "AURORA_S3_ENDPOINT": stack.s3_endpoint,
                    "AURORA_S3_BUCKET": "made-by-init", "AWS_ACCESS_KEY_ID": "k",
                    "AWS_SECRET_ACCESS_KEY": "s"}
-    made = subprocess.run([sys.executable, "-m", "marsaurora.cli", "bucket", "init"],
-                          capture_output=True, text=True, env=environment, timeout=60)
+    queue = "arn:aws:sqs:us-east-1:123456789012:aurora-ingest"
+    made = subprocess.run([sys.executable, "-m", "marsaurora.cli", "bucket", "init",
+                           "--notify-arn", queue], capture_output=True, text=True,
+                          env=environment, timeout=60)
     assert made.returncode == 0 and "bucket made-by-init ready" in made.stdout
     check = replace(SETTINGS, s3_endpoint=stack.s3_endpoint, s3_bucket="made-by-init")
-    assert Storage.from_settings(check, credentials=("k", "s")).reachable()[0]
+    storage = Storage.from_settings(check, credentials=("k", "s"))
+    assert storage.reachable()[0]
+    notified = storage._client.get_bucket_notification_configuration(Bucket="made-by-init")
+    [target] = notified["QueueConfigurations"]
+    assert target["QueueArn"] == queue and target["Events"] == ["s3:ObjectCreated:*"]
+    assert target["Filter"]["Key"]["FilterRules"] == [{"Name": "prefix",
+                                                      "Value": "observations/"}]
     environment["AURORA_S3_ENDPOINT"] = f"http://127.0.0.1:{free_port()}"
     failed = subprocess.run([sys.executable, "-m", "marsaurora.cli", "bucket", "init",
                              "--wait", "1"], capture_output=True, text=True, env=environment,
