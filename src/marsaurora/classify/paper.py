@@ -36,7 +36,22 @@ class PaperFilterParams:
 
 def paper_filter(heatmap: Heatmap, params: PaperFilterParams = PaperFilterParams()) -> ScreenResult:
     """Count thresholded objects inside the disk mask of the heatmap."""
-    gray = cv2.cvtColor(heatmap.rgb, cv2.COLOR_RGB2GRAY)
+    objects = [_candidate(heatmap, bbox, area) for bbox, area in paper_objects(heatmap.rgb, params)]
+    passed = len(objects) >= params.min_objects
+    stats_out = {"objects": float(len(objects)),
+                 "object_pixels": float(sum(c.area_heatmap_px or 0 for c in objects))}
+    return ScreenResult(screen="paper", candidates=tuple(objects) if passed else (),
+                        stats=stats_out)
+
+
+def paper_objects(rgb: np.ndarray, params: PaperFilterParams = PaperFilterParams()
+                  ) -> list[tuple[tuple[int, int, int, int], int]]:
+    """The filter on any RGB picture: each counted object's inclusive box and pixel area.
+
+    Separate from :func:`paper_filter` so the benchmark's paper-faithful path
+    runs the very same OpenCV steps on its own PNG-decoded images.
+    """
+    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
     binary = cv2.adaptiveThreshold(gray, 255, cv2.ADAPTIVE_THRESH_GAUSSIAN_C,
                                    cv2.THRESH_BINARY, params.block_size_px,
                                    params.threshold_offset)
@@ -47,7 +62,6 @@ def paper_filter(heatmap: Heatmap, params: PaperFilterParams = PaperFilterParams
     kernel = np.ones((params.erosion_px, params.erosion_px), np.uint8)
     eroded = cv2.erode(binary, kernel)
     count, _, stats, centroids = cv2.connectedComponentsWithStats(eroded, connectivity=8)
-
     objects = []
     radius_sq = params.mask_radius_px**2
     for label in range(1, count):
@@ -55,12 +69,8 @@ def paper_filter(heatmap: Heatmap, params: PaperFilterParams = PaperFilterParams
         cx, cy = centroids[label]
         inside = (cx - centre[0]) ** 2 + (cy - centre[1]) ** 2 <= radius_sq
         if inside and area >= params.min_object_area_px:
-            objects.append(_candidate(heatmap, (x, y, x + w - 1, y + h - 1), area))
-    passed = len(objects) >= params.min_objects
-    stats_out = {"objects": float(len(objects)),
-                 "object_pixels": float(sum(c.area_heatmap_px or 0 for c in objects))}
-    return ScreenResult(screen="paper", candidates=tuple(objects) if passed else (),
-                        stats=stats_out)
+            objects.append(((x, y, x + w - 1, y + h - 1), area))
+    return objects
 
 
 def _candidate(heatmap: Heatmap, bbox: tuple[int, int, int, int], area: int) -> Candidate:
