@@ -84,6 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     report = commands.add_parser("report", help="draw OUT/report.png from a run's records")
     report.add_argument("run_dir", type=Path, help="the --out folder of an `aurora run`")
 
+    commands.add_parser("bench", help="the paper-faithful path against ours "
+                                      "(see `aurora bench --help`)", add_help=False)
+
     watch = commands.add_parser(
         "watch", help="copy new L2B files from an archive into the bucket, one "
                       "observation.stored event each")
@@ -117,6 +120,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``aurora`` console script; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["bench"]:
+        from marsaurora.bench.compare import main as bench_main
+
+        return bench_main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         settings = Settings.from_env()

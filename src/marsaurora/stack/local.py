@@ -159,6 +159,21 @@ class LocalStack:
             process.kill()
             process.wait(timeout=10)
 
+    def peak_rss_mb(self) -> dict[str, float]:
+        """Each running part's peak resident memory so far (Linux ``VmHWM``), MB."""
+        peaks = {}
+        for name, part in self.parts.items():
+            if part.process is None or part.process.poll() is not None:
+                continue
+            try:
+                status = Path(f"/proc/{part.process.pid}/status").read_text()
+            except OSError:
+                continue
+            for line in status.splitlines():
+                if line.startswith("VmHWM:"):
+                    peaks[name] = round(int(line.split()[1]) / 1024, 1)
+        return peaks
+
     def stop(self) -> None:
         """Stop every part: SIGTERM, then SIGKILL after five seconds."""
         for part in reversed(list(self.parts.values())):
