@@ -71,7 +71,10 @@ class LocalStack:
     """The whole chain on loopback; use as a context manager."""
 
     def __init__(self, state_dir: Path, settings: Settings, *, broker_port: int = 0,
-                 s3_port: int = 0, root: Path | None = None) -> None:
+                 s3_port: int = 0, root: Path | None = None,
+                 functions_s3_endpoint: str = "") -> None:
+        """``functions_s3_endpoint``: where the functions reach S3, when not directly at the
+        stack's server (a proxy in between, to cut the link in fault tests)."""
         self.state_dir = state_dir
         self.settings = settings
         self.root = root or project_root()
@@ -79,7 +82,7 @@ class LocalStack:
         (state_dir / "s3-spill").mkdir(parents=True, exist_ok=True)
         s3_port = s3_port or _free_port()
         base_env = {**os.environ, **settings.to_env(),
-                    "AURORA_S3_ENDPOINT": f"http://127.0.0.1:{s3_port}",
+                    "AURORA_S3_ENDPOINT": functions_s3_endpoint or f"http://127.0.0.1:{s3_port}",
                     "AWS_ACCESS_KEY_ID": LOCAL_CREDENTIALS[0],
                     "AWS_SECRET_ACCESS_KEY": LOCAL_CREDENTIALS[1],
                     "AWS_EC2_METADATA_DISABLED": "true", "PYTHONUNBUFFERED": "1"}
