@@ -74,6 +74,26 @@ def test_redelivery_overwrites_instead_of_duplicating(context, aurora_file):
     assert context.storage.keys("") == before
 
 
+def test_replaying_every_event_in_reverse_order_changes_nothing(context, aurora_file):
+    """Duplicates and out-of-order deliveries: each stage's outputs depend only on its input."""
+    first = _upload(context, aurora_file)
+    replies = _chain(context, first)
+    events = [first] + [r.event for r in replies if r.event is not None]
+    before = {key: context.storage.get(key)[0] for key in context.storage.keys("")
+              if not key.startswith("records/")}
+    record_key = context.layout.record_key(f"observations/{aurora_file.name}")
+    record = json.loads(context.storage.get(record_key)[0])
+    for event in reversed(events):
+        stage = next(h.stage for h in HOPS if event["type"] in h.consumes)
+        assert run_stage(stage, event, context).status in (200, 204)
+    after = {key: context.storage.get(key)[0] for key in context.storage.keys("")
+             if not key.startswith("records/")}
+    assert after.keys() == before.keys()
+    assert {k for k in after if after[k] != before[k]} == set()
+    assert without_timings(json.loads(context.storage.get(record_key)[0])) == \
+        without_timings(record)
+
+
 def test_corrupt_file_answers_400_and_leaves_its_error_record(context, tmp_path):
     bad = tmp_path / "emm_emu_l2b_20220101t000000_0001_os2_sw1of1_f_v01-04.fits.gz"
     bad.write_bytes(b"\x1f\x8b" + b"\x00" * 64)

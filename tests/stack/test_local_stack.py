@@ -185,3 +185,17 @@ def test_bucket_init_creates_the_bucket_and_reports_an_unreachable_endpoint(stac
                              "--wait", "1"], capture_output=True, text=True, env=environment,
                             timeout=120)
     assert failed.returncode == 1 and "AURORA_S3_ENDPOINT" in failed.stderr
+
+
+def test_no_credential_reaches_a_log_a_record_or_a_dead_letter(stack):
+    """Runs after the other tests of this module, over everything they left behind."""
+    secret = LOCAL_CREDENTIALS[1].encode()
+    logs = list((stack.state_dir / "logs").glob("*.log"))
+    assert len(logs) >= 8
+    for log_file in logs:
+        assert secret not in log_file.read_bytes(), log_file.name
+    storage = stack.storage()
+    documents = storage.keys("records/") | storage.keys("dead-letter/")
+    assert documents
+    for key in documents:
+        assert secret not in storage.get(key)[0], key
