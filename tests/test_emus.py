@@ -11,7 +11,7 @@ from astropy.io import fits
 
 from marsaurora.classify import classify
 from marsaurora.emus import OI_1304_ROW, ReadLimits, parse_filename, read_l2b
-from marsaurora.errors import ObservationError
+from marsaurora.errors import ERROR_CODES, ObservationError
 from marsaurora.preprocess import render_heatmap
 from marsaurora.synth.scene import make_scene
 
@@ -278,3 +278,37 @@ def test_a_differently_written_file_gives_the_same_science(aurora_file, aurora_s
     peak = max(aurora_scene.auroras, key=lambda a: a.peak_r)
     best = result.candidates[0]
     assert best.integration_range[0] - 2 <= peak.peak_pixel[0] <= best.integration_range[1] + 2
+
+
+def _replace_column(hdul, extension: str, name: str, column) -> None:
+    table = hdul[extension]
+    columns = [c if c.name != name else column for c in table.columns]
+    hdul[hdul.index_of(extension)] = fits.BinTableHDU.from_columns(columns, name=extension)
+
+
+@pytest.mark.parametrize("case", ["radiance as text", "latitude as text", "no emission rows",
+                                  "radiance as integers"])
+def test_wrong_dtypes_and_empty_tables(aurora_file, tmp_path, case):
+    def change(hdul):
+        emiss, fov = hdul["EMISS"], hdul["FOV_GEOM"]
+        if case == "radiance as text":
+            _replace_column(hdul, "EMISS", "RADIANCE", fits.Column(
+                name="RADIANCE", format="8A", array=np.array(["bright"] * len(emiss.data))))
+        elif case == "latitude as text":
+            _replace_column(hdul, "FOV_GEOM", "LAT", fits.Column(
+                name="LAT", format="4A", array=np.array(["N"] * len(fov.data))))
+        elif case == "no emission rows":
+            hdul[hdul.index_of("EMISS")] = fits.BinTableHDU(data=emiss.data[:0], name="EMISS")
+        else:
+            radiance = np.nan_to_num(emiss.data["RADIANCE"]).astype(np.int16)
+            column = emiss.columns["RADIANCE"]
+            _replace_column(hdul, "EMISS", "RADIANCE", fits.Column(
+                name="RADIANCE", format=f"{radiance[0].size}I", dim=column.dim, array=radiance))
+
+    path = rewrite(aurora_file, tmp_path / "dtype.fits", change)
+    if case == "radiance as integers":
+        assert np.nanmax(read_l2b(path).brightness_r) > 1
+        return
+    error = _refusal(path)
+    assert error.code in ERROR_CODES and error.code != "internal"
+    assert "dtype.fits" in error.message
