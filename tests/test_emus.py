@@ -312,3 +312,12 @@ def test_wrong_dtypes_and_empty_tables(aurora_file, tmp_path, case):
     error = _refusal(path)
     assert error.code in ERROR_CODES and error.code != "internal"
     assert "dtype.fits" in error.message
+
+
+def test_a_file_of_several_gzip_members_reads_as_one(aurora_file, tmp_path):
+    raw = gzip.decompress(aurora_file.read_bytes())
+    half = len(raw) // 2
+    split = tmp_path / "members.fits.gz"
+    split.write_bytes(gzip.compress(raw[:half]) + gzip.compress(raw[half:]) + b"\0" * 16)
+    np.testing.assert_array_equal(read_l2b(split).brightness_r,
+                                  read_l2b(aurora_file).brightness_r)

@@ -226,27 +226,35 @@ def _sniff(path: Path) -> bool:
 
 
 def _inflate(path: Path, limit_bytes: int) -> bytes:
-    """Decompress every gzip member of ``path``, refusing output above the limit."""
+    """Decompress every gzip member of ``path``, refusing output above the limit.
+
+    Members are kept as separate chunks and joined once (a single-member
+    file, the usual case, is never copied): at 12 MB a file, copies count.
+    """
     pending = path.read_bytes()
-    inflated = bytearray()
+    members: list[bytes] = []
+    inflated = 0
     while pending:
         stream = zlib.decompressobj(wbits=31)
         try:
-            inflated += stream.decompress(pending, limit_bytes + 1 - len(inflated))
+            member = stream.decompress(pending, limit_bytes + 1 - inflated)
         except zlib.error as exc:
             raise ObservationError("corrupt", f"{path.name}: the gzip stream is damaged "
                                    f"({exc}); re-download the file.") from None
-        if len(inflated) > limit_bytes:
+        inflated += len(member)
+        if inflated > limit_bytes:
             raise ObservationError("too_large", f"{path.name} inflates beyond "
                                    f"{limit_bytes} bytes (AURORA_MAX_FILE_BYTES); refused.")
         if not stream.eof:
             raise ObservationError("truncated", f"{path.name}: the gzip stream ends early "
                                    "(truncated download?); re-download the file.")
+        members.append(member)
         pending = stream.unused_data.lstrip(b"\0")
-    if not inflated.startswith(_FITS_MAGIC):
+    data = members[0] if len(members) == 1 else b"".join(members)
+    if not data.startswith(_FITS_MAGIC):
         raise ObservationError("not_fits", f"{path.name} is gzip but does not hold FITS "
-                               f"(it starts with {bytes(inflated[:9])!r}).")
-    return bytes(inflated)
+                               f"(it starts with {data[:9]!r}).")
+    return data
 
 
 def _read_open_file(path: Path, hdul: fits.HDUList, limits: ReadLimits) -> Observation:
