@@ -175,9 +175,8 @@ class Broker:
             self.counts[kind] += 1
             if reply is not None:
                 self.counts["replies"] += 1
-            if not delivery.dead_letter:
-                self._latency_ms[delivery.route].append(
-                    (time.time() - delivery.accepted_at) * 1000.0)
+            route = delivery.route + (" (dead letter)" if delivery.dead_letter else "")
+            self._latency_ms[route].append((time.time() - delivery.accepted_at) * 1000.0)
 
     def _give_up(self, delivery: Delivery, route: Route, event: CloudEvent, url: str,
                  status: int, body: bytes) -> None:
