@@ -83,3 +83,17 @@ def test_a_stage_is_ready_only_while_its_bucket_answers(bucket):
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_a_function_refuses_an_oversized_body_before_reading_it(bucket):
+    process, url = _serve("classify", bucket)
+    try:
+        answer = requests.post(url + "/", data=b"x" * (2 << 20), timeout=30,
+                               headers={"ce-type": "marsaurora.heatmap.ready",
+                                        "ce-source": "/x", "ce-id": "1",
+                                        "ce-specversion": "1.0"})
+        assert answer.status_code == 413
+        assert "Traceback" not in answer.text
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

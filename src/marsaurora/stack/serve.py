@@ -17,6 +17,11 @@ import waitress
 from parliament import server
 
 
+MAX_REQUEST_BYTES = 1 << 20
+"""Events carry object references, not data: waitress answers 413 to a larger body
+before the function sees it (parliament would swallow Flask's own limit as "no event")."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Load ``<folder>/func.py`` and serve it until SIGTERM or Ctrl-C."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -35,7 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if readiness is not None:
         app.view_functions["readiness"] = lambda: _probe(readiness)
     waitress.serve(app, host=args.host, port=args.port, threads=args.threads,
-                   ident="marsaurora", _quiet=True)
+                   ident="marsaurora", max_request_body_size=MAX_REQUEST_BYTES, _quiet=True)
     return 0
 
 
