@@ -2,8 +2,9 @@
 
 Both take a batch of RGB heatmaps and answer, per image, an ``(n, 6)`` array
 of ``x0, y0, x1, y1, confidence, class`` in that image's pixels. ONNX Runtime
-is about twice as fast on a CPU and needs no PyTorch; ultralytics stays
-selectable as the reference the ONNX path is tested against.
+needs no PyTorch (the detect image stays small) and reaches a GPU through its
+CUDA provider; ultralytics stays selectable as the reference the ONNX path is
+tested against. Measured speeds are in ``model/MODEL_CARD.md``.
 """
 
 import ast
