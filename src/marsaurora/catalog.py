@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from marsaurora.detect import Detection
+from marsaurora.detect import BOX_DECIMALS, Detection
 from marsaurora.emus import Observation
 from marsaurora.preprocess import NO_SOURCE, Heatmap
 
@@ -68,8 +68,14 @@ class AuroraLocation:
 
 
 def locate(observation: Observation, heatmap: Heatmap, detection: Detection) -> AuroraLocation:
-    """Map one detection's box back onto Mars."""
-    integ, slit = _box_pixels(heatmap, detection.box_px)
+    """Map one detection's box back onto Mars.
+
+    The box is taken at the precision records carry (:data:`BOX_DECIMALS`), so
+    the catalog stage, which gets it from an event, selects the same pixels
+    as the in-process pipeline.
+    """
+    box = tuple(round(v, BOX_DECIMALS) for v in detection.box_px)
+    integ, slit = _box_pixels(heatmap, box)
     disk = observation.on_disk[integ, slit] & np.isfinite(observation.brightness_r[integ, slit])
     integ, slit = integ[disk], slit[disk]
     if integ.size == 0:

@@ -23,6 +23,8 @@ AURORA_LABEL = "aurora"
 DISK_LABEL = "mars"
 DEFAULT_CONFIDENCE = 0.25
 DEFAULT_IOU = 0.7
+BOX_DECIMALS = 1
+"""Records and events carry boxes to 0.1 px; the catalogue uses boxes at that precision."""
 __all__ = ["BACKENDS", "DEVICES", "Detection", "Detector", "DetectorOptions", "ModelError",
            "load_detector", "model_file", "shipped_model"]
 
@@ -39,7 +41,7 @@ class Detection:
     def to_record(self) -> dict[str, Any]:
         """JSON-ready form."""
         return {"label": self.label, "confidence": round(self.confidence, 4),
-                "box_px": [round(v, 1) for v in self.box_px]}
+                "box_px": [round(v, BOX_DECIMALS) for v in self.box_px]}
 
 
 @dataclass(frozen=True)
