@@ -13,12 +13,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from marsaurora.catalog import catalog_detections
 from marsaurora.classify import (DEFAULT_SCREEN, PaperFilterParams, PhysicalScreenParams,
                                  ScreenResult, classify)
 from marsaurora.config import Settings
 from marsaurora.detect import (AURORA_LABEL, DISK_LABEL, Detection, Detector, DetectorOptions,
                                load_detector)
+from marsaurora.detect.service import BatchingDetector
 from marsaurora.emus import Observation, ReadLimits, read_l2b
 from marsaurora.errors import ObservationError
 from marsaurora.overlay import draw_detections
@@ -85,7 +88,7 @@ def process_file(path: Path, options: PipelineOptions) -> dict[str, Any]:
         observation, heatmap = read_and_render(path, options, record)
         result = screen(observation, heatmap, options, record)
         if result.passed and options.detector is not None:
-            found = detect(heatmap, load_detector(options.detector), record)
+            found = detect(heatmap.rgb, load_detector(options.detector), record)
             catalog(observation, heatmap, found, record)
             if options.png_dir is not None and record["detections"]:
                 stem = observation_stem(path.name)
@@ -131,11 +134,12 @@ def screen(observation: Observation, heatmap: Heatmap, options: PipelineOptions,
     return result
 
 
-def detect(heatmap: Heatmap, detector: Detector, record: dict[str, Any]) -> list[Detection]:
-    """The detect step: every box the network finds on the heatmap."""
+def detect(rgb: np.ndarray, detector: Detector | BatchingDetector,
+           record: dict[str, Any]) -> list[Detection]:
+    """The detect step: every box the network finds on the heatmap's pixels."""
     record["stage"] = "detect"
     with _timed(record["timings_ms"], "detect"):
-        return detector.detect([heatmap.rgb])[0]
+        return detector.detect([rgb])[0]
 
 
 def catalog(observation: Observation, heatmap: Heatmap, found: list[Detection],

@@ -76,7 +76,7 @@ def test_waiting_requests_run_as_one_batch_once_the_model_loads(onnx_options, he
     assert service.readiness() == (False, "loading the detector model")
     answers: dict[int, list] = {}
     threads = [threading.Thread(target=lambda i=i: answers.__setitem__(
-        i, service.detect(heatmaps[i]))) for i in range(6)]
+        i, service.detect([heatmaps[i]])[0])) for i in range(6)]
     for thread in threads:
         thread.start()
     while service.waiting < 6:
@@ -96,7 +96,7 @@ def test_a_missing_model_says_what_to_set(tmp_path):
         Detector(DetectorOptions(model_path=tmp_path / "nope.onnx"))
     service = BatchingDetector(DetectorOptions(model_path=tmp_path / "nope.onnx"))
     with pytest.raises(ModelError, match="nope.onnx"):
-        service.detect(np.zeros((480, 640, 3), np.uint8), timeout_s=30)
+        service.detect([np.zeros((480, 640, 3), np.uint8)], timeout_s=30)
     ready, reason = service.readiness()
     assert not ready and "nope.onnx" in reason
 

@@ -8,7 +8,6 @@ built by :mod:`marsaurora.pipeline` in every mode, so ``aurora run`` and
 
 import re
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,8 @@ from marsaurora.events import (CANDIDATE_FOUND, CANDIDATE_NONE, DETECTIONS_READY
                                hop, new_event)
 from marsaurora.layout import content_digest
 from marsaurora.overlay import draw_detections
-from marsaurora.pipeline import catalog, new_record, read_and_render, recording_failures, screen
+from marsaurora.pipeline import (catalog, detect, new_record, read_and_render,
+                                 recording_failures, screen)
 from marsaurora.preprocess import Heatmap, encode_png
 from marsaurora.scan_artifact import ScanArtifactError, dump_scan, load_scan
 from marsaurora.storage import ObjectMissing, ObjectRef, ObjectTooLarge
@@ -105,11 +105,7 @@ def detect_stage(event: CloudEvent, context: StageContext) -> Reply:
     decoded = cv2.imdecode(np.frombuffer(png, dtype=np.uint8), cv2.IMREAD_COLOR)
     if decoded is None:
         raise BadEvent(f"{data['heatmap'].get('key')!r} is not a PNG; preprocess it again")
-    rgb = cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB)
-    record["stage"] = stage
-    start = time.perf_counter()
-    found = context.detector.detect(rgb)
-    record["timings_ms"]["detect"] = round((time.perf_counter() - start) * 1000.0, 2)
+    found = detect(cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB), context.detector, record)
     return Reply(200, new_event(DETECTIONS_READY, stage, record["observation"], {
         **data, "record": record, "detections": [d.to_record() for d in found]}))
 

@@ -11,6 +11,7 @@ together, which costs less per image than one at a time.
 import logging
 import queue
 import threading
+from collections.abc import Sequence
 from concurrent.futures import Future
 
 import numpy as np
@@ -60,8 +61,10 @@ class BatchingDetector:
             return False, "loading the detector model"
         return True, f"model loaded ({self._detector.options.backend} on {self._detector.device})"
 
-    def detect(self, image: np.ndarray, *, timeout_s: float = 120.0) -> list[Detection]:
-        """Detections on one heatmap; waits for the model and for a batch slot.
+    def detect(self, images: Sequence[np.ndarray], *,
+               timeout_s: float = 120.0) -> list[list[Detection]]:
+        """Detections for each heatmap, as :meth:`Detector.detect`; the images join the queue
+        and run in whatever batches form.
 
         Raises
         ------
@@ -70,10 +73,12 @@ class BatchingDetector:
         """
         if self._load_error is not None:
             raise ModelError(self._load_error)
-        answer: Future[list[Detection]] = Future()
-        self._waiting.put((image, answer))
+        answers: list[Future[list[Detection]]] = []
+        for image in images:
+            answers.append(Future())
+            self._waiting.put((image, answers[-1]))
         try:
-            return answer.result(timeout=timeout_s)
+            return [answer.result(timeout=timeout_s) for answer in answers]
         except TimeoutError:
             raise ModelError(f"the detector did not answer within {timeout_s:.0f} s") from None
 
