@@ -91,11 +91,9 @@ class Heatmap:
         than stored: they are derived data, and recomputing them is cheaper
         than moving 1.2 MB through the bucket.
         """
-        decoded = cv2.imdecode(np.frombuffer(png, dtype=np.uint8), cv2.IMREAD_COLOR)
-        if decoded is None or decoded.shape != (HEIGHT_PX, WIDTH_PX, 3):
-            raise ValueError(f"stored heatmap is not a {WIDTH_PX}x{HEIGHT_PX} colour PNG")
+        rgb = decode_png(png)
         _, _, slit_index, integ_index = _source_maps(scan_to_px, shape)
-        return cls(rgb=cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB), integration=integ_index,
+        return cls(rgb=rgb, integration=integ_index,
                    slit_pixel=slit_index, scan_to_px=scan_to_px, disk=disk,
                    log_range_r=log_range_r)
 
@@ -231,6 +229,20 @@ def encode_png(rgb: np.ndarray) -> bytes:
     if not ok:
         raise ValueError("OpenCV could not encode the image as PNG")
     return encoded.tobytes()
+
+
+def decode_png(png: bytes) -> np.ndarray:
+    """A stored heatmap PNG back to its ``(480, 640, 3)`` RGB pixels.
+
+    Raises
+    ------
+    ValueError
+        When the bytes are not a colour PNG of the heatmap's size.
+    """
+    decoded = cv2.imdecode(np.frombuffer(png, dtype=np.uint8), cv2.IMREAD_COLOR)
+    if decoded is None or decoded.shape != (HEIGHT_PX, WIDTH_PX, 3):
+        raise ValueError(f"stored heatmap is not a {WIDTH_PX}x{HEIGHT_PX} colour PNG")
+    return cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB)
 
 
 def log_scaled(brightness_r: np.ndarray, *, min_r: float, max_r: float) -> np.ndarray:

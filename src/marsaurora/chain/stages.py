@@ -11,7 +11,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 from cloudevents.http import CloudEvent
 
@@ -26,7 +25,7 @@ from marsaurora.layout import content_digest
 from marsaurora.overlay import draw_detections
 from marsaurora.pipeline import (catalog, detect, new_record, read_and_render,
                                  recording_failures, screen)
-from marsaurora.preprocess import Heatmap, encode_png
+from marsaurora.preprocess import Heatmap, decode_png, encode_png
 from marsaurora.scan_artifact import ScanArtifactError, dump_scan, load_scan
 from marsaurora.storage import ObjectMissing, ObjectRef, ObjectTooLarge
 
@@ -102,10 +101,11 @@ def detect_stage(event: CloudEvent, context: StageContext) -> Reply:
         return Reply(200, new_event(DETECTIONS_READY, stage, record["observation"], {
             **data, "record": record, "detections": None}))
     png = _derived_objects(data, observation_ref, context, ("heatmap",))["heatmap"]
-    decoded = cv2.imdecode(np.frombuffer(png, dtype=np.uint8), cv2.IMREAD_COLOR)
-    if decoded is None:
-        raise BadEvent(f"{data['heatmap'].get('key')!r} is not a PNG; preprocess it again")
-    found = detect(cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB), context.detector, record)
+    try:
+        rgb = decode_png(png)
+    except ValueError as exc:
+        raise BadEvent(f"{data['heatmap'].get('key')!r}: {exc}; preprocess it again") from None
+    found = detect(rgb, context.detector, record)
     return Reply(200, new_event(DETECTIONS_READY, stage, record["observation"], {
         **data, "record": record, "detections": [d.to_record() for d in found]}))
 
