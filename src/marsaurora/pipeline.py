@@ -108,11 +108,11 @@ def read_and_render(path: Path, options: PipelineOptions,
     """The read and preprocess steps; fills the record's description and timings."""
     timings = record["timings_ms"]
     record["stage"] = "read"
-    with _timed(timings, "read"):
+    with timed(timings, "read"):
         observation = read_l2b(path, limits=options.limits)
     record.update(_describe(observation))
     record["stage"] = "preprocess"
-    with _timed(timings, "preprocess"):
+    with timed(timings, "preprocess"):
         low, high = options.heatmap_range_r
         heatmap = render_heatmap(observation, min_r=low, max_r=high)
         if options.png_dir is not None:
@@ -124,7 +124,7 @@ def screen(observation: Observation, heatmap: Heatmap, options: PipelineOptions,
            record: dict[str, Any]) -> ScreenResult:
     """The classify step; sets the record's status, screen and candidates."""
     record["stage"] = "classify"
-    with _timed(record["timings_ms"], "classify"):
+    with timed(record["timings_ms"], "classify"):
         result = classify(observation, heatmap, screen=options.screen,
                           physical=options.physical, paper=options.paper)
     record["status"] = "aurora" if result.passed else "no_aurora"
@@ -138,7 +138,7 @@ def detect(rgb: np.ndarray, detector: Detector | BatchingDetector,
            record: dict[str, Any]) -> list[Detection]:
     """The detect step: every box the network finds on the heatmap's pixels."""
     record["stage"] = "detect"
-    with _timed(record["timings_ms"], "detect"):
+    with timed(record["timings_ms"], "detect"):
         return detector.detect([rgb])[0]
 
 
@@ -146,7 +146,7 @@ def catalog(observation: Observation, heatmap: Heatmap, found: list[Detection],
             record: dict[str, Any]) -> None:
     """The catalog step: locate each aurora box on Mars; the detector now sets the status."""
     record["stage"] = "catalog"
-    with _timed(record["timings_ms"], "catalog"):
+    with timed(record["timings_ms"], "catalog"):
         auroras = [d for d in found if d.label == AURORA_LABEL]
         record["detections"] = catalog_detections(observation, heatmap, auroras)
     record["disk_detected"] = any(d.label == DISK_LABEL for d in found)
@@ -194,7 +194,8 @@ def observation_stem(name: str) -> str:
 
 
 @contextmanager
-def _timed(timings: dict[str, float], step: str) -> Iterator[None]:
+def timed(timings: dict[str, float], step: str) -> Iterator[None]:
+    """Record the block's wall time in ``timings[step]``, milliseconds, even if it raises."""
     start = time.perf_counter()
     try:
         yield

@@ -2,6 +2,8 @@
 
 import os
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 import sys
 import time
 from pathlib import Path
@@ -16,7 +18,9 @@ from marsaurora.storage import Storage
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _serve(function: str, endpoint: str, **env: str) -> tuple[subprocess.Popen, str]:
+@contextmanager
+def _serving(function: str, endpoint: str, **env: str) -> Iterator[str]:
+    """Serve ``functions/<function>`` as its container does; yield its URL."""
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "marsaurora.stack.serve", str(ROOT / "functions" / function),
@@ -25,8 +29,12 @@ def _serve(function: str, endpoint: str, **env: str) -> tuple[subprocess.Popen, 
              "AURORA_S3_ENDPOINT": endpoint, "AURORA_S3_BUCKET": "health", **env},
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
-    wait_for_http(url + "/health/liveness")
-    return process, url
+    try:
+        wait_for_http(url + "/health/liveness")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
 
 
 def _ready_within(url: str, timeout_s: float) -> requests.Response:
@@ -47,53 +55,33 @@ def bucket(s3_server: str) -> str:
 
 
 def test_detect_is_ready_once_its_model_is_loaded(bucket):
-    process, url = _serve("detect", bucket)
-    try:
+    with _serving("detect", bucket) as url:
         answer = _ready_within(url, 60)
         assert answer.status_code == 200
         assert answer.text == "model loaded (onnx on cpu); bucket health reachable"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def test_detect_without_its_model_stays_unready_and_says_why(bucket, tmp_path):
-    process, url = _serve("detect", bucket, AURORA_MODEL_PATH=str(tmp_path / "absent.onnx"))
-    try:
+    with _serving("detect", bucket, AURORA_MODEL_PATH=str(tmp_path / "absent.onnx")) as url:
         answer = _ready_within(url, 3)
         assert answer.status_code == 503 and "absent.onnx" in answer.text
         assert requests.get(url + "/health/liveness", timeout=5).status_code == 200
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def test_a_stage_is_ready_only_while_its_bucket_answers(bucket):
-    process, url = _serve("classify", bucket)
-    try:
+    with _serving("classify", bucket) as url:
         answer = requests.get(url + "/health/readiness", timeout=5)
         assert answer.status_code == 200 and answer.text == "bucket health reachable"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-    process, url = _serve("classify", f"http://127.0.0.1:{free_port()}")
-    try:
+    with _serving("classify", f"http://127.0.0.1:{free_port()}") as url:
         answer = requests.get(url + "/health/readiness", timeout=30)
         assert answer.status_code == 503 and "AURORA_S3_ENDPOINT" in answer.text
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def test_a_function_refuses_an_oversized_body_before_reading_it(bucket):
-    process, url = _serve("classify", bucket)
-    try:
+    with _serving("classify", bucket) as url:
         answer = requests.post(url + "/", data=b"x" * (2 << 20), timeout=30,
                                headers={"ce-type": "marsaurora.heatmap.ready",
                                         "ce-source": "/x", "ce-id": "1",
                                         "ce-specversion": "1.0"})
         assert answer.status_code == 413
         assert "Traceback" not in answer.text
-    finally:
-        process.terminate()
-        process.wait(timeout=10)

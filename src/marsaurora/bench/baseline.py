@@ -10,9 +10,6 @@ a network round trip. Runs in one process, one image at a time.
 """
 
 import io
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +18,7 @@ import numpy as np
 
 from marsaurora.classify.paper import PaperFilterParams, paper_objects
 from marsaurora.emus import read_l2b
+from marsaurora.pipeline import timed
 from marsaurora.preprocess import DEFAULT_RANGE_R, DISK_CENTRE_PX, DISK_RADIUS_PX
 
 STAGES = ("read", "plot", "resize", "crop", "mask", "classify", "detect")
@@ -43,13 +41,13 @@ class BaselinePath:
         from PIL import Image, ImageDraw
 
         timings: dict[str, float] = {}
-        with _timed(timings, "read"):
+        with timed(timings, "read"):
             observation = read_l2b(path)
-        with _timed(timings, "plot"):
+        with timed(timings, "plot"):
             png = _matplotlib_heatmap(observation.brightness_r)
-        with _timed(timings, "resize"):
+        with timed(timings, "resize"):
             png = _png(Image.open(io.BytesIO(png)).convert("RGB").resize((640, 480)))
-        with _timed(timings, "crop"):
+        with timed(timings, "crop"):
             picture = Image.open(io.BytesIO(png)).convert("RGB")
             rows, cols = np.nonzero(observation.on_disk)
             nint, npix = observation.shape
@@ -58,20 +56,20 @@ class BaselinePath:
             canvas = Image.new("RGB", (640, 480))
             canvas.paste(picture.crop(box).resize((340, 340)), (150, 60))
             png = _png(canvas)
-        with _timed(timings, "mask"):
+        with timed(timings, "mask"):
             picture = Image.open(io.BytesIO(png)).convert("RGB")
             mask = Image.new("L", (640, 480), 0)
             cx, cy = DISK_CENTRE_PX
             ImageDraw.Draw(mask).ellipse((cx - DISK_RADIUS_PX, cy - DISK_RADIUS_PX,
                                           cx + DISK_RADIUS_PX, cy + DISK_RADIUS_PX), fill=255)
             png = _png(Image.composite(picture, Image.new("RGB", (640, 480)), mask))
-        with _timed(timings, "classify"):
+        with timed(timings, "classify"):
             bgr = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
             passed = len(paper_objects(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB),
                                        PaperFilterParams())) >= 2
         boxes = 0
         if passed:
-            with _timed(timings, "detect"):
+            with timed(timings, "detect"):
                 result = self.model.predict(bgr, imgsz=self.imgsz, verbose=False, device="cpu")
                 boxes = len(result[0].boxes)
         return {"timings_ms": timings, "passed": passed, "boxes": boxes}
@@ -96,12 +94,3 @@ def _png(picture: Any) -> bytes:
     buffer = io.BytesIO()
     picture.save(buffer, format="PNG")
     return buffer.getvalue()
-
-
-@contextmanager
-def _timed(timings: dict[str, float], step: str) -> Iterator[None]:
-    start = time.perf_counter()
-    try:
-        yield
-    finally:
-        timings[step] = (time.perf_counter() - start) * 1000.0
