@@ -25,10 +25,12 @@ import zlib
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from astropy.io import fits
+
+if TYPE_CHECKING:
+    from astropy.io import fits
 
 from marsaurora.errors import ObservationError
 
@@ -180,6 +182,8 @@ def read_l2b(path: str | Path, *, limits: ReadLimits = ReadLimits()) -> Observat
         With a stable ``code`` (see :data:`marsaurora.errors.ERROR_CODES`) and
         a message naming the file, the problem and what was found instead.
     """
+    from astropy.io import fits  # here, not at import: stages that never read FITS stay lighter
+
     path = Path(path)
     if not path.is_file():
         raise ObservationError("not_found", f"{path} does not exist or is not a file.")
@@ -257,7 +261,7 @@ def _inflate(path: Path, limit_bytes: int) -> bytes:
     return data
 
 
-def _read_open_file(path: Path, hdul: fits.HDUList, limits: ReadLimits) -> Observation:
+def _read_open_file(path: Path, hdul: "fits.HDUList", limits: ReadLimits) -> Observation:
     hdus = _find_hdus(path, hdul, limits, required=("FOV_GEOM", "EMISS"))
     fov, emiss = hdus["FOV_GEOM"], hdus["EMISS"]
 
@@ -284,7 +288,7 @@ def _read_open_file(path: Path, hdul: fits.HDUList, limits: ReadLimits) -> Obser
     return observation
 
 
-def _find_hdus(path: Path, hdul: fits.HDUList, limits: ReadLimits,
+def _find_hdus(path: Path, hdul: "fits.HDUList", limits: ReadLimits,
                required: tuple[str, ...]) -> dict[str, Any]:
     wanted = set(required) | {"TIME"}
     found: dict[str, Any] = {}
