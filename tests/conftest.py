@@ -8,7 +8,9 @@ import subprocess
 import sys
 import threading
 import time
+import contextlib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -112,16 +114,31 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
     spill = tmp_path_factory.mktemp("s3-spill")
     env = {**os.environ, "TMPDIR": str(spill), "MOTO_S3_DEFAULT_KEY_BUFFER_SIZE": "262144"}
-    process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1",
-                                "-p", str(port)], env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_http(endpoint + "/moto-api/")
+    with serving([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                 port, "/moto-api/", env) as endpoint:
         yield endpoint
+
+
+@contextmanager
+def serving(argv: list[str], port: int, health_path: str,
+            env: dict[str, str]) -> Iterator[str]:
+    """Run a server process until the block ends; yield its URL once ``health_path`` answers."""
+    process = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_http(url + health_path)
+        yield url
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def serve_function(folder: Path, env: dict[str, str]) -> contextlib.AbstractContextManager[str]:
+    """A function folder served as its container serves it, on a free port."""
+    port = free_port()
+    return serving([sys.executable, "-m", "marsaurora.stack.serve", str(folder), "--port",
+                    str(port)], port, "/health/liveness", {**os.environ, **env})
 
 
 def free_port() -> int:

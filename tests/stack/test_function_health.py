@@ -1,40 +1,24 @@
 """Functions as their containers run them: ready only when they can work."""
 
-import os
-import subprocess
-from collections.abc import Iterator
-from contextlib import contextmanager
-import sys
+from contextlib import AbstractContextManager
 import time
 from pathlib import Path
 
 import pytest
 import requests
 
-from conftest import free_port, wait_for_http
+from conftest import free_port, serve_function
 from marsaurora.config import Settings
 from marsaurora.storage import Storage
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@contextmanager
-def _serving(function: str, endpoint: str, **env: str) -> Iterator[str]:
-    """Serve ``functions/<function>`` as its container does; yield its URL."""
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "marsaurora.stack.serve", str(ROOT / "functions" / function),
-         "--port", str(port)],
-        env={**os.environ, "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x",
-             "AURORA_S3_ENDPOINT": endpoint, "AURORA_S3_BUCKET": "health", **env},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_http(url + "/health/liveness")
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+def _serving(function: str, endpoint: str, **env: str) -> AbstractContextManager[str]:
+    """Serve ``functions/<function>`` against the S3 ``endpoint``; yields its URL."""
+    return serve_function(ROOT / "functions" / function, {
+        "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x", "AURORA_S3_ENDPOINT": endpoint,
+        "AURORA_S3_BUCKET": "health", **env})
 
 
 def _ready_within(url: str, timeout_s: float) -> requests.Response:

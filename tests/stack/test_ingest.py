@@ -1,15 +1,12 @@
 """aurora-ingest: bucket notifications (the S3 / MinIO JSON) into observation.stored events."""
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import requests
 
-from conftest import EventSink, free_port, wait_for_http
+from conftest import EventSink, serve_function
 from marsaurora.layout import BucketLayout
 from marsaurora.watcher.notifications import events_from_notification
 
@@ -52,14 +49,8 @@ def test_what_is_not_a_notification_is_refused(payload):
 
 def test_the_function_posts_to_its_sink_over_http():
     sink = EventSink()
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "marsaurora.stack.serve", str(ROOT / "functions" / "ingest"),
-         "--port", str(port)], env={**os.environ, "K_SINK": sink.url},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        wait_for_http(url + "health/liveness")
+    with serve_function(ROOT / "functions" / "ingest", {"K_SINK": sink.url}) as base:
+        url = base + "/"
         answer = requests.post(url, data=json.dumps({"Records": [
             _record(f"observations/{NAME}"), _record("observations/x.txt")]}),
             headers={"content-type": "application/json"}, timeout=10)
@@ -67,6 +58,3 @@ def test_the_function_posts_to_its_sink_over_http():
         assert sink.subjects == [NAME]
         bad = requests.post(url, data="not json", timeout=10)
         assert bad.status_code == 400
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
