@@ -10,7 +10,7 @@ import pytest
 from astropy.io import fits
 
 from marsaurora.classify import classify
-from marsaurora.emus import OI_1304_ROW, ReadLimits, parse_filename, read_l2b
+from marsaurora.emus import OI_1304_ROW, Observation, ReadLimits, parse_filename, read_l2b
 from marsaurora.errors import ERROR_CODES, ObservationError
 from marsaurora.preprocess import render_heatmap
 from marsaurora.synth.scene import make_scene
@@ -18,16 +18,39 @@ from marsaurora.synth.scene import make_scene
 from conftest import rewrite, write_scene
 
 
+OBSERVATION_ARRAYS = ("brightness_r", "brightness_err_r", "lat_deg", "lon_deg",
+                      "lat_corners_deg", "lon_corners_deg", "sza_deg", "emission_deg",
+                      "local_time_h", "mrh_alt_km")
+
+
+def read_both(path: Path, **kwargs: object) -> Observation:
+    """Read with the streaming reader, check astropy reads the very same, return it."""
+    streamed = read_l2b(path, **kwargs)
+    assert streamed.reader == "stream", "the streaming reader gave way to astropy"
+    reference = read_l2b(path, reader="astropy", **kwargs)
+    for name in OBSERVATION_ARRAYS:
+        np.testing.assert_array_equal(getattr(streamed, name), getattr(reference, name),
+                                      err_msg=name)
+        assert getattr(streamed, name).dtype == getattr(reference, name).dtype
+    for name in ("time_utc", "radiance_axes", "centre_point", "warnings", "filename"):
+        assert getattr(streamed, name) == getattr(reference, name), name
+    return streamed
+
+
 def _refusal(path: Path, **kwargs: object) -> ObservationError:
     with pytest.raises(ObservationError) as info:
         read_l2b(path, **kwargs)
+    with pytest.raises(ObservationError) as by_astropy:
+        read_l2b(path, reader="astropy", **kwargs)
+    assert (info.value.code, info.value.message) == (by_astropy.value.code,
+                                                     by_astropy.value.message)
     return info.value
 
 
 def test_both_radiance_orientations_read_the_same(aurora_scene, tmp_path):
     (tmp_path / "b").mkdir()
-    as_rows = read_l2b(write_scene(aurora_scene, tmp_path, radiance_axes="nint,npix"))
-    as_columns = read_l2b(write_scene(aurora_scene, tmp_path / "b", radiance_axes="npix,nint"))
+    as_rows = read_both(write_scene(aurora_scene, tmp_path, radiance_axes="nint,npix"))
+    as_columns = read_both(write_scene(aurora_scene, tmp_path / "b", radiance_axes="npix,nint"))
     assert as_rows.radiance_axes == "nint,npix"
     assert as_columns.radiance_axes == "npix,nint"
     expected = aurora_scene.brightness_r
@@ -38,9 +61,9 @@ def test_both_radiance_orientations_read_the_same(aurora_scene, tmp_path):
 
 
 def test_centre_point_found_at_index_4(aurora_scene, tmp_path):
-    usual = read_l2b(write_scene(aurora_scene, tmp_path, centre_point=0))
+    usual = read_both(write_scene(aurora_scene, tmp_path, centre_point=0))
     (tmp_path / "b").mkdir()
-    moved = read_l2b(write_scene(aurora_scene, tmp_path / "b", centre_point=4))
+    moved = read_both(write_scene(aurora_scene, tmp_path / "b", centre_point=4))
     assert (usual.centre_point, moved.centre_point) == (0, 4)
     np.testing.assert_array_equal(usual.lat_deg, moved.lat_deg)
     np.testing.assert_array_equal(usual.lon_corners_deg, moved.lon_corners_deg)
@@ -51,13 +74,13 @@ def test_square_scan_orientation_decided_from_the_data(tmp_path):
     for axes in ("nint,npix", "npix,nint"):
         folder = tmp_path / axes.replace(",", "_")
         folder.mkdir()
-        observation = read_l2b(write_scene(scene, folder, radiance_axes=axes))
+        observation = read_both(write_scene(scene, folder, radiance_axes=axes))
         np.testing.assert_array_equal(observation.brightness_r, scene.brightness_r)
         assert any("square scan" in note for note in observation.warnings)
 
 
 def test_geometry_and_nans(aurora_file, aurora_scene):
-    observation = read_l2b(aurora_file)
+    observation = read_both(aurora_file)
     centre_lat = aurora_scene.geometry.lat_deg[:, 0].astype(np.float32)
     centre_lat[:, 0] = np.nan
     np.testing.assert_array_equal(observation.lat_deg, centre_lat)
@@ -76,7 +99,7 @@ def test_missing_integrations_stay_nan(tmp_path):
     rng = np.random.default_rng(11)
     scene = next(s for s in (make_scene(rng, "quiet_night") for _ in range(40))
                  if s.missing_integrations.any())
-    observation = read_l2b(write_scene(scene, tmp_path))
+    observation = read_both(write_scene(scene, tmp_path))
     assert np.isnan(observation.brightness_r[scene.missing_integrations]).all()
 
 
@@ -95,7 +118,7 @@ def test_padded_and_cased_row_name_is_found(aurora_file, tmp_path):
         names = hdul["EMISS"].data["NAME"]
         names[list(names).index(OI_1304_ROW)] = "  o i 130.4   TRIPLET"
 
-    observation = read_l2b(rewrite(aurora_file, tmp_path / "padded.fits", pad))
+    observation = read_both(rewrite(aurora_file, tmp_path / "padded.fits", pad))
     assert np.isfinite(observation.brightness_r).any()
 
 
@@ -114,7 +137,7 @@ def _drop_fov_columns(hdul, names) -> None:
 def test_optional_geometry_may_be_absent(aurora_file, tmp_path):
     path = rewrite(aurora_file, tmp_path / "lean.fits",
                    lambda hdul: _drop_fov_columns(hdul, {"LOCAL_TIME", "MRH_ALT"}))
-    observation = read_l2b(path)
+    observation = read_both(path)
     assert np.isnan(observation.local_time_h).all() and np.isnan(observation.mrh_alt_km).all()
     assert any("MRH_ALT" in note for note in observation.warnings)
     assert np.isfinite(observation.brightness_r).any()
@@ -205,10 +228,11 @@ def test_gzip_bomb_is_refused_without_inflating_it(tmp_path):
     bomb = tmp_path / "bomb.fits.gz"
     bomb.write_bytes(gzip.compress(b"SIMPLE  =" + bytes(64 << 20), compresslevel=1))
     tracemalloc.start()
-    error = _refusal(bomb, limits=ReadLimits(max_file_bytes=16 << 20))
+    with pytest.raises(ObservationError) as info:
+        read_l2b(bomb, limits=ReadLimits(max_file_bytes=16 << 20))
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    assert error.code == "too_large" and "inflates" in error.message
+    assert info.value.code == "too_large" and "inflates" in info.value.message
     assert peak < 40 << 20, f"reader held {peak} bytes of a 64 MiB bomb"
 
 
@@ -229,8 +253,8 @@ def test_kilorayleigh_unit_is_scaled(aurora_file, tmp_path):
         emiss.data["RADIANCE"] /= 1000.0
         emiss.columns["RADIANCE"].unit = "kR"
 
-    reference = read_l2b(aurora_file).brightness_r
-    scaled = read_l2b(rewrite(aurora_file, tmp_path / "kr.fits", to_kr)).brightness_r
+    reference = read_both(aurora_file).brightness_r
+    scaled = read_both(rewrite(aurora_file, tmp_path / "kr.fits", to_kr)).brightness_r
     np.testing.assert_allclose(scaled, reference, rtol=1e-5)
 
 
@@ -269,8 +293,8 @@ def test_a_differently_written_file_gives_the_same_science(aurora_file, aurora_s
         sky = ~np.isfinite(lat[:, 0, :])
         radiance[:, sky] = np.nan
 
-    observation = read_l2b(rewrite(aurora_file, tmp_path / "restyled.fits", restyle))
-    reference = read_l2b(aurora_file)
+    observation = read_both(rewrite(aurora_file, tmp_path / "restyled.fits", restyle))
+    reference = read_both(aurora_file)
     np.testing.assert_array_equal(observation.lat_deg, reference.lat_deg)
     assert np.nanmin(observation.lon_deg) < 0
     result = classify(observation, render_heatmap(observation))
@@ -307,7 +331,7 @@ def test_wrong_dtypes_and_empty_tables(aurora_file, tmp_path, case):
 
     path = rewrite(aurora_file, tmp_path / "dtype.fits", change)
     if case == "radiance as integers":
-        assert np.nanmax(read_l2b(path).brightness_r) > 1
+        assert np.nanmax(read_both(path).brightness_r) > 1
         return
     error = _refusal(path)
     assert error.code in ERROR_CODES and error.code != "internal"
@@ -319,5 +343,48 @@ def test_a_file_of_several_gzip_members_reads_as_one(aurora_file, tmp_path):
     half = len(raw) // 2
     split = tmp_path / "members.fits.gz"
     split.write_bytes(gzip.compress(raw[:half]) + gzip.compress(raw[half:]) + b"\0" * 16)
-    np.testing.assert_array_equal(read_l2b(split).brightness_r,
-                                  read_l2b(aurora_file).brightness_r)
+    np.testing.assert_array_equal(read_both(split).brightness_r,
+                                  read_both(aurora_file).brightness_r)
+
+
+def _insert_card(path: Path, extension: str, card: str) -> None:
+    """Add a header card in place, in the blank space before the header block ends."""
+    with fits.open(path) as hdul:
+        start = hdul.fileinfo(hdul.index_of(extension))["hdrLoc"]
+    raw = bytearray(path.read_bytes())
+    end = next(at for at in range(start, len(raw), 80) if raw[at:at + 80].rstrip() == b"END")
+    assert (end + 80) % 2880 and raw[end + 80:end + 160].strip() == b"", "no room for a card"
+    raw[end:end + 160] = card.ljust(80).encode() + b"END".ljust(80)
+    path.write_bytes(bytes(raw))
+
+
+def test_a_scaled_column_is_read_by_astropy(aurora_file, tmp_path):
+    """TSCAL columns are outside the streaming reader: astropy applies the scaling."""
+    def to_integer_counts(hdul):
+        emiss = hdul["EMISS"]
+        column = emiss.columns["RADIANCE"]
+        counts = np.rint(np.nan_to_num(emiss.data["RADIANCE"]) / 0.01).astype(np.int32)
+        _replace_column(hdul, "EMISS", "RADIANCE", fits.Column(
+            name="RADIANCE", format=f"{counts[0].size}J", dim=column.dim, array=counts))
+
+    path = rewrite(aurora_file, tmp_path / "scaled.fits", to_integer_counts)
+    with fits.open(path) as hdul:
+        number = hdul["EMISS"].columns.names.index("RADIANCE") + 1
+    _insert_card(path, "EMISS", f"TSCAL{number:<3}= 0.01")
+    observation = read_l2b(path)
+    assert observation.reader == "astropy"
+    reference = read_both(aurora_file).brightness_r
+    on = np.isfinite(reference)
+    np.testing.assert_allclose(observation.brightness_r[on], reference[on], atol=0.006)
+
+
+def test_an_unknown_reader_is_refused(aurora_file):
+    with pytest.raises(ValueError, match="reader must be"):
+        read_l2b(aurora_file, reader="fitsio")
+
+
+def test_plain_fits_is_streamed_too(aurora_file, tmp_path):
+    plain = tmp_path / "plain.fits"
+    plain.write_bytes(gzip.decompress(aurora_file.read_bytes()))
+    np.testing.assert_array_equal(read_both(plain).brightness_r,
+                                  read_both(aurora_file).brightness_r)

@@ -12,13 +12,17 @@ decides rather than assumes:
 - header sizes are checked against limits before any data is read, so a
   header claiming a 60000 x 60000 table costs nothing.
 
-Only the extensions needed are touched, memory-mapped for plain FITS.
-Compressed files are inflated once in memory, with a size cap: astropy's own
-gzip path re-inflates the stream on every backward seek (about 4x slower),
-and an uncapped inflate would let a gzip bomb exhaust memory.
+Files are streamed once by :mod:`marsaurora.fits_tables`, keeping only the
+three tables needed; whatever that reader does not handle is read with
+astropy instead, so both give the same observation or the same refusal.
+For astropy, compressed files are inflated once in memory with a size cap:
+astropy's own gzip path re-inflates the stream on every backward seek
+(about 4x slower), and an uncapped inflate would let a gzip bomb exhaust
+memory.
 """
 
 import io
+import logging
 import re
 import warnings
 import zlib
@@ -33,6 +37,7 @@ if TYPE_CHECKING:
     from astropy.io import fits
 
 from marsaurora.errors import ObservationError
+from marsaurora.fits_tables import Table, read_tables
 
 OI_1304_ROW = "O I 130.4 triplet"
 """Name of the EMISS row holding the O I 130.4 nm brightness."""
@@ -49,7 +54,11 @@ GEOMETRY_COLUMNS = {
 OPTIONAL_GEOMETRY = frozenset({"LOCAL_TIME", "MRH_ALT"})
 """Columns the screens do without (read as NaN, with a warning, when absent)."""
 
+REQUIRED_TABLES = ("FOV_GEOM", "EMISS")
+OPTIONAL_TABLES = ("TIME",)
 FOV_POINTS = 5
+CENTRE_SAMPLE_ROWS = 32
+log = logging.getLogger(__name__)
 _FITS_MAGIC = b"SIMPLE  ="
 _GZIP_MAGIC = b"\x1f\x8b"
 _FILENAME = re.compile(
@@ -150,6 +159,8 @@ class Observation:
     radiance_axes: str
     centre_point: int
     warnings: tuple[str, ...] = ()
+    reader: str = "astropy"
+    """Which reader produced it: ``"stream"`` (the usual) or ``"astropy"``."""
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -162,7 +173,8 @@ class Observation:
         return np.isfinite(self.lat_deg) & np.isfinite(self.lon_deg)
 
 
-def read_l2b(path: str | Path, *, limits: ReadLimits = ReadLimits()) -> Observation:
+def read_l2b(path: str | Path, *, limits: ReadLimits = ReadLimits(),
+             reader: str = "auto") -> Observation:
     """Read the O I 130.4 nm brightness and geometry of an EMUS L2B file.
 
     Parameters
@@ -171,6 +183,10 @@ def read_l2b(path: str | Path, *, limits: ReadLimits = ReadLimits()) -> Observat
         ``emm_emu_l2b_*.fits`` or ``*.fits.gz``; other names are read too.
     limits : ReadLimits
         Sizes refused before any data is allocated.
+    reader : {"auto", "astropy"}
+        ``"auto"`` streams the three tables needed (:mod:`marsaurora.fits_tables`)
+        and hands anything that reader does not handle to astropy;
+        ``"astropy"`` always uses astropy. Both give the same observation.
 
     Returns
     -------
@@ -182,23 +198,42 @@ def read_l2b(path: str | Path, *, limits: ReadLimits = ReadLimits()) -> Observat
         With a stable ``code`` (see :data:`marsaurora.errors.ERROR_CODES`) and
         a message naming the file, the problem and what was found instead.
     """
-    from astropy.io import fits  # here, not at import: stages that never read FITS stay lighter
-
+    if reader not in ("auto", "astropy"):
+        raise ValueError(f"reader must be 'auto' or 'astropy', not {reader!r}")
     path = Path(path)
     if not path.is_file():
         raise ObservationError("not_found", f"{path} does not exist or is not a file.")
     size = path.stat().st_size
     if size > limits.max_file_bytes:
         raise file_too_large(path.name, size, limits.max_file_bytes)
+    compressed = _sniff(path)
+    if reader == "auto":
+        try:
+            tables = read_tables(path, set(REQUIRED_TABLES), set(OPTIONAL_TABLES),
+                                 compressed=compressed, max_bytes=limits.max_file_bytes,
+                                 max_table_bytes=limits.max_hdu_bytes, max_hdus=limits.max_hdus)
+            return _observation(path, tables, "stream")
+        except ObservationError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - astropy reads it, or says what is wrong
+            log.debug("astropy reads %s: %s", path.name, exc)
+    return _read_with_astropy(path, compressed, limits)
+
+
+def _read_with_astropy(path: Path, compressed: bool, limits: ReadLimits) -> Observation:
+    from astropy.io import fits  # here, not at import: stages that never read FITS stay lighter
+
     source: Path | io.BytesIO = path
-    if _sniff(path):
+    if compressed:
         source = io.BytesIO(_inflate(path, limits.max_file_bytes))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
             with fits.open(source, memmap=isinstance(source, Path), lazy_load_hdus=True,
                            mode="readonly") as hdul:
-                return _read_open_file(path, hdul, limits)
+                hdus = _find_hdus(path, hdul, limits)
+                return _observation(path, {name: _AstropyTable(hdu)
+                                           for name, hdu in hdus.items()}, "astropy")
         except ObservationError:
             raise
         except Exception as exc:  # astropy raises many types for damaged files
@@ -207,6 +242,24 @@ def read_l2b(path: str | Path, *, limits: ReadLimits = ReadLimits()) -> Observat
                                        f"headers announce; re-download it ({exc}).") from None
             raise ObservationError("corrupt", f"{path.name} cannot be decoded as FITS: "
                                    f"{type(exc).__name__}: {exc}") from None
+
+
+class _AstropyTable:
+    """An astropy table HDU answering the questions a :class:`fits_tables.Table` answers."""
+
+    def __init__(self, hdu: Any) -> None:
+        self.name = hdu.name
+        self._data = hdu.data
+        self._columns = {col.name.strip().upper(): col for col in hdu.columns}
+
+    def column_names(self) -> set[str]:
+        return set(self._columns)
+
+    def unit(self, name: str) -> str:
+        return self._columns[name].unit or ""
+
+    def column(self, name: str) -> np.ndarray:
+        return self._data[self._columns[name].name]
 
 
 def file_too_large(name: str, size: int, limit: int) -> ObservationError:
@@ -261,16 +314,16 @@ def _inflate(path: Path, limit_bytes: int) -> bytes:
     return data
 
 
-def _read_open_file(path: Path, hdul: "fits.HDUList", limits: ReadLimits) -> Observation:
-    hdus = _find_hdus(path, hdul, limits, required=("FOV_GEOM", "EMISS"))
-    fov, emiss = hdus["FOV_GEOM"], hdus["EMISS"]
+def _observation(path: Path, tables: dict[str, "Table | _AstropyTable"],
+                 reader: str) -> Observation:
+    fov, emiss = tables["FOV_GEOM"], tables["EMISS"]
 
     notes: list[str] = []
     geometry, centre, corners = _read_geometry(path, fov, notes)
     nint, npix = geometry["lat_deg"].shape
     brightness, error, axes = _read_oi_1304(path, emiss, nint, npix,
                                             geometry["sza_deg"], notes)
-    time_utc = _read_times(hdus.get("TIME"), nint)
+    time_utc = _read_times(tables.get("TIME"), nint)
     observation = Observation(
         name=path.name,
         filename=_try_parse_filename(path.name, notes),
@@ -282,15 +335,16 @@ def _read_open_file(path: Path, hdul: "fits.HDUList", limits: ReadLimits) -> Obs
         radiance_axes=axes,
         centre_point=centre,
         warnings=tuple(notes),
+        reader=reader,
         **geometry,
     )
     _check_content(observation)
     return observation
 
 
-def _find_hdus(path: Path, hdul: "fits.HDUList", limits: ReadLimits,
-               required: tuple[str, ...]) -> dict[str, Any]:
-    wanted = set(required) | {"TIME"}
+def _find_hdus(path: Path, hdul: "fits.HDUList", limits: ReadLimits) -> dict[str, Any]:
+    required = REQUIRED_TABLES
+    wanted = set(REQUIRED_TABLES) | set(OPTIONAL_TABLES)
     found: dict[str, Any] = {}
     for index in range(limits.max_hdus):
         try:
@@ -301,7 +355,7 @@ def _find_hdus(path: Path, hdul: "fits.HDUList", limits: ReadLimits,
         if name in wanted and name not in found:
             _check_claimed_size(path, hdu, limits)
             found[name] = hdu
-        if all(name in found for name in required) and "TIME" in found:
+        if wanted <= set(found):
             return found
     else:
         if not all(name in found for name in required):
@@ -329,17 +383,17 @@ def _check_claimed_size(path: Path, hdu: Any, limits: ReadLimits) -> None:
                                "-byte limit (AURORA_MAX_HDU_BYTES); refused before reading.")
 
 
-def _column(path: Path, hdu: Any, name: str) -> np.ndarray:
-    by_upper = {col.name.strip().upper(): col.name for col in hdu.columns}
-    if name not in by_upper:
-        raise ObservationError("missing_column", f"{path.name}: extension {hdu.name} has "
-                               f"no {name} column (it has {sorted(by_upper)}).")
-    return hdu.data[by_upper[name]]
+def _column(path: Path, table: "Table | _AstropyTable", name: str) -> np.ndarray:
+    names = table.column_names()
+    if name not in names:
+        raise ObservationError("missing_column", f"{path.name}: extension {table.name} has "
+                               f"no {name} column (it has {sorted(names)}).")
+    return table.column(name)
 
 
-def _read_geometry(path: Path, fov: Any, notes: list[str]) -> tuple[
+def _read_geometry(path: Path, fov: "Table | _AstropyTable", notes: list[str]) -> tuple[
         dict[str, np.ndarray], int, dict[str, np.ndarray]]:
-    present = {col.name.strip().upper() for col in fov.columns}
+    present = fov.column_names()
     cubes = {attr: _points_first(path, col, np.asarray(_column(path, fov, col),
                                                         dtype=np.float32))
              for attr, col in GEOMETRY_COLUMNS.items()
@@ -371,8 +425,15 @@ def _points_first(path: Path, column: str, cube: np.ndarray) -> np.ndarray:
 
 
 def _centre_point(lat: np.ndarray, lon: np.ndarray) -> int:
-    """Index (0 or 4) of the pixel-centre point among the 5 FOV points."""
-    lat_r, lon_r = np.radians(lat, dtype=np.float64), np.radians(lon, dtype=np.float64)
+    """Index (0 or 4) of the pixel-centre point among the 5 FOV points.
+
+    Decided on at most :data:`CENTRE_SAMPLE_ROWS` evenly spaced integrations:
+    the answer is one per file, and the median misfit settles it long before
+    every pixel is counted.
+    """
+    step = max(1, lat.shape[0] // CENTRE_SAMPLE_ROWS)
+    lat_r = np.radians(lat[::step], dtype=np.float64)
+    lon_r = np.radians(lon[::step], dtype=np.float64)
     vectors = np.stack([np.cos(lat_r) * np.cos(lon_r), np.cos(lat_r) * np.sin(lon_r),
                         np.sin(lat_r)], axis=-1)
     complete = np.all(np.isfinite(vectors), axis=(1, 3))
@@ -386,8 +447,8 @@ def _centre_point(lat: np.ndarray, lon: np.ndarray) -> int:
     return min(misfit, key=lambda k: (misfit[k], k))
 
 
-def _read_oi_1304(path: Path, emiss: Any, nint: int, npix: int, sza_deg: np.ndarray,
-                  notes: list[str]) -> tuple[np.ndarray, np.ndarray, str]:
+def _read_oi_1304(path: Path, emiss: "Table | _AstropyTable", nint: int, npix: int,
+                  sza_deg: np.ndarray, notes: list[str]) -> tuple[np.ndarray, np.ndarray, str]:
     names = [_text(name) for name in _column(path, emiss, "NAME")]
     row = _find_row(path, names)
     radiance = np.asarray(_column(path, emiss, "RADIANCE")[row], dtype=np.float32)
@@ -425,9 +486,8 @@ def _find_row(path: Path, names: list[str]) -> int:
                            f"row (rows: {names[:8]}{' ...' if len(names) > 8 else ''}).")
 
 
-def _rayleigh_scale(emiss: Any, notes: list[str]) -> float:
-    by_upper = {col.name.strip().upper(): col for col in emiss.columns}
-    unit = (by_upper["RADIANCE"].unit or "").strip().lower()
+def _rayleigh_scale(emiss: "Table | _AstropyTable", notes: list[str]) -> float:
+    unit = emiss.unit("RADIANCE").strip().lower()
     if unit in ("kr", "kilorayleigh", "kilorayleighs"):
         return 1000.0
     if unit not in ("", "r", "rayleigh", "rayleighs"):
@@ -461,12 +521,12 @@ def _day_correlation(radiance: np.ndarray, sza_deg: np.ndarray) -> float:
     return float(np.corrcoef(radiance[ok], sunlit[ok])[0, 1])
 
 
-def _read_times(time_hdu: Any, nint: int) -> tuple[str, ...]:
-    if time_hdu is None:
+def _read_times(table: "Table | _AstropyTable | None", nint: int) -> tuple[str, ...]:
+    if table is None or "TIME_UTC" not in table.column_names():
         return ()
     try:
-        values = [_text(v) for v in time_hdu.data["TIME_UTC"]]
-    except (KeyError, TypeError, ValueError):
+        values = [_text(v) for v in table.column("TIME_UTC")]
+    except (TypeError, ValueError):
         return ()
     return tuple(values) if len(values) == nint else ()
 
