@@ -130,9 +130,9 @@ def _best_background(brightness: np.ndarray, error: np.ndarray, night: np.ndarra
 def _background_and_sigma(brightness: np.ndarray, error: np.ndarray, night: np.ndarray,
                           min_sigma_r: float) -> tuple[np.ndarray, np.ndarray]:
     """Blockwise median background and noise, interpolated back to every pixel."""
-    global_bg = float(np.median(brightness[night]))
+    global_bg = _median(brightness[night])
     positive_err = error[night & (error > 0)]
-    global_err = float(np.median(positive_err)) if positive_err.size else 0.0
+    global_err = _median(positive_err) if positive_err.size else 0.0
     nint, npix = brightness.shape
     rows = max(1, round(nint / BACKGROUND_BLOCK_PX))
     cols = max(1, round(npix / BACKGROUND_BLOCK_PX))
@@ -144,20 +144,31 @@ def _background_and_sigma(brightness: np.ndarray, error: np.ndarray, night: np.n
         for c in range(cols):
             window = (slice(row_edges[r], row_edges[r + 1]), slice(col_edges[c], col_edges[c + 1]))
             inside = night[window]
-            if inside.mean() < MIN_BLOCK_FILL:
+            if np.count_nonzero(inside) < MIN_BLOCK_FILL * inside.size:
                 continue
             values = brightness[window][inside]
             errors = error[window][inside]
             errors = errors[errors > 0]
-            median = float(np.median(values))
-            scatter = MAD_TO_SIGMA * float(np.median(np.abs(values - median)))
+            median = _median(values)
+            scatter = MAD_TO_SIGMA * _median(np.abs(values - median))
             bg_blocks[r, c] = median
-            sigma_blocks[r, c] = max(float(np.median(errors)) if errors.size else global_err,
+            sigma_blocks[r, c] = max(_median(errors) if errors.size else global_err,
                                      scatter, min_sigma_r)
     size = (npix, nint)
     background = cv2.resize(bg_blocks, size, interpolation=cv2.INTER_LINEAR)
     sigma = cv2.resize(sigma_blocks, size, interpolation=cv2.INTER_LINEAR)
     return background, sigma
+
+
+def _median(values: np.ndarray) -> float:
+    """``np.median`` of a non-empty, NaN-free 1-D array, without its per-call overhead.
+
+    The screen takes about 150 small medians per scan; ``np.median``'s
+    generic path cost half the stage. Same two middle elements, same mean.
+    """
+    size = values.size
+    middle = np.partition(values, [(size - 1) // 2, size // 2])
+    return float((middle[(size - 1) // 2] + middle[size // 2]) / 2)
 
 
 def _despiked_excess(brightness: np.ndarray, background: np.ndarray, sigma: np.ndarray,
