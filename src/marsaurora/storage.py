@@ -73,20 +73,25 @@ class Storage:
         self.bucket = bucket
 
     @classmethod
-    def from_settings(cls, settings: Settings,
-                      credentials: tuple[str, str] | None = None) -> "Storage":
+    def from_settings(cls, settings: Settings, credentials: tuple[str, str] | None = None,
+                      *, checksums: bool = True) -> "Storage":
         """A client for ``AURORA_S3_ENDPOINT`` / ``AURORA_S3_BUCKET``.
 
         ``credentials`` (key id, secret) override boto3's usual lookup
         (environment, profile, instance role), for the local stack's server.
+        ``checksums=False`` leaves out the SDK's optional CRC32 of each body,
+        for the local stack on loopback only; otherwise botocore decides, so
+        ``AWS_REQUEST_CHECKSUM_CALCULATION`` still applies.
 
         Retries inside boto3 are kept short on purpose: a stage that cannot
         reach the bucket answers 503 quickly, and the broker's backoff does
         the long waiting without holding a request open.
         """
+        optional = {} if checksums else {"request_checksum_calculation": "when_required",
+                                         "response_checksum_validation": "when_required"}
         config = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=2,
                         read_timeout=30, s3={"addressing_style": "path"},
-                        max_pool_connections=16)
+                        max_pool_connections=16, **optional)
         key_id, secret = credentials or (None, None)
         session = boto3.session.Session(aws_access_key_id=key_id, aws_secret_access_key=secret)
         client = session.client(
