@@ -34,7 +34,7 @@ LOOPBACK_CHECKSUMS = {"AWS_REQUEST_CHECKSUM_CALCULATION": "when_required",
 """Every byte of the local stack stays on loopback, where the SDK's optional CRC32 of each
 body guards nothing; left out, 100 observations cost the S3 server and its clients about
 15 ms less CPU each. A cluster keeps the SDK's default."""
-S3_SPILL_BYTES = 256 << 10
+S3_SPILL_BYTES = 64 << 10
 """Objects above this size go to temporary files in the S3 server, not its memory."""
 STAGES = tuple(h.stage for h in HOPS) + (DEAD_LETTER_STAGE,)
 
