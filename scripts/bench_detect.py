@@ -1,4 +1,4 @@
-"""Detector latency per heatmap: ONNX Runtime (one image, a batch) against ultralytics' PyTorch.
+"""Detector latency per heatmap: ONNX Runtime (float, int8; one image, a batch) vs ultralytics.
 
 All backends run in this one process on the same heatmaps, so the ratios
 compare like with like on whatever machine runs it. Usage::
@@ -54,7 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     images = heatmaps(args.n, args.seed)
-    cases = [("onnx", 1, shipped_model("onnx")), ("onnx", 8, shipped_model("onnx"))]
+    cases = [("onnx", 1, shipped_model("onnx")), ("onnx", 8, shipped_model("onnx")),
+             ("onnx-int8", 1, shipped_model("onnx", "int8")),
+             ("onnx-int8", 8, shipped_model("onnx", "int8"))]
     try:
         import ultralytics  # noqa: F401
 
@@ -63,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
         print("ultralytics not installed: its row is skipped", file=sys.stderr)
     rows = []
     for backend, batch, path in cases:
-        detector = Detector(DetectorOptions(model_path=path, backend=backend, device="cpu"))
+        detector = Detector(DetectorOptions(model_path=path, backend=backend.split("-")[0],
+                                            device="cpu"))
         samples = per_image_ms(detector, images, batch, args.repeat)
         rows.append({"backend": backend, "batch": batch,
                      "median_ms": round(statistics.median(samples), 1),

@@ -68,7 +68,7 @@ class PipelineOptions:
                 model_path=Path(settings.model_path) if settings.model_path else None,
                 backend=settings.detector, device=settings.detect_device,
                 confidence=settings.detect_confidence, iou=settings.detect_iou,
-                threads=settings.detect_threads),
+                threads=settings.detect_threads, precision=settings.detect_precision),
             png_dir=png_dir,
         )
 

@@ -6,7 +6,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from marsaurora.detect import Detector, DetectorOptions, ModelError, shipped_model
+from marsaurora.detect import Detector, DetectorOptions, ModelError, model_file, shipped_model
 from marsaurora.detect.service import BatchingDetector
 
 
@@ -106,3 +106,32 @@ def test_a_file_that_is_not_a_model_is_refused_clearly(tmp_path):
     bogus.write_bytes(b"not a model")
     with pytest.raises(ModelError, match="cannot load"):
         Detector(DetectorOptions(model_path=bogus))
+
+
+def test_int8_weights_find_what_the_float_weights_find(onnx_options, heatmaps):
+    """The quantized network gives every confident float box, and no confident extra one."""
+    float_boxes = Detector(onnx_options).detect(heatmaps)
+    int8 = replace(onnx_options, model_path=shipped_model("onnx", "int8"))
+    int8_boxes = Detector(int8).detect(heatmaps)
+    for first, second in ((float_boxes, int8_boxes), (int8_boxes, float_boxes)):
+        for mine, other in zip(first, second, strict=True):
+            for wanted in (d for d in mine if d.confidence >= 0.5):
+                assert any(d.label == wanted.label and _iou(d.box_px, wanted.box_px) > 0.7
+                           for d in other), f"no twin for {wanted}"
+
+
+@pytest.mark.parametrize("device, precision, expected", [
+    ("cpu", "auto", "aurora-yolo11n-int8.onnx"),
+    ("cuda", "auto", "aurora-yolo11n.onnx"),
+    ("cpu", "fp32", "aurora-yolo11n.onnx"),
+    ("cuda", "int8", "aurora-yolo11n-int8.onnx"),
+])
+def test_precision_chooses_the_shipped_weights(device, precision, expected):
+    options = DetectorOptions(device=device, precision=precision)
+    assert model_file(options).name == expected
+
+
+def test_precision_is_ignored_for_explicit_weights_and_checked(onnx_options):
+    assert model_file(replace(onnx_options, precision="int8")) == onnx_options.model_path
+    with pytest.raises(ModelError, match="AURORA_DETECT_PRECISION"):
+        model_file(DetectorOptions(precision="int4"))

@@ -49,3 +49,16 @@ def test_dataset_then_one_epoch_of_training_gives_a_loadable_detector(tmp_path):
     assert set(detector.backend.names.values()) == {"mars", "aurora"}
     assert detector.backend.imgsz == 160
     assert len(detector.detect([np.zeros((480, 640, 3), np.uint8)])) == 1
+
+    quantized = _run("quantize.py", "--model", str(tmp_path / "weights" / "smoke.onnx"),
+                     "--data", str(data / "dataset.yaml"), "--calibration", "2",
+                     "--imgsz", "160", "--runs", str(tmp_path / "runs"),
+                     "--config-dir", str(tmp_path / "config"))
+    assert quantized.returncode == 0, quantized.stderr[-3000:]
+    int8 = tmp_path / "weights" / "smoke-int8.onnx"
+    report = json.loads(int8.with_suffix(".metrics.json").read_text())
+    assert report["calibration_images"] == 2 and report["float_nodes"] > 0
+    assert set(report["test"]) == {"smoke.onnx", "smoke-int8.onnx"}
+    assert 0 < int8.stat().st_size < (tmp_path / "weights" / "smoke.onnx").stat().st_size
+    assert len(Detector(DetectorOptions(model_path=int8)).detect(
+        [np.zeros((480, 640, 3), np.uint8)])) == 1

@@ -17,6 +17,8 @@ from marsaurora.detect.backends import Backend, ModelError, OnnxBackend, Ultraly
 
 BACKENDS = ("onnx", "ultralytics")
 DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("auto", "fp32", "int8")
+"""Which shipped ONNX weights: ``auto`` is int8 on the CPU and fp32 on CUDA."""
 SHIPPED_MODEL = "aurora-yolo11n"
 """Stem of the weights in the repository's ``model/`` folder."""
 AURORA_LABEL = "aurora"
@@ -25,8 +27,8 @@ DEFAULT_CONFIDENCE = 0.25
 DEFAULT_IOU = 0.7
 BOX_DECIMALS = 1
 """Records and events carry boxes to 0.1 px; the catalogue uses boxes at that precision."""
-__all__ = ["BACKENDS", "DEVICES", "Detection", "Detector", "DetectorOptions", "ModelError",
-           "load_detector", "model_file", "shipped_model"]
+__all__ = ["BACKENDS", "DEVICES", "PRECISIONS", "Detection", "Detector", "DetectorOptions",
+           "ModelError", "load_detector", "model_file", "resolved_precision", "shipped_model"]
 
 
 @dataclass(frozen=True)
@@ -57,15 +59,22 @@ class DetectorOptions:
     iou: float = DEFAULT_IOU
     threads: int = 0
     """ONNX Runtime intra-op threads; 0 lets it choose."""
+    precision: str = "auto"
+    """Shipped ONNX weights to use (:data:`PRECISIONS`); ignored with ``model_path``."""
 
 
-def shipped_model(backend: str = "onnx") -> Path:
-    """The weights shipped in the clone's ``model/`` folder (``.onnx``, or ``.pt`` for ultralytics).
+def shipped_model(backend: str = "onnx", precision: str = "fp32") -> Path:
+    """The weights shipped in the clone's ``model/`` folder.
 
-    Looked for above the installed package (an editable install or a
-    container holding the clone), then under the working folder.
+    ``.pt`` for ultralytics; for ONNX the float export, or its int8
+    quantization (``model/quantize.py``) with ``precision="int8"``. Looked
+    for above the installed package (an editable install or a container
+    holding the clone), then under the working folder.
     """
-    name = f"{SHIPPED_MODEL}.{'pt' if backend == 'ultralytics' else 'onnx'}"
+    if backend == "ultralytics":
+        name = f"{SHIPPED_MODEL}.pt"
+    else:
+        name = f"{SHIPPED_MODEL}{'-int8' if precision == 'int8' else ''}.onnx"
     for start in (Path(__file__).resolve().parent, Path.cwd().resolve()):
         for folder in (start, *start.parents):
             if (folder / "model" / name).is_file():
@@ -76,11 +85,28 @@ def shipped_model(backend: str = "onnx") -> Path:
 
 def model_file(options: DetectorOptions) -> Path:
     """The weights these options name, checked to exist."""
-    path = options.model_path or shipped_model(options.backend)
+    if options.precision not in PRECISIONS:
+        raise ModelError(f"unknown AURORA_DETECT_PRECISION {options.precision!r}; "
+                         f"choose from {', '.join(PRECISIONS)}")
+    path = options.model_path or shipped_model(options.backend, resolved_precision(options))
     if not path.is_file():
         raise ModelError(f"no detector model at {path}; set AURORA_MODEL_PATH to the weights, "
                          "or AURORA_DETECTOR=off to stop after classify")
     return path
+
+
+def resolved_precision(options: DetectorOptions) -> str:
+    """``int8`` where ONNX Runtime will run on the CPU, ``fp32`` on CUDA (where int8 QDQ
+    graphs gain nothing) and for ultralytics; an explicit choice is kept."""
+    if options.precision != "auto":
+        return options.precision
+    if options.backend != "onnx" or options.device == "cuda":
+        return "fp32"
+    if options.device == "cpu":
+        return "int8"
+    import onnxruntime
+
+    return "fp32" if "CUDAExecutionProvider" in onnxruntime.get_available_providers() else "int8"
 
 
 class Detector:
