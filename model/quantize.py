@@ -25,6 +25,7 @@ import argparse
 import json
 import sys
 import tempfile
+from contextlib import chdir
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +70,10 @@ def quantize(model: Path, out: Path, tensors: list[np.ndarray]) -> list[str]:
         def get_next(self) -> dict[str, np.ndarray] | None:
             return next(self._inputs, None)
 
-    with tempfile.TemporaryDirectory(prefix="aurora-quantize-") as folder:
+    model, out = model.resolve(), out.resolve()
+    with tempfile.TemporaryDirectory(prefix="aurora-quantize-") as folder, chdir(folder):
+        # In there: ONNX Runtime's symbolic shape inference drops a debug model into the
+        # working folder when a shape stays unknown, which it does on this export.
         prepared = Path(folder) / "prepared.onnx"
         quant_pre_process(str(model), str(prepared), skip_symbolic_shape=True)
         graph = onnx.load(str(prepared)).graph
