@@ -32,8 +32,12 @@ def read_both(path: Path, **kwargs: object) -> Observation:
         np.testing.assert_array_equal(getattr(streamed, name), getattr(reference, name),
                                       err_msg=name)
         assert getattr(streamed, name).dtype == getattr(reference, name).dtype
+    from_memory = read_l2b(Path(path.name), data=path.read_bytes(), **kwargs)
+    for name in OBSERVATION_ARRAYS:
+        np.testing.assert_array_equal(getattr(from_memory, name), getattr(streamed, name))
     for name in ("time_utc", "radiance_axes", "centre_point", "warnings", "filename"):
         assert getattr(streamed, name) == getattr(reference, name), name
+        assert getattr(from_memory, name) == getattr(streamed, name), name
     return streamed
 
 
@@ -44,6 +48,11 @@ def _refusal(path: Path, **kwargs: object) -> ObservationError:
         read_l2b(path, reader="astropy", **kwargs)
     assert (info.value.code, info.value.message) == (by_astropy.value.code,
                                                      by_astropy.value.message)
+    if path.is_file():
+        with pytest.raises(ObservationError) as from_memory:
+            read_l2b(Path(path.name), data=path.read_bytes(), **kwargs)
+        assert (from_memory.value.code, from_memory.value.message) == (info.value.code,
+                                                                       info.value.message)
     return info.value
 
 

@@ -174,7 +174,7 @@ class Observation:
 
 
 def read_l2b(path: str | Path, *, limits: ReadLimits = ReadLimits(),
-             reader: str = "auto") -> Observation:
+             reader: str = "auto", data: bytes | None = None) -> Observation:
     """Read the O I 130.4 nm brightness and geometry of an EMUS L2B file.
 
     Parameters
@@ -187,6 +187,10 @@ def read_l2b(path: str | Path, *, limits: ReadLimits = ReadLimits(),
         ``"auto"`` streams the three tables needed (:mod:`marsaurora.fits_tables`)
         and hands anything that reader does not handle to astropy;
         ``"astropy"`` always uses astropy. Both give the same observation.
+    data : bytes, optional
+        The file's bytes, when they are already in memory (a stage that
+        fetched them from a bucket); ``path`` then only names the file.
+        Saves writing and re-reading a temporary file (about 20 ms for 8 MB).
 
     Returns
     -------
@@ -201,15 +205,16 @@ def read_l2b(path: str | Path, *, limits: ReadLimits = ReadLimits(),
     if reader not in ("auto", "astropy"):
         raise ValueError(f"reader must be 'auto' or 'astropy', not {reader!r}")
     path = Path(path)
-    if not path.is_file():
+    if data is None and not path.is_file():
         raise ObservationError("not_found", f"{path} does not exist or is not a file.")
-    size = path.stat().st_size
+    source: Path | bytes = path if data is None else data
+    size = path.stat().st_size if data is None else len(data)
     if size > limits.max_file_bytes:
         raise file_too_large(path.name, size, limits.max_file_bytes)
-    compressed = _sniff(path)
+    compressed = _sniff(path.name, _head(source))
     if reader == "auto":
         try:
-            tables = read_tables(path, set(REQUIRED_TABLES), set(OPTIONAL_TABLES),
+            tables = read_tables(source, set(REQUIRED_TABLES), set(OPTIONAL_TABLES),
                                  compressed=compressed, max_bytes=limits.max_file_bytes,
                                  max_table_bytes=limits.max_hdu_bytes, max_hdus=limits.max_hdus)
             return _observation(path, tables, "stream")
@@ -217,19 +222,23 @@ def read_l2b(path: str | Path, *, limits: ReadLimits = ReadLimits(),
             raise
         except Exception as exc:  # noqa: BLE001 - astropy reads it, or says what is wrong
             log.debug("astropy reads %s: %s", path.name, exc)
-    return _read_with_astropy(path, compressed, limits)
+    return _read_with_astropy(path, source, compressed, limits)
 
 
-def _read_with_astropy(path: Path, compressed: bool, limits: ReadLimits) -> Observation:
+def _read_with_astropy(path: Path, source: Path | bytes, compressed: bool,
+                       limits: ReadLimits) -> Observation:
     from astropy.io import fits  # here, not at import: stages that never read FITS stay lighter
 
-    source: Path | io.BytesIO = path
+    opened: Path | io.BytesIO
     if compressed:
-        source = io.BytesIO(_inflate(path, limits.max_file_bytes))
+        raw = source.read_bytes() if isinstance(source, Path) else source
+        opened = io.BytesIO(_inflate(path.name, raw, limits.max_file_bytes))
+    else:
+        opened = source if isinstance(source, Path) else io.BytesIO(source)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            with fits.open(source, memmap=isinstance(source, Path), lazy_load_hdus=True,
+            with fits.open(opened, memmap=isinstance(opened, Path), lazy_load_hdus=True,
                            mode="readonly") as hdul:
                 hdus = _find_hdus(path, hdul, limits)
                 return _observation(path, {name: _AstropyTable(hdu)
@@ -268,27 +277,31 @@ def file_too_large(name: str, size: int, limit: int) -> ObservationError:
                             "limit (AURORA_MAX_FILE_BYTES).")
 
 
-def _sniff(path: Path) -> bool:
+def _head(source: Path | bytes) -> bytes:
+    if isinstance(source, bytes):
+        return source[:len(_FITS_MAGIC)]
+    with source.open("rb") as handle:
+        return handle.read(len(_FITS_MAGIC))
+
+
+def _sniff(name: str, head: bytes) -> bool:
     """Tell plain FITS (False) from gzip-compressed data (True) by content, not name."""
-    with path.open("rb") as handle:
-        head = handle.read(len(_FITS_MAGIC))
     if not head:
-        raise ObservationError("not_fits", f"{path.name} is empty (0 bytes).")
+        raise ObservationError("not_fits", f"{name} is empty (0 bytes).")
     if head.startswith(_FITS_MAGIC):
         return False
     if head.startswith(_GZIP_MAGIC):
         return True
-    raise ObservationError("not_fits", f"{path.name} is neither FITS nor gzip "
+    raise ObservationError("not_fits", f"{name} is neither FITS nor gzip "
                            f"(it starts with {head!r}).")
 
 
-def _inflate(path: Path, limit_bytes: int) -> bytes:
-    """Decompress every gzip member of ``path``, refusing output above the limit.
+def _inflate(name: str, pending: bytes, limit_bytes: int) -> bytes:
+    """Decompress every gzip member of a file's bytes, refusing output above the limit.
 
     Members are kept as separate chunks and joined once (a single-member
     file, the usual case, is never copied): at 12 MB a file, copies count.
     """
-    pending = path.read_bytes()
     members: list[bytes] = []
     inflated = 0
     while pending:
@@ -296,20 +309,20 @@ def _inflate(path: Path, limit_bytes: int) -> bytes:
         try:
             member = stream.decompress(pending, limit_bytes + 1 - inflated)
         except zlib.error as exc:
-            raise ObservationError("corrupt", f"{path.name}: the gzip stream is damaged "
+            raise ObservationError("corrupt", f"{name}: the gzip stream is damaged "
                                    f"({exc}); re-download the file.") from None
         inflated += len(member)
         if inflated > limit_bytes:
-            raise ObservationError("too_large", f"{path.name} inflates beyond "
+            raise ObservationError("too_large", f"{name} inflates beyond "
                                    f"{limit_bytes} bytes (AURORA_MAX_FILE_BYTES); refused.")
         if not stream.eof:
-            raise ObservationError("truncated", f"{path.name}: the gzip stream ends early "
+            raise ObservationError("truncated", f"{name}: the gzip stream ends early "
                                    "(truncated download?); re-download the file.")
         members.append(member)
         pending = stream.unused_data.lstrip(b"\0")
     data = members[0] if len(members) == 1 else b"".join(members)
     if not data.startswith(_FITS_MAGIC):
-        raise ObservationError("not_fits", f"{path.name} is gzip but does not hold FITS "
+        raise ObservationError("not_fits", f"{name} is gzip but does not hold FITS "
                                f"(it starts with {data[:9]!r}).")
     return data
 

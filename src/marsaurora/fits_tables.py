@@ -93,9 +93,11 @@ class Table:
                           strides=(self.row_bytes,) + tuple(strides[:len(column.shape)]))
 
 
-def read_tables(path: Path, required: set[str], optional: set[str], *, compressed: bool,
-                max_bytes: int, max_table_bytes: int, max_hdus: int) -> dict[str, Table]:
-    """The required and optional binary tables (by upper-case ``EXTNAME``) of a FITS file.
+def read_tables(source: Path | bytes, required: set[str], optional: set[str], *,
+                compressed: bool, max_bytes: int, max_table_bytes: int,
+                max_hdus: int) -> dict[str, Table]:
+    """The required and optional binary tables (by upper-case ``EXTNAME``) of a FITS file,
+    given as a path or as its bytes.
 
     The whole file is always passed over, so a damaged gzip stream is
     noticed even after the last wanted table.
@@ -107,7 +109,7 @@ def read_tables(path: Path, required: set[str], optional: set[str], *, compresse
         about the file is outside what this reader handles.
     """
     wanted = required | optional
-    chunks = _inflated(path, max_bytes) if compressed else _plain(path)
+    chunks = _inflated(source, max_bytes) if compressed else _pieces(source, 1 << 20)
     stream = _Stream(chunks)
     found: dict[str, Table] = {}
     for index in range(max_hdus):
@@ -296,37 +298,42 @@ class _Stream:
             pass
 
 
-def _plain(path: Path) -> Iterator[bytes]:
-    with path.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
+def _pieces(source: Path | bytes, size: int) -> Iterator[bytes | memoryview]:
+    """A file's bytes in pieces of ``size``, from disk or from memory (without copying)."""
+    if isinstance(source, bytes):
+        view = memoryview(source)
+        for start in range(0, len(view), size):
+            yield view[start:start + size]
+        return
+    with source.open("rb") as handle:
+        while chunk := handle.read(size):
             yield chunk
 
 
-def _inflated(path: Path, max_bytes: int) -> Iterator[bytes]:
-    """Every gzip member of ``path`` inflated, at most :data:`_STEP_BYTES` at a time.
+def _inflated(source: Path | bytes, max_bytes: int) -> Iterator[bytes]:
+    """Every gzip member of a file inflated, at most :data:`_STEP_BYTES` at a time.
 
     Output above ``max_bytes`` is refused, so a gzip bomb costs one step.
     """
     produced = 0
     decoder = None
-    with path.open("rb") as handle:
-        while piece := handle.read(_PIECE_BYTES):
-            while piece:
-                if decoder is None:
-                    piece = piece.lstrip(b"\0")
-                    if not piece:
-                        break
-                    decoder = zlib.decompressobj(wbits=31)
-                try:
-                    out = decoder.decompress(piece, _STEP_BYTES)
-                except zlib.error as exc:
-                    raise Unsupported(f"the gzip stream is damaged ({exc})") from None
-                produced += len(out)
-                if produced > max_bytes:
-                    raise Unsupported(f"inflates beyond {max_bytes} bytes")
-                yield out
-                piece, decoder = ((decoder.unused_data, None) if decoder.eof
-                                  else (decoder.unconsumed_tail, decoder))
+    for piece in _pieces(source, _PIECE_BYTES):
+        while piece:
+            if decoder is None:
+                piece = bytes(piece).lstrip(b"\0")
+                if not piece:
+                    break
+                decoder = zlib.decompressobj(wbits=31)
+            try:
+                out = decoder.decompress(piece, _STEP_BYTES)
+            except zlib.error as exc:
+                raise Unsupported(f"the gzip stream is damaged ({exc})") from None
+            produced += len(out)
+            if produced > max_bytes:
+                raise Unsupported(f"inflates beyond {max_bytes} bytes")
+            yield out
+            piece, decoder = ((decoder.unused_data, None) if decoder.eof
+                              else (decoder.unconsumed_tail, decoder))
     if decoder is not None:
         out = decoder.flush()
         if len(out) + produced > max_bytes:

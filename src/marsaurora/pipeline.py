@@ -103,13 +103,16 @@ def new_record(observation_name: str) -> dict[str, Any]:
             "error": None, "candidates": [], "detections": [], "timings_ms": {}}
 
 
-def read_and_render(path: Path, options: PipelineOptions,
-                    record: dict[str, Any]) -> tuple[Observation, Heatmap]:
-    """The read and preprocess steps; fills the record's description and timings."""
+def read_and_render(path: Path, options: PipelineOptions, record: dict[str, Any],
+                    data: bytes | None = None) -> tuple[Observation, Heatmap]:
+    """The read and preprocess steps; fills the record's description and timings.
+
+    ``data``: the file's bytes when already in memory; ``path`` then only names it.
+    """
     timings = record["timings_ms"]
     record["stage"] = "read"
     with timed(timings, "read"):
-        observation = read_l2b(path, limits=options.limits)
+        observation = read_l2b(path, limits=options.limits, data=data)
     record.update(_describe(observation))
     record["stage"] = "preprocess"
     with timed(timings, "preprocess"):

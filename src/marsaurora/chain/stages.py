@@ -7,7 +7,6 @@ built by :mod:`marsaurora.pipeline` in every mode, so ``aurora run`` and
 """
 
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -52,12 +51,9 @@ def preprocess_stage(event: CloudEvent, context: StageContext) -> Reply:
         error = file_too_large(name, exc.size, limit)
         return _refuse(stage, stored, record, error, context)
     digest = content_digest(body)
-    with tempfile.TemporaryDirectory(prefix="aurora-preprocess-") as folder:
-        path = Path(folder) / name
-        path.write_bytes(body)
-        del body
-        with recording_failures(record):
-            observation, heatmap = read_and_render(path, context.options, record)
+    with recording_failures(record):
+        observation, heatmap = read_and_render(Path(name), context.options, record, data=body)
+    del body
     if record["error"] is not None:
         return _refuse(stage, stored, record, None, context)
     layout, storage = context.layout, context.storage
