@@ -4,8 +4,11 @@ benchmark's job, on a quiet machine)."""
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 from marsaurora.bench.compare import TARGETS
+
+SCALING = Path(__file__).resolve().parents[1] / "scripts" / "bench_scaling.py"
 
 
 def test_bench_smoke_run_measures_every_path(tmp_path):
@@ -24,3 +27,38 @@ def test_bench_smoke_run_measures_every_path(tmp_path):
     assert len(results["targets"]) == len(TARGETS)
     assert {t["status"] for t in results["targets"].values()} <= {"PASS", "FAIL"}
     assert results["machine"]["cpus"] >= 1
+
+
+def test_scaling_reuses_the_distinct_files_through_renamed_links(tmp_path):
+    from marsaurora.bench.scaling import files_for
+    from marsaurora.emus import parse_filename
+
+    folder = tmp_path / "distinct"
+    folder.mkdir()
+    distinct = []
+    for orbit in (101, 102, 103):
+        path = folder / f"emm_emu_l2b_20220331t212107_{orbit:04d}_os2_sw1of3_r_v01-04.fits.gz"
+        path.write_bytes(b"same bytes %d" % orbit)
+        distinct.append(path)
+    files = files_for(8, distinct, tmp_path / "links")
+    assert len(files) == 8 and len({f.name for f in files}) == 8
+    assert files[:3] == distinct
+    assert {parse_filename(f.name).orbit for f in files} == {
+        101, 102, 103, 10101, 10102, 10103, 20101, 20102}
+    assert all(f.stat().st_ino == distinct[i % 3].stat().st_ino for i, f in enumerate(files))
+    assert files_for(8, distinct, tmp_path / "links") == files
+
+
+def test_scaling_script_measures_each_size_and_plots(tmp_path):
+    out = tmp_path / "out"
+    done = subprocess.run([sys.executable, str(SCALING), "--sizes", "2,4",
+                           "--distinct", "3", "--paths", "embedded", "--data",
+                           str(tmp_path / "data"), "--out", str(out)],
+                          capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads((out / "scaling.json").read_text())
+    assert [run["n"] for run in results["runs"]] == [2, 4]
+    assert [run["embedded"]["observations"] for run in results["runs"]] == [2, 4]
+    assert all("stack" not in run and "baseline" not in run for run in results["runs"])
+    for plot in ("scaling-time.png", "scaling-memory.png"):
+        assert (out / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
