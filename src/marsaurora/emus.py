@@ -440,19 +440,20 @@ def _points_first(path: Path, column: str, cube: np.ndarray) -> np.ndarray:
 def _centre_point(lat: np.ndarray, lon: np.ndarray) -> int:
     """Index (0 or 4) of the pixel-centre point among the 5 FOV points.
 
-    Decided on at most :data:`CENTRE_SAMPLE_ROWS` evenly spaced integrations:
-    the answer is one per file, and the median misfit settles it long before
-    every pixel is counted.
+    Decided on at most :data:`CENTRE_SAMPLE_ROWS` evenly spaced integrations,
+    on-disk pixels only: the answer is one per file, and the median misfit
+    settles it long before every pixel is counted (and trigonometry on the
+    NaN sky is slow).
     """
     step = max(1, lat.shape[0] // CENTRE_SAMPLE_ROWS)
-    lat_r = np.radians(lat[::step], dtype=np.float64)
-    lon_r = np.radians(lon[::step], dtype=np.float64)
-    vectors = np.stack([np.cos(lat_r) * np.cos(lon_r), np.cos(lat_r) * np.sin(lon_r),
-                        np.sin(lat_r)], axis=-1)
-    complete = np.all(np.isfinite(vectors), axis=(1, 3))
+    lat, lon = lat[::step], lon[::step]
+    complete = np.all(np.isfinite(lat) & np.isfinite(lon), axis=1)
     if not complete.any():
         return 0
-    vectors = np.moveaxis(vectors, 1, 0)[:, complete]
+    lat_r = np.radians(np.moveaxis(lat, 1, 0)[:, complete], dtype=np.float64)
+    lon_r = np.radians(np.moveaxis(lon, 1, 0)[:, complete], dtype=np.float64)
+    vectors = np.stack([np.cos(lat_r) * np.cos(lon_r), np.cos(lat_r) * np.sin(lon_r),
+                        np.sin(lat_r)], axis=-1)
     misfit = {}
     for candidate in (0, FOV_POINTS - 1):
         others = vectors[[i for i in range(FOV_POINTS) if i != candidate]].mean(axis=0)
