@@ -24,6 +24,9 @@ def test_bench_smoke_run_measures_every_path(tmp_path):
         assert all(0 < mb < 8192 for mb in path["peak_rss_mb"].values())
     assert {"plot", "resize", "crop", "mask"} <= set(results["baseline"]["stage_ms"])
     assert set(results["stack"]["peak_rss_mb"]) >= {"preprocess", "classify", "detect", "broker"}
+    cpu = results["stack"]["cpu_ms_per_observation"]
+    assert set(cpu) >= {"s3", "preprocess", "detect", "broker", "client"}
+    assert cpu["preprocess"] > 0 and all(0 <= ms < 60_000 for ms in cpu.values())
     assert len(results["targets"]) == len(TARGETS)
     assert {t["status"] for t in results["targets"].values()} <= {"PASS", "FAIL"}
     assert results["machine"]["cpus"] >= 1

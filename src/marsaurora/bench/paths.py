@@ -59,11 +59,13 @@ def _stack(files: list[Path], out: Path) -> dict[str, Any]:
 
     settings = Settings()
     with LocalStack(out / ".stack", settings) as stack:
-        before = stack.cpu_s()
+        before, client_before = stack.cpu_s(), time.process_time()
         summary = run_via_events(files, out, settings, progress=False, stack=stack)
+        client_s = time.process_time() - client_before
         peaks = stack.peak_rss_mb()
         cpu = {name: round((spent - before.get(name, 0.0)) * 1000 / len(files), 1)
                for name, spent in stack.cpu_s().items()}
+        cpu["client"] = round(client_s * 1000 / len(files), 1)
     timings = [json.loads(line)["timings_ms"] for line in summary.records_path.open()]
     result = _summary(summary.elapsed_s, summary.total, timings, peaks)
     result["hop_latency_ms"] = summary.hop_latency_ms
