@@ -397,3 +397,13 @@ def test_plain_fits_is_streamed_too(aurora_file, tmp_path):
     plain.write_bytes(gzip.decompress(aurora_file.read_bytes()))
     np.testing.assert_array_equal(read_both(plain).brightness_r,
                                   read_both(aurora_file).brightness_r)
+
+
+def test_zero_padding_after_the_last_hdu_is_still_streamed(aurora_file, tmp_path):
+    """Without the optional TIME table the reader looks past EMISS, into the padding."""
+    path = rewrite(aurora_file, tmp_path / "padded-end.fits",
+                   lambda hdul: hdul.pop(hdul.index_of("TIME")))
+    path.write_bytes(path.read_bytes() + bytes(2 * 2880))
+    observation = read_l2b(path)
+    assert observation.reader == "stream" and observation.time_utc == ()
+    np.testing.assert_array_equal(observation.brightness_r, read_both(aurora_file).brightness_r)

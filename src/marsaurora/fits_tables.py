@@ -114,6 +114,8 @@ def read_tables(source: Path | bytes, required: set[str], optional: set[str], *,
     found: dict[str, Table] = {}
     for index in range(max_hdus):
         header = _read_header(stream, first=index == 0)
+        if header is None:
+            break
         data_bytes = _data_bytes(header)
         name = _string(header.get("EXTNAME", "''")).upper()
         if name in wanted and name not in found:
@@ -186,11 +188,14 @@ def _width(header: dict[str, str], number: int) -> int:
     return repeat * _WIDTHS[code] if code not in "PQ" else min(repeat, 1) * _WIDTHS[code]
 
 
-def _read_header(stream: "_Stream", *, first: bool) -> dict[str, str]:
-    """Keyword -> raw value text of one header (first occurrence wins)."""
+def _read_header(stream: "_Stream", *, first: bool) -> dict[str, str] | None:
+    """Keyword -> raw value text of one header (first occurrence wins); None for the
+    zero-filled blocks some writers leave after the last HDU."""
     cards: dict[str, str] = {}
     for number in range(MAX_HEADER_BYTES // BLOCK_BYTES):
         block = stream.read(BLOCK_BYTES)
+        if number == 0 and not first and not block.strip(b"\0"):
+            return None
         if number == 0 and block[:8] != (b"SIMPLE  " if first else b"XTENSION"):
             raise Unsupported("an HDU does not start with SIMPLE or XTENSION")
         for start in range(0, BLOCK_BYTES, CARD_BYTES):
