@@ -168,6 +168,18 @@ def test_gpu_detect_asks_for_a_gpu_and_only_detect_does():
             assert "marsaurora-stage" in container["image"]
 
 
+def test_detect_without_a_gpu_runs_on_the_cpu():
+    """A pod that asked for no GPU has none: the CPU (and its int8 weights), even in the
+    onnxruntime-gpu image whose provider list still names CUDA."""
+    for service in _of(render(_values(CHART / "ci" / "defaults.yaml")), "Service"):
+        if service["metadata"]["name"] == "aurora-detect":
+            container = service["spec"]["template"]["spec"]["containers"][0]
+            env = {e["name"]: e.get("value") for e in container["env"]}
+            assert env["AURORA_DETECT_DEVICE"] == "cpu"
+            return
+    raise AssertionError("no aurora-detect service rendered")
+
+
 def test_external_s3_uses_the_existing_secret_and_no_minio():
     objects = render(_values(CHART / "ci" / "external-s3.yaml"))
     assert not _of(objects, "Secret") and not _of(objects, "Deployment")
