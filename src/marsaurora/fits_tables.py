@@ -140,19 +140,34 @@ def _table(name: str, header: dict[str, str], stream: "_Stream") -> Table:
     columns: dict[str, Column] = {}
     offset = 0
     for number in range(1, _integer(header, "TFIELDS") + 1):
-        column = _column(header, number, offset)
+        column, width = _column(header, number, offset)
         columns.setdefault(column.name.upper(), column)
-        offset += _width(header, number)
+        offset += width
     if offset != row_bytes:
         raise Unsupported(f"{name}: columns add up to {offset} bytes, NAXIS1 says {row_bytes}")
     return Table(name=name, rows=rows, row_bytes=row_bytes, columns=columns,
                  data=stream.read(rows * row_bytes))
 
 
-def _column(header: dict[str, str], number: int, offset: int) -> Column:
+def _column(header: dict[str, str], number: int, offset: int) -> tuple[Column, int]:
+    """Column ``number`` at ``offset`` in the row, and its width in bytes."""
     name = _string(header.get(f"TTYPE{number}", "''"))
     unit = _string(header.get(f"TUNIT{number}", "''"))
-    repeat, code = _tform(header, number)
+    match = _TFORM.match(_string(header.get(f"TFORM{number}", "''")).upper())
+    if match is None:
+        raise Unsupported(f"TFORM{number} is not understood")
+    repeat, code = int(match.group(1) or 1), match.group(2)
+    if code == "X":
+        width = (repeat + 7) // 8
+    elif code in _WIDTHS:
+        width = (min(repeat, 1) if code in "PQ" else repeat) * _WIDTHS[code]
+    else:
+        raise Unsupported(f"TFORM{number} type {code} is not understood")
+    return _layout(header, number, name, unit, repeat, code, offset), width
+
+
+def _layout(header: dict[str, str], number: int, name: str, unit: str, repeat: int,
+            code: str, offset: int) -> Column:
     if code not in _DTYPES and code != "A":
         return Column(name, None, (), offset, unit, f"type {code} is not read here")
     if f"TSCAL{number}" in header or f"TZERO{number}" in header:
@@ -170,22 +185,6 @@ def _column(header: dict[str, str], number: int, offset: int) -> Column:
             return Column(name, None, (), offset, unit, f"TDIM {dim.strip()} does not fit")
         shape = tuple(reversed(sizes))
     return Column(name, np.dtype(_DTYPES[code]), shape, offset, unit)
-
-
-def _tform(header: dict[str, str], number: int) -> tuple[int, str]:
-    match = _TFORM.match(_string(header.get(f"TFORM{number}", "''")).upper())
-    if match is None:
-        raise Unsupported(f"TFORM{number} is not understood")
-    return int(match.group(1) or 1), match.group(2)
-
-
-def _width(header: dict[str, str], number: int) -> int:
-    repeat, code = _tform(header, number)
-    if code == "X":
-        return (repeat + 7) // 8
-    if code not in _WIDTHS:
-        raise Unsupported(f"TFORM{number} type {code} is not understood")
-    return repeat * _WIDTHS[code] if code not in "PQ" else min(repeat, 1) * _WIDTHS[code]
 
 
 def _read_header(stream: "_Stream", *, first: bool) -> dict[str, str] | None:
@@ -273,24 +272,21 @@ class _Stream:
 
     def read(self, size: int) -> bytes:
         """Exactly ``size`` bytes."""
-        parts = []
+        return b"".join(self._take(size))
+
+    def skip(self, size: int) -> None:
+        """Pass over ``size`` bytes."""
+        for _ in self._take(size):
+            pass
+
+    def _take(self, size: int) -> Iterator[memoryview]:
         while size:
             if not self._head and not self._next():
                 raise Unsupported("the file ends before its headers say")
             part = self._head[:size]
-            parts.append(part)
             self._head = self._head[len(part):]
             size -= len(part)
-        return b"".join(parts)
-
-    def skip(self, size: int) -> None:
-        """Pass over ``size`` bytes."""
-        while size:
-            if not self._head and not self._next():
-                raise Unsupported("the file ends before its headers say")
-            step = min(size, len(self._head))
-            self._head = self._head[step:]
-            size -= step
+            yield part
 
     def at_end(self) -> bool:
         """True when no byte is left."""
