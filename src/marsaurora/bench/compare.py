@@ -62,7 +62,7 @@ def compare(n: int, seed: int, data_dir: Path, paths: tuple[str, ...]) -> dict[s
     for name in paths:
         print(f"measuring {name} over {n} observations ...", file=sys.stderr, flush=True)
         results[name] = run_path(name, files)
-    results["targets"] = {label: _judge(results, value, test) for label, value, test in TARGETS}
+    results["targets"] = judge(results)
     return results
 
 
@@ -111,6 +111,11 @@ def render_table(results: dict[str, Any]) -> str:
     for label, verdict in results["targets"].items():
         lines.append(f"{verdict['status']:4}  {label}  (measured {verdict['value']})")
     return "\n".join(lines)
+
+
+def judge(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each of :data:`TARGETS` against measured results: PASS, FAIL, or n/a (not measured)."""
+    return {label: _judge(results, value, test) for label, value, test in TARGETS}
 
 
 def _judge(results: dict[str, Any], value: Any, test: Any) -> dict[str, Any]:

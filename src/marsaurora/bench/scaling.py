@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from marsaurora.bench.compare import TARGETS, _judge, ensure_data, machine, render_table, run_path
+from marsaurora.bench.compare import ensure_data, judge, machine, render_table, run_path
 from marsaurora.bench.paths import PATHS
 from marsaurora.emus import parse_filename
 
@@ -58,7 +58,7 @@ def measure(sizes: list[int], paths: tuple[str, ...], distinct: int, seed: int, 
                 continue
             print(f"N={n}: measuring {name} ...", file=sys.stderr, flush=True)
             run[name] = run_path(name, files)
-        run["targets"] = {label: _judge(run, value, test) for label, value, test in TARGETS}
+        run["targets"] = judge(run)
         print(render_table(run), file=sys.stderr, flush=True)
         results["runs"].append(run)
         (out / "scaling.json").write_text(json.dumps(results, indent=2) + "\n")
