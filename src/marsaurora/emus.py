@@ -25,7 +25,6 @@ import io
 import logging
 import re
 import warnings
-import zlib
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -37,7 +36,7 @@ if TYPE_CHECKING:
     from astropy.io import fits
 
 from marsaurora.errors import ObservationError
-from marsaurora.fits_tables import Table, read_tables
+from marsaurora.fits_tables import GzipDamage, Table, inflated, read_tables
 
 OI_1304_ROW = "O I 130.4 triplet"
 """Name of the EMISS row holding the O I 130.4 nm brightness."""
@@ -60,6 +59,11 @@ FOV_POINTS = 5
 CENTRE_SAMPLE_ROWS = 32
 log = logging.getLogger(__name__)
 _FITS_MAGIC = b"SIMPLE  ="
+_GZIP_DAMAGE = {
+    "corrupt": "{name}: {detail}; re-download the file.",
+    "too_large": "{name} inflates beyond {limit} bytes (AURORA_MAX_FILE_BYTES); refused.",
+    "truncated": "{name}: the gzip stream ends early (truncated download?); re-download the file.",
+}
 _GZIP_MAGIC = b"\x1f\x8b"
 _FILENAME = re.compile(
     r"^emm_emu_(?P<level>l[0-9][a-z]?)_(?P<start>\d{8}t\d{6})_(?P<orbit>\d+)_"
@@ -296,31 +300,13 @@ def _sniff(name: str, head: bytes) -> bool:
                            f"(it starts with {head!r}).")
 
 
-def _inflate(name: str, pending: bytes, limit_bytes: int) -> bytes:
-    """Decompress every gzip member of a file's bytes, refusing output above the limit.
-
-    Members are kept as separate chunks and joined once (a single-member
-    file, the usual case, is never copied): at 12 MB a file, copies count.
-    """
-    members: list[bytes] = []
-    inflated = 0
-    while pending:
-        stream = zlib.decompressobj(wbits=31)
-        try:
-            member = stream.decompress(pending, limit_bytes + 1 - inflated)
-        except zlib.error as exc:
-            raise ObservationError("corrupt", f"{name}: the gzip stream is damaged "
-                                   f"({exc}); re-download the file.") from None
-        inflated += len(member)
-        if inflated > limit_bytes:
-            raise ObservationError("too_large", f"{name} inflates beyond "
-                                   f"{limit_bytes} bytes (AURORA_MAX_FILE_BYTES); refused.")
-        if not stream.eof:
-            raise ObservationError("truncated", f"{name}: the gzip stream ends early "
-                                   "(truncated download?); re-download the file.")
-        members.append(member)
-        pending = stream.unused_data.lstrip(b"\0")
-    data = members[0] if len(members) == 1 else b"".join(members)
+def _inflate(name: str, raw: bytes, limit_bytes: int) -> bytes:
+    """The whole inflated file, for astropy; gzip damage becomes the file's error."""
+    try:
+        data = b"".join(inflated(raw, limit_bytes))
+    except GzipDamage as exc:
+        raise ObservationError(exc.code, _GZIP_DAMAGE[exc.code].format(
+            name=name, limit=limit_bytes, detail=exc)) from None
     if not data.startswith(_FITS_MAGIC):
         raise ObservationError("not_fits", f"{name} is gzip but does not hold FITS "
                                f"(it starts with {data[:9]!r}).")

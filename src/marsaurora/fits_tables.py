@@ -48,6 +48,15 @@ class Unsupported(Exception):
     """The file needs a general FITS reader (or is damaged); the message says why."""
 
 
+class GzipDamage(Unsupported):
+    """The gzip stream itself is bad; ``code`` says how: ``corrupt``, ``too_large`` or
+    ``truncated`` (the :data:`marsaurora.errors.ERROR_CODES` of the same name)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
 @dataclass(frozen=True)
 class Column:
     """Where one column lives in a table row, and what it holds."""
@@ -109,7 +118,7 @@ def read_tables(source: Path | bytes, required: set[str], optional: set[str], *,
         about the file is outside what this reader handles.
     """
     wanted = required | optional
-    chunks = _inflated(source, max_bytes) if compressed else _pieces(source, 1 << 20)
+    chunks = inflated(source, max_bytes) if compressed else _pieces(source, 1 << 20)
     stream = _Stream(chunks)
     found: dict[str, Table] = {}
     for index in range(max_hdus):
@@ -311,10 +320,16 @@ def _pieces(source: Path | bytes, size: int) -> Iterator[bytes | memoryview]:
             yield chunk
 
 
-def _inflated(source: Path | bytes, max_bytes: int) -> Iterator[bytes]:
+def inflated(source: Path | bytes, max_bytes: int) -> Iterator[bytes]:
     """Every gzip member of a file inflated, at most :data:`_STEP_BYTES` at a time.
 
     Output above ``max_bytes`` is refused, so a gzip bomb costs one step.
+    NUL padding between or after members is skipped.
+
+    Raises
+    ------
+    GzipDamage
+        On a damaged stream, output above ``max_bytes``, or a stream that ends early.
     """
     produced = 0
     decoder = None
@@ -328,17 +343,17 @@ def _inflated(source: Path | bytes, max_bytes: int) -> Iterator[bytes]:
             try:
                 out = decoder.decompress(piece, _STEP_BYTES)
             except zlib.error as exc:
-                raise Unsupported(f"the gzip stream is damaged ({exc})") from None
+                raise GzipDamage("corrupt", f"the gzip stream is damaged ({exc})") from None
             produced += len(out)
             if produced > max_bytes:
-                raise Unsupported(f"inflates beyond {max_bytes} bytes")
+                raise GzipDamage("too_large", f"inflates beyond {max_bytes} bytes")
             yield out
             piece, decoder = ((decoder.unused_data, None) if decoder.eof
                               else (decoder.unconsumed_tail, decoder))
     if decoder is not None:
         out = decoder.flush()
         if len(out) + produced > max_bytes:
-            raise Unsupported(f"inflates beyond {max_bytes} bytes")
+            raise GzipDamage("too_large", f"inflates beyond {max_bytes} bytes")
         yield out
         if not decoder.eof:
-            raise Unsupported("the gzip stream ends early")
+            raise GzipDamage("truncated", "the gzip stream ends early")
