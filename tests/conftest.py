@@ -110,12 +110,12 @@ def heatmaps(tmp_path_factory: pytest.TempPathFactory) -> list[np.ndarray]:
 
 @pytest.fixture(scope="session")
 def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real S3 server (moto's server mode) on loopback; yields its endpoint URL."""
+    """A real S3 server (moto's S3, as the local stack serves it) on loopback; yields its URL."""
     port = free_port()
     spill = tmp_path_factory.mktemp("s3-spill")
     env = {**os.environ, "TMPDIR": str(spill), "MOTO_S3_DEFAULT_KEY_BUFFER_SIZE": "262144"}
-    with serving([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                 port, "/moto-api/", env) as endpoint:
+    with serving([sys.executable, "-m", "marsaurora.stack.s3server", "--port", str(port)],
+                 port, "/", env) as endpoint:
         yield endpoint
 
 

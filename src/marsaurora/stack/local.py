@@ -98,9 +98,9 @@ class LocalStack:
                     "MALLOC_ARENA_MAX": MALLOC_ARENAS, **LOOPBACK_CHECKSUMS}
         self.parts: dict[str, _Part] = {}
         self.parts["s3"] = _Part(
-            "s3", [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(s3_port)],
+            "s3", [sys.executable, "-m", "marsaurora.stack.s3server", "--port", str(s3_port)],
             {**base_env, "MOTO_S3_DEFAULT_KEY_BUFFER_SIZE": str(S3_SPILL_BYTES),
-             "TMPDIR": str(state_dir / "s3-spill")}, s3_port, "/moto-api/")
+             "TMPDIR": str(state_dir / "s3-spill")}, s3_port, "/")
         for stage in STAGES:
             port = _free_port()
             self.parts[stage] = _Part(
