@@ -25,7 +25,8 @@ from marsaurora.detect.service import BatchingDetector
 from marsaurora.emus import Observation, ReadLimits, read_l2b
 from marsaurora.errors import ObservationError
 from marsaurora.overlay import draw_detections
-from marsaurora.preprocess import DEFAULT_RANGE_R, Heatmap, encode_png, render_heatmap
+from marsaurora.preprocess import (DEFAULT_RANGE_R, Heatmap, HeatmapFrame, encode_png,
+                                   render_heatmap)
 
 STAGES = ("read", "preprocess", "classify", "detect", "catalog")
 STATUSES = ("aurora", "no_aurora", "error")
@@ -123,7 +124,7 @@ def read_and_render(path: Path, options: PipelineOptions, record: dict[str, Any]
     return observation, heatmap
 
 
-def screen(observation: Observation, heatmap: Heatmap, options: PipelineOptions,
+def screen(observation: Observation, heatmap: HeatmapFrame, options: PipelineOptions,
            record: dict[str, Any]) -> ScreenResult:
     """The classify step; sets the record's status, screen and candidates."""
     record["stage"] = "classify"

@@ -44,24 +44,20 @@ class DiskFit:
 
 
 @dataclass(frozen=True, eq=False)
-class Heatmap:
-    """The 640x480 RGB picture with its way back to the detector.
+class HeatmapFrame:
+    """Where the scan lands in the 640x480 heatmap, without the picture.
+
+    This is all the physical screen needs (to box its candidates), so the
+    chain's classify step loads only this and skips fetching and decoding the
+    PNG and recomputing the per-pixel source maps.
 
     Attributes
     ----------
-    rgb : numpy.ndarray
-        ``(480, 640, 3)`` uint8, RGB order.
-    integration, slit_pixel : numpy.ndarray
-        ``(480, 640)`` int16: which detector pixel each heatmap pixel shows,
-        :data:`NO_SOURCE` where it shows none.
     scan_to_px : numpy.ndarray
         ``(2, 3)`` affine map from scan ``(slit pixel, integration)`` to
         heatmap ``(x, y)``.
     """
 
-    rgb: np.ndarray
-    integration: np.ndarray
-    slit_pixel: np.ndarray
     scan_to_px: np.ndarray
     disk: DiskFit
     log_range_r: tuple[float, float]
@@ -74,6 +70,24 @@ class Heatmap:
         m = self.scan_to_px
         return m[0, 0] * p + m[0, 1] * i + m[0, 2], m[1, 0] * p + m[1, 1] * i + m[1, 2]
 
+
+@dataclass(frozen=True, eq=False)
+class Heatmap(HeatmapFrame):
+    """The 640x480 RGB picture with its way back to the detector.
+
+    Attributes
+    ----------
+    rgb : numpy.ndarray
+        ``(480, 640, 3)`` uint8, RGB order.
+    integration, slit_pixel : numpy.ndarray
+        ``(480, 640)`` int16: which detector pixel each heatmap pixel shows,
+        :data:`NO_SOURCE` where it shows none.
+    """
+
+    rgb: np.ndarray
+    integration: np.ndarray
+    slit_pixel: np.ndarray
+
     def write_png(self, path: Path) -> None:
         """Write the heatmap as a PNG (only when asked: it costs ~10 ms)."""
         if not cv2.imwrite(str(path), cv2.cvtColor(self.rgb, cv2.COLOR_RGB2BGR)):
@@ -84,19 +98,17 @@ class Heatmap:
         return encode_png(self.rgb)
 
     @classmethod
-    def restore(cls, png: bytes, shape: tuple[int, int], scan_to_px: np.ndarray,
-                disk: DiskFit, log_range_r: tuple[float, float]) -> "Heatmap":
-        """Rebuild a stored heatmap from its PNG and its transform.
+    def restore(cls, png: bytes, shape: tuple[int, int], frame: HeatmapFrame) -> "Heatmap":
+        """Rebuild a stored heatmap from its PNG and its frame.
 
         The per-pixel source maps are recomputed from ``scan_to_px`` rather
         than stored: they are derived data, and recomputing them is cheaper
         than moving 1.2 MB through the bucket.
         """
         rgb = decode_png(png)
-        _, _, slit_index, integ_index = _source_maps(scan_to_px, shape)
-        return cls(rgb=rgb, integration=integ_index,
-                   slit_pixel=slit_index, scan_to_px=scan_to_px, disk=disk,
-                   log_range_r=log_range_r)
+        _, _, slit_index, integ_index = _source_maps(frame.scan_to_px, shape)
+        return cls(scan_to_px=frame.scan_to_px, disk=frame.disk, log_range_r=frame.log_range_r,
+                   rgb=rgb, integration=integ_index, slit_pixel=slit_index)
 
 
 def fit_disk(observation: Observation) -> DiskFit:

@@ -2,9 +2,10 @@
 
 Reading an L2B file is the costliest step of the chain (gzip inflate plus
 FITS decoding), so it happens once. Preprocess stores the decoded
-observation and the heatmap's transform as one ``.npz`` next to the heatmap
-PNG; classify (and later detect and catalog) load both in milliseconds and
-get arrays identical to an in-process run, so every mode decides alike.
+observation and the heatmap's frame (its transform) as one ``.npz`` next to
+the heatmap PNG; classify and catalog load it in milliseconds and get arrays
+identical to an in-process run, so every mode decides alike. Only steps that
+need the picture fetch the PNG too.
 
 The format is plain ``numpy.savez`` (no pickles; loading never runs code)
 with a JSON ``meta`` entry for the non-array fields and a format version.
@@ -19,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from marsaurora.emus import EmusFileName, Observation
-from marsaurora.preprocess import DiskFit, Heatmap
+from marsaurora.preprocess import DiskFit, HeatmapFrame
 
 FORMAT_VERSION = 1
 ARRAY_FIELDS = ("brightness_r", "brightness_err_r", "lat_deg", "lon_deg", "lat_corners_deg",
@@ -30,8 +31,8 @@ class ScanArtifactError(ValueError):
     """A stored scan artifact cannot be loaded (damaged, or another format version)."""
 
 
-def dump_scan(observation: Observation, heatmap: Heatmap) -> bytes:
-    """Serialise the observation and the heatmap transform (not its pixels)."""
+def dump_scan(observation: Observation, heatmap: HeatmapFrame) -> bytes:
+    """Serialise the observation and the heatmap's frame (not its pixels)."""
     meta = {
         "format_version": FORMAT_VERSION,
         "name": observation.name,
@@ -51,8 +52,10 @@ def dump_scan(observation: Observation, heatmap: Heatmap) -> bytes:
     return buffer.getvalue()
 
 
-def load_scan(data: bytes, heatmap_png: bytes) -> tuple[Observation, Heatmap]:
-    """Rebuild the observation and heatmap from :func:`dump_scan` bytes and the PNG.
+def load_scan(data: bytes) -> tuple[Observation, HeatmapFrame]:
+    """Rebuild the observation and the heatmap's frame from :func:`dump_scan` bytes.
+
+    ``Heatmap.restore`` adds the picture where a step needs it.
 
     Raises
     ------
@@ -78,9 +81,8 @@ def load_scan(data: bytes, heatmap_png: bytes) -> tuple[Observation, Heatmap]:
         centre_point=int(meta["centre_point"]), warnings=tuple(meta["warnings"]), **arrays)
     disk = DiskFit(centre=tuple(meta["disk_centre"]), shape_matrix=shape_matrix,
                    method=meta["disk_method"])
-    heatmap = Heatmap.restore(heatmap_png, observation.shape, scan_to_px, disk,
-                              tuple(meta["log_range_r"]))
-    return observation, heatmap
+    return observation, HeatmapFrame(scan_to_px=scan_to_px, disk=disk,
+                                     log_range_r=tuple(meta["log_range_r"]))
 
 
 def _filename_to_json(name: EmusFileName | None) -> dict[str, Any] | None:

@@ -206,6 +206,27 @@ def _found_event(context: StageContext, path) -> CloudEvent:
     return replies[1].event
 
 
+@pytest.mark.parametrize("screen", ["physical", "paper"])
+def test_classify_reads_the_heatmap_png_only_for_a_screen_that_looks_at_pixels(
+        context, aurora_file, s3_server, screen):
+    settings = Settings(s3_endpoint=s3_server, s3_bucket=context.storage.bucket, screen=screen)
+    stage_context = StageContext.from_settings(settings)
+    ready = run_stage("preprocess", _upload(stage_context, aurora_file), stage_context).event
+    expected = process_file(aurora_file, PipelineOptions.from_settings(settings))
+    classified = run_stage("classify", ready, stage_context).event.get_data()["record"]
+    screened = ("screen", "screen_stats", "candidates")
+    assert {k: classified[k] for k in screened} == {k: expected[k] for k in screened}
+    assert classified["candidates"] and classified["screen"] == screen
+    heatmap_key = ready.get_data()["heatmap"]["key"]
+    stage_context.storage.put(heatmap_key, b"not a png", "image/png")
+    reply = run_stage("classify", ready, stage_context)
+    if screen == "physical":
+        assert reply.status == 200 and reply.event.get_data()["record"] == classified | {
+            "timings_ms": reply.event.get_data()["record"]["timings_ms"]}
+    else:
+        assert reply.status == 400 and heatmap_key in reply.message
+
+
 def test_without_a_detector_the_screen_decides_as_in_process(context, aurora_file, s3_server):
     settings = Settings(s3_endpoint=s3_server, s3_bucket=context.storage.bucket, detector="off")
     plain = StageContext.from_settings(settings, "detect")

@@ -24,7 +24,8 @@ from marsaurora.layout import content_digest
 from marsaurora.overlay import draw_detections
 from marsaurora.pipeline import (catalog, detect, new_record, read_and_render,
                                  recording_failures, screen)
-from marsaurora.preprocess import Heatmap, decode_png, encode_png
+from marsaurora.classify import PIXEL_SCREENS
+from marsaurora.preprocess import Heatmap, HeatmapFrame, decode_png, encode_png
 from marsaurora.scan_artifact import ScanArtifactError, dump_scan, load_scan
 from marsaurora.storage import ObjectMissing, ObjectRef, ObjectTooLarge
 
@@ -67,13 +68,22 @@ def preprocess_stage(event: CloudEvent, context: StageContext) -> Reply:
 
 
 def classify_stage(event: CloudEvent, context: StageContext) -> Reply:
-    """``heatmap.ready`` -> screen -> ``candidate.found`` or ``candidate.none``."""
+    """``heatmap.ready`` -> screen -> ``candidate.found`` or ``candidate.none``.
+
+    The physical screen needs only the scan artifact; the PNG is fetched only
+    for a screen that looks at pixels.
+    """
     stage = "classify"
     data = event_data(event, hop(stage).consumes)
     observation_ref = _input_ref(data.get("observation"), "observation", context)
     record = _partial_record(data, observation_ref)
-    stored = _derived_objects(data, observation_ref, context, ("heatmap", "scan"))
-    observation, heatmap = _load_scan(stored, data, observation_ref, context)
+    heatmap: HeatmapFrame
+    if context.options.screen in PIXEL_SCREENS:
+        stored = _derived_objects(data, observation_ref, context, ("heatmap", "scan"))
+        observation, heatmap = _load_heatmap(stored, data, observation_ref, context)
+    else:
+        stored = _derived_objects(data, observation_ref, context, ("scan",))
+        observation, heatmap = _load_scan(stored, data, observation_ref, context)
     with recording_failures(record):
         result = screen(observation, heatmap, context.options, record)
     if record["error"] is not None:
@@ -114,7 +124,7 @@ def catalog_stage(event: CloudEvent, context: StageContext) -> Reply:
     record = _partial_record(data, observation_ref)
     found = _detections(data.get("detections"))
     stored = _derived_objects(data, observation_ref, context, ("heatmap", "scan"))
-    observation, heatmap = _load_scan(stored, data, observation_ref, context)
+    observation, heatmap = _load_heatmap(stored, data, observation_ref, context)
     if found is not None:
         with recording_failures(record):
             catalog(observation, heatmap, found, record)
@@ -186,11 +196,21 @@ def _derived_objects(data: dict[str, Any], observation_ref: ObjectRef, context: 
 
 
 def _load_scan(stored: dict[str, bytes], data: dict[str, Any], observation_ref: ObjectRef,
-               context: StageContext) -> tuple[Observation, Heatmap]:
+               context: StageContext) -> tuple[Observation, HeatmapFrame]:
     try:
-        return load_scan(stored["scan"], stored["heatmap"])
+        return load_scan(stored["scan"])
     except (ScanArtifactError, ValueError) as exc:
         key = context.layout.scan_key(observation_ref.key, data["digest"])
+        raise BadEvent(f"{key}: {exc}") from None
+
+
+def _load_heatmap(stored: dict[str, bytes], data: dict[str, Any], observation_ref: ObjectRef,
+                  context: StageContext) -> tuple[Observation, Heatmap]:
+    observation, frame = _load_scan(stored, data, observation_ref, context)
+    try:
+        return observation, Heatmap.restore(stored["heatmap"], observation.shape, frame)
+    except ValueError as exc:
+        key = context.layout.heatmap_key(observation_ref.key, data["digest"])
         raise BadEvent(f"{key}: {exc}") from None
 
 

@@ -32,7 +32,7 @@ import numpy as np
 
 from marsaurora.classify.result import Candidate, ScreenResult
 from marsaurora.emus import Observation
-from marsaurora.preprocess import Heatmap
+from marsaurora.preprocess import HeatmapFrame
 
 SMOOTHED_Z = 4.0
 BACKGROUND_BLOCK_PX = 32
@@ -52,7 +52,7 @@ class PhysicalScreenParams:
     min_sigma_r: float = 0.05
 
 
-def physical_screen(observation: Observation, heatmap: Heatmap | None = None,
+def physical_screen(observation: Observation, heatmap: HeatmapFrame | None = None,
                     params: PhysicalScreenParams = PhysicalScreenParams()) -> ScreenResult:
     """Find nightside regions significantly brighter than their background.
 
@@ -60,8 +60,9 @@ def physical_screen(observation: Observation, heatmap: Heatmap | None = None,
     ----------
     observation : Observation
         Brightness, errors and geometry of one scan.
-    heatmap : Heatmap, optional
-        When given, each candidate also gets its box in the heatmap.
+    heatmap : HeatmapFrame, optional
+        When given, each candidate also gets its box in the heatmap (the
+        frame is enough: the pixels are not looked at).
     params : PhysicalScreenParams
         Thresholds.
 
@@ -191,7 +192,7 @@ def _smoothed(excess: np.ndarray, night: np.ndarray) -> tuple[np.ndarray, np.nda
         return np.where(count > 0, total / count, 0.0), np.maximum(count, 1.0)
 
 
-def _judge(observation: Observation, heatmap: Heatmap | None, region: np.ndarray,
+def _judge(observation: Observation, heatmap: HeatmapFrame | None, region: np.ndarray,
            excess: np.ndarray, sigma: np.ndarray,
            params: PhysicalScreenParams) -> Candidate | None:
     area = int(region.sum())
@@ -223,7 +224,7 @@ def _judge(observation: Observation, heatmap: Heatmap | None, region: np.ndarray
     )
 
 
-def _bbox_px(heatmap: Heatmap | None, rows: np.ndarray,
+def _bbox_px(heatmap: HeatmapFrame | None, rows: np.ndarray,
              cols: np.ndarray) -> tuple[int, int, int, int]:
     if heatmap is None:
         return (-1, -1, -1, -1)
