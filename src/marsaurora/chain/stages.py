@@ -14,6 +14,7 @@ import numpy as np
 from cloudevents.http import CloudEvent
 
 from marsaurora.chain.context import Reply, StageContext
+from marsaurora.classify import PIXEL_SCREENS
 from marsaurora.detect import Detection
 from marsaurora.emus import Observation, file_too_large
 from marsaurora.errors import ObservationError
@@ -24,7 +25,6 @@ from marsaurora.layout import content_digest
 from marsaurora.overlay import draw_detections
 from marsaurora.pipeline import (catalog, detect, new_record, read_and_render,
                                  recording_failures, screen)
-from marsaurora.classify import PIXEL_SCREENS
 from marsaurora.preprocess import Heatmap, HeatmapFrame, decode_png, encode_png
 from marsaurora.scan_artifact import ScanArtifactError, dump_scan, load_scan
 from marsaurora.storage import ObjectMissing, ObjectRef, ObjectTooLarge
