@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from marsaurora.fits_tables import MAX_HEADER_BYTES, Unsupported, _string, read_tables
+from marsaurora.fits_tables import (MAX_HEADER_BYTES, GzipDamage, Unsupported, _string, inflated,
+                                    inflated_whole, read_tables)
 
 LIMITS = {"max_bytes": 1 << 30, "max_table_bytes": 1 << 28, "max_hdus": 16}
 
@@ -99,3 +100,48 @@ def test_an_endless_header_is_left_to_astropy(tmp_path):
     path.write_bytes(b"SIMPLE  =                    T".ljust(80) + card * (MAX_HEADER_BYTES // 80))
     with pytest.raises(Unsupported, match="longer than"):
         read_tables(path, {"DATA"}, set(), compressed=False, **LIMITS)
+
+
+def _inflate(data: bytes, max_bytes: int = 1 << 30) -> bytes:
+    return b"".join(inflated(data, max_bytes))
+
+
+def test_a_single_gzip_member_is_inflated_in_one_call():
+    raw = np.random.default_rng(5).normal(size=50_000).astype(">f4").tobytes()
+    whole = inflated_whole(gzip.compress(raw), 1 << 30)
+    assert whole is not None and bytes(whole) == raw
+
+
+@pytest.mark.parametrize("layout", ["two members of equal size", "three members",
+                                    "NUL padding after the member", "NUL padding between"])
+def test_every_gzip_member_is_inflated_whatever_the_layout(layout):
+    """libdeflate alone would stop after the first member; the trailer check sends these
+    files to the streaming inflate, which reads them all."""
+    rng = np.random.default_rng(6)
+    parts = [rng.normal(size=20_000).astype(">f4").tobytes() for _ in range(3)]
+    data = {"two members of equal size": gzip.compress(parts[0]) + gzip.compress(parts[1]),
+            "three members": b"".join(gzip.compress(part) for part in parts),
+            "NUL padding after the member": gzip.compress(parts[0]) + bytes(512),
+            "NUL padding between": gzip.compress(parts[0]) + bytes(64) + gzip.compress(parts[1]),
+            }[layout]
+    expected = parts[0] + (b"" if "after" in layout else parts[1]) + \
+        (parts[2] if layout == "three members" else b"")
+    assert inflated_whole(data, 1 << 30) is None
+    assert _inflate(data) == expected
+
+
+@pytest.mark.parametrize("damage, code", [("flipped byte", "corrupt"), ("cut short", "truncated"),
+                                          ("too large", "too_large")])
+def test_gzip_damage_is_worded_by_the_streaming_inflate(damage, code):
+    data = bytearray(gzip.compress(np.arange(100_000, dtype=">i4").tobytes()))
+    max_bytes = 1 << 30
+    if damage == "flipped byte":
+        data[len(data) // 2] ^= 0x40
+    elif damage == "cut short":
+        data = data[:-100]
+    else:
+        max_bytes = 1000
+    assert inflated_whole(bytes(data), max_bytes) is None
+    with pytest.raises(GzipDamage) as caught:
+        _inflate(bytes(data), max_bytes)
+    assert caught.value.code == code

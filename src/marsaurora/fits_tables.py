@@ -4,9 +4,12 @@ Why: an L2B file inflates to about 18 MB in seven HDUs, of which the
 pipeline needs three tables and eight columns. Opening it with astropy
 costs about 30 ms of header and table objects on top of the inflate, and
 holds the whole inflated file; this reader passes over the bytes once,
-keeps only the wanted tables and views their columns in place. The
-inflate itself uses zlib-ng when it is installed (about 1.7x faster than
-zlib) and the standard library otherwise.
+keeps only the wanted tables and views their columns in place. A
+single-member gzip file is inflated in one call by libdeflate (the
+``deflate`` wheel: 21 ms against zlib-ng's 26 ms on 8.5 MB L2B files);
+anything else, damage included, is streamed through zlib-ng when it is
+installed (about 1.7x faster than zlib) and the standard library
+otherwise, which also words the errors.
 
 It reads exactly what L2B tables are made of: ``BINTABLE`` extensions with
 fixed-width columns of types B, I, J, K, E, D and A, with optional
@@ -23,6 +26,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+try:
+    import deflate
+except ImportError:  # the wheel is missing on some platforms; the streaming inflate reads all
+    deflate = None
 
 try:
     from zlib_ng import zlib_ng as zlib
@@ -268,7 +276,7 @@ def _string(raw: str) -> str:
 class _Stream:
     """Sequential reads over an iterator of byte chunks."""
 
-    def __init__(self, chunks: Iterator[bytes]) -> None:
+    def __init__(self, chunks: Iterator[bytes | bytearray | memoryview]) -> None:
         self._chunks = chunks
         self._head = memoryview(b"")
 
@@ -320,8 +328,9 @@ def _pieces(source: Path | bytes, size: int) -> Iterator[bytes | memoryview]:
             yield chunk
 
 
-def inflated(source: Path | bytes, max_bytes: int) -> Iterator[bytes]:
-    """Every gzip member of a file inflated, at most :data:`_STEP_BYTES` at a time.
+def inflated(source: Path | bytes, max_bytes: int) -> Iterator[bytes | bytearray]:
+    """Every gzip member of a file inflated: all at once when :func:`inflated_whole` can,
+    otherwise at most :data:`_STEP_BYTES` at a time.
 
     Output above ``max_bytes`` is refused, so a gzip bomb costs one step.
     NUL padding between or after members is skipped.
@@ -331,6 +340,10 @@ def inflated(source: Path | bytes, max_bytes: int) -> Iterator[bytes]:
     GzipDamage
         On a damaged stream, output above ``max_bytes``, or a stream that ends early.
     """
+    whole = inflated_whole(source, max_bytes)
+    if whole is not None:
+        yield whole
+        return
     produced = 0
     decoder = None
     for piece in _pieces(source, _PIECE_BYTES):
@@ -357,3 +370,33 @@ def inflated(source: Path | bytes, max_bytes: int) -> Iterator[bytes]:
         yield out
         if not decoder.eof:
             raise GzipDamage("truncated", "the gzip stream ends early")
+
+
+def inflated_whole(source: Path | bytes, max_bytes: int) -> bytearray | None:
+    """A single-member gzip file inflated in one libdeflate call; None when it is not one.
+
+    libdeflate sizes its output from the trailer at the very end of the
+    input and stops after the first member, so on its own it would return
+    only the first member of a multi-member file, or nothing for a file
+    with NUL padding. The result is therefore kept only when its length and
+    CRC-32 equal that final trailer, which holds for every single-member
+    file (libdeflate has checked the member's own trailer). Everything else,
+    libdeflate's errors included, returns None for the streaming inflate,
+    which reads any layout and words the error.
+    """
+    if deflate is None:
+        return None
+    data = source.read_bytes() if isinstance(source, Path) else source
+    if len(data) < 18 or data[:2] != b"\x1f\x8b":
+        return None
+    expected_crc = int.from_bytes(data[-8:-4], "little")
+    expected_size = int.from_bytes(data[-4:], "little")
+    if not 0 < expected_size <= max_bytes:
+        return None
+    try:
+        out = deflate.gzip_decompress(data, expected_size)
+    except deflate.DeflateError:
+        return None
+    if len(out) != expected_size or deflate.crc32(out) != expected_crc:
+        return None
+    return out
