@@ -199,3 +199,14 @@ def test_no_credential_reaches_a_log_a_record_or_a_dead_letter(stack):
     assert documents
     for key in documents:
         assert secret not in storage.get(key)[0], key
+
+
+@pytest.mark.parametrize("cores, chosen, expected", [(2, 0, 1), (16, 0, 2), (64, 0, 10),
+                                                     (2, 3, 3)])
+def test_the_detect_function_gets_a_share_of_the_cores(tmp_path, monkeypatch, cores, chosen,
+                                                        expected):
+    """Its ONNX Runtime would otherwise spread one image over every core the others need."""
+    monkeypatch.setattr(os, "cpu_count", lambda: cores)
+    stack = LocalStack(tmp_path, replace(SETTINGS, detect_threads=chosen))
+    assert stack.parts["detect"].env["AURORA_DETECT_THREADS"] == str(expected)
+    assert stack.parts["classify"].env["AURORA_DETECT_THREADS"] == str(chosen)
