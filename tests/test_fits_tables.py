@@ -119,13 +119,13 @@ def test_every_gzip_member_is_inflated_whatever_the_layout(layout):
     files to the streaming inflate, which reads them all."""
     rng = np.random.default_rng(6)
     parts = [rng.normal(size=20_000).astype(">f4").tobytes() for _ in range(3)]
-    data = {"two members of equal size": gzip.compress(parts[0]) + gzip.compress(parts[1]),
-            "three members": b"".join(gzip.compress(part) for part in parts),
-            "NUL padding after the member": gzip.compress(parts[0]) + bytes(512),
-            "NUL padding between": gzip.compress(parts[0]) + bytes(64) + gzip.compress(parts[1]),
-            }[layout]
-    expected = parts[0] + (b"" if "after" in layout else parts[1]) + \
-        (parts[2] if layout == "three members" else b"")
+    one, two, three = (gzip.compress(part) for part in parts)
+    data, expected = {
+        "two members of equal size": (one + two, parts[0] + parts[1]),
+        "three members": (one + two + three, b"".join(parts)),
+        "NUL padding after the member": (one + bytes(512), parts[0]),
+        "NUL padding between": (one + bytes(64) + two, parts[0] + parts[1]),
+    }[layout]
     assert inflated_whole(data, 1 << 30) is None
     assert _inflate(data) == expected
 
