@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from astropy.io import fits
 
 from marsaurora.errors import ObservationError
-from marsaurora.fits_tables import GzipDamage, Table, inflated, read_tables
+from marsaurora.fits_tables import GZIP_MAGIC, GzipDamage, Table, inflated, read_tables
 
 OI_1304_ROW = "O I 130.4 triplet"
 """Name of the EMISS row holding the O I 130.4 nm brightness."""
@@ -64,7 +64,6 @@ _GZIP_DAMAGE = {
     "too_large": "{name} inflates beyond {limit} bytes (AURORA_MAX_FILE_BYTES); refused.",
     "truncated": "{name}: the gzip stream ends early (truncated download?); re-download the file.",
 }
-_GZIP_MAGIC = b"\x1f\x8b"
 _FILENAME = re.compile(
     r"^emm_emu_(?P<level>l[0-9][a-z]?)_(?P<start>\d{8}t\d{6})_(?P<orbit>\d+)_"
     r"(?P<mode>[a-z0-9]+)_(?P<swath>[a-z0-9]+)_(?P<kernels>[prfn])_"
@@ -294,7 +293,7 @@ def _sniff(name: str, head: bytes) -> bool:
         raise ObservationError("not_fits", f"{name} is empty (0 bytes).")
     if head.startswith(_FITS_MAGIC):
         return False
-    if head.startswith(_GZIP_MAGIC):
+    if head.startswith(GZIP_MAGIC):
         return True
     raise ObservationError("not_fits", f"{name} is neither FITS nor gzip "
                            f"(it starts with {head!r}).")

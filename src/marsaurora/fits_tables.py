@@ -38,6 +38,9 @@ except ImportError:  # the wheel is missing on some platforms; stdlib zlib is th
     import zlib  # type: ignore[no-redef]
 
 BLOCK_BYTES = 2880
+GZIP_MAGIC = b"\x1f\x8b"
+_GZIP_FRAME_BYTES = 18
+"""A gzip member's 10-byte header and 8-byte trailer (CRC-32, size): no member is shorter."""
 CARD_BYTES = 80
 MAX_HEADER_BYTES = 1 << 20
 """A header longer than this is left to astropy (L2B headers are a few blocks)."""
@@ -387,7 +390,7 @@ def inflated_whole(source: Path | bytes, max_bytes: int) -> bytearray | None:
     if deflate is None:
         return None
     data = source.read_bytes() if isinstance(source, Path) else source
-    if len(data) < 18 or data[:2] != b"\x1f\x8b":
+    if len(data) < _GZIP_FRAME_BYTES or not data.startswith(GZIP_MAGIC):
         return None
     expected_crc = int.from_bytes(data[-8:-4], "little")
     expected_size = int.from_bytes(data[-4:], "little")
