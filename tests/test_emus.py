@@ -131,6 +131,36 @@ def test_padded_and_cased_row_name_is_found(aurora_file, tmp_path):
     assert np.isfinite(observation.brightness_r).any()
 
 
+def test_an_alias_of_the_triplet_is_found(aurora_file, tmp_path):
+    def alias(hdul):
+        names = hdul["EMISS"].data["NAME"]
+        names[list(names).index(OI_1304_ROW)] = "OI 130.4 nm Triplet"
+
+    observation = read_both(rewrite(aurora_file, tmp_path / "alias.fits", alias))
+    assert np.isfinite(observation.brightness_r).any()
+
+
+@pytest.mark.parametrize("other", ["O I 130.4 continuum background", "O I 130.4",
+                                   "CO 4PG O I 1304", "O I 130.4 triplet fit residual"])
+def test_a_row_that_only_starts_like_the_triplet_is_refused(aurora_file, tmp_path, other):
+    def replace(hdul):
+        names = hdul["EMISS"].data["NAME"]
+        names[list(names).index(OI_1304_ROW)] = other
+
+    error = _refusal(rewrite(aurora_file, tmp_path / "other.fits", replace))
+    assert error.code == "missing_emission"
+    assert repr(other) in error.message and "'O I 135.6 doublet'" in error.message
+
+
+def test_two_triplet_rows_are_refused_as_ambiguous(aurora_file, tmp_path):
+    def duplicate(hdul):
+        names = hdul["EMISS"].data["NAME"]
+        names[list(names).index("O I 135.6 doublet")] = "o i 130.4 triplet"
+
+    error = _refusal(rewrite(aurora_file, tmp_path / "twice.fits", duplicate))
+    assert error.code == "missing_emission" and "2 rows named" in error.message
+
+
 def test_missing_extension(aurora_file, tmp_path):
     error = _refusal(rewrite(aurora_file, tmp_path / "nofov.fits",
                              lambda hdul: hdul.pop(hdul.index_of("FOV_GEOM"))))

@@ -473,16 +473,38 @@ def _text(value: Any) -> str:
 
 
 def _find_row(path: Path, names: list[str]) -> int:
-    wanted = OI_1304_ROW.lower()
-    exact = [i for i, name in enumerate(names) if name.lower() == wanted]
-    if exact:
-        return exact[0]
-    loose = [i for i, name in enumerate(names)
-             if re.match(r"o\s*i\s+130\.4\b", name, re.IGNORECASE)]
-    if len(loose) == 1:
-        return loose[0]
-    raise ObservationError("missing_emission", f"{path.name}: EMISS has no {OI_1304_ROW!r} "
-                           f"row (rows: {names[:8]}{' ...' if len(names) > 8 else ''}).")
+    """Index of the one EMISS row that is the O I 130.4 nm triplet.
+
+    Only names that mean the triplet are accepted: the exact name, compared
+    without case and spacing (``OI 130.4 Triplet`` too), or with the unit
+    written in (``O I 130.4 nm triplet``). The EMUS team's own routines select
+    rows by exact name, and the real list holds other 130.4 names that are
+    not the triplet (``CO 4PG O I 1304``, a continuum background), so a name
+    that merely starts with "O I 130.4" is refused, listing what the file has.
+    """
+    matches = [i for i, name in enumerate(names) if _row_key(name) in _TRIPLET_KEYS]
+    if len(matches) == 1:
+        return matches[0]
+    listed = ", ".join(repr(name[:MAX_LISTED_NAME]) for name in names[:MAX_LISTED_ROWS])
+    more = f" and {len(names) - MAX_LISTED_ROWS} more" if len(names) > MAX_LISTED_ROWS else ""
+    if matches:
+        raise ObservationError(
+            "missing_emission", f"{path.name}: EMISS has {len(matches)} rows named "
+            f"{OI_1304_ROW!r} (rows {', '.join(str(i) for i in matches)}), so which one holds "
+            f"the brightness is not clear; expected exactly one. Rows: {listed}{more}.")
+    raise ObservationError(
+        "missing_emission", f"{path.name}: EMISS has no {OI_1304_ROW!r} row ({len(names)} "
+        f"rows: {listed}{more}); the reader accepts that name only, in any case and spacing.")
+
+
+def _row_key(name: str) -> str:
+    """An emission name compared without case or spaces."""
+    return "".join(name.lower().split())
+
+
+_TRIPLET_KEYS = frozenset({_row_key(OI_1304_ROW), _row_key("O I 130.4 nm triplet")})
+MAX_LISTED_ROWS = 40
+MAX_LISTED_NAME = 40
 
 
 def _rayleigh_scale(emiss: "Table | _AstropyTable", notes: list[str]) -> float:
