@@ -6,7 +6,8 @@ import pytest
 from marsaurora.emus import read_l2b
 from marsaurora.synth.generate import SynthSpec, generate
 from marsaurora.synth.geometry import MARS_RADIUS_KM, unit_vector
-from marsaurora.synth.scene import AURORA_PEAK_RANGE_R, AURORA_TYPES, SCENARIOS
+from marsaurora.synth.ranges import OOD, TRAIN
+from marsaurora.synth.scene import AURORA_TYPES, SCENARIOS, make_scene
 
 from conftest import load_truth
 
@@ -36,14 +37,18 @@ def test_injected_auroras_are_where_truth_says(scenario_sets):
         observation = read_l2b(folder / record["file"])
         for aurora in record["auroras"]:
             assert aurora["type"] in AURORA_TYPES
-            low, high = AURORA_PEAK_RANGE_R
+            (low, high), = TRAIN.peak_r
             assert low <= aurora["peak_r"] <= high
             row, col = aurora["peak_pixel"]
             first, last, left, right = aurora["pixel_extent"]
             assert first <= row <= last and left <= col <= right
-            assert observation.sza_deg[row, col] >= 100, "auroras are injected on the nightside"
+            assert observation.sza_deg[row, col] == pytest.approx(aurora["sza_deg"], abs=0.01)
+            assert observation.emission_deg[row, col] == pytest.approx(aurora["emission_deg"],
+                                                                       abs=0.01)
+            assert aurora["sza_deg"] >= 95, "auroras are injected on the nightside"
             window = observation.brightness_r[max(row - 1, 0):row + 2, max(col - 1, 0):col + 2]
-            assert np.nanmean(window) > record["night_background_r"] + 0.4 * aurora["peak_r"]
+            assert np.nanmean(window) > (record["night_background_r"]
+                                         + 0.3 * aurora["pixel_peak_r"])
             if aurora["type"] != "arc":
                 distance = _great_circle_deg(aurora["lat_deg"], aurora["lon_deg"],
                                              observation.lat_deg[row, col],
@@ -55,9 +60,37 @@ def test_injected_auroras_are_where_truth_says(scenario_sets):
 
 def test_crustal_spots_sit_over_the_southern_crustal_fields(scenario_sets):
     spots = [a for r in load_truth(scenario_sets["aurora"]) for a in r["auroras"]
-             if a["type"] == "crustal"]
+             if a["crustal"]]
     for spot in spots:
+        assert spot["type"] == "spot"
         assert -80 <= spot["lat_deg"] <= -20 and 145 <= spot["lon_deg"] <= 215
+
+
+def _auroras(ranges, n: int, seed: int) -> list:
+    rng = np.random.default_rng(seed)
+    return [a for _ in range(n) for a in make_scene(rng, "aurora", ranges=ranges).auroras]
+
+
+def test_training_auroras_cover_every_morphology_width_and_the_whole_night_disk():
+    auroras = _auroras(TRAIN, 40, 5)
+    assert {a.type for a in auroras} == set(AURORA_TYPES)
+    assert {a.form for a in auroras if a.type == "arc"} == {"straight", "curved", "sinuous"}
+    (narrowest, widest), = TRAIN.arc_width_deg
+    arcs_deg = [a.width_km / 59.16 for a in auroras if a.type == "arc"]
+    assert all(narrowest - 0.01 <= w <= widest + 0.01 for w in arcs_deg)
+    assert min(arcs_deg) < 1.0 and max(arcs_deg) > 2.0
+    assert max(a.emission_deg for a in auroras) > 65, "no aurora near the limb"
+    assert min(a.sza_deg for a in auroras) < 110, "no aurora in the terminator band"
+    assert all(a.snr > 0 for a in auroras)
+
+
+def test_out_of_distribution_auroras_lie_outside_the_training_widths_and_profiles():
+    auroras = _auroras(OOD, 30, 6)
+    (narrowest, widest), = TRAIN.arc_width_deg
+    assert all(not narrowest <= a.width_km / 59.16 <= widest
+               for a in auroras if a.type == "arc")
+    assert {a.profile for a in auroras} <= {"exponential", "flat"}
+    assert not set(TRAIN.profiles) & set(OOD.profiles)
 
 
 def test_quiet_and_dayside_sets_hold_no_aurora(scenario_sets):

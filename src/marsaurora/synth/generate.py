@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from marsaurora.synth.ranges import RANGES
 from marsaurora.synth.scene import DEFAULT_MIX, SCENARIOS, Scene, make_scene
 from marsaurora.synth.writer import write_l2b
 
@@ -32,6 +33,8 @@ class SynthSpec:
     scenarios: Sequence[str] = ()
     """Draw only these scenarios (equal odds); empty means :data:`DEFAULT_MIX`."""
     compress: bool = True
+    ranges: str = "train"
+    """Which :data:`~marsaurora.synth.ranges.RANGES` the scenes are drawn from."""
 
 
 def generate(spec: SynthSpec, out_dir: Path, *,
@@ -45,6 +48,8 @@ def generate(spec: SynthSpec, out_dir: Path, *,
     for scenario in spec.scenarios:
         if scenario not in SCENARIOS:
             raise ValueError(f"unknown scenario {scenario!r}; choose from {', '.join(SCENARIOS)}")
+    if spec.ranges not in RANGES:
+        raise ValueError(f"unknown ranges {spec.ranges!r}; choose from {', '.join(RANGES)}")
     out_dir.mkdir(parents=True, exist_ok=True)
     jobs = list(enumerate(np.random.SeedSequence(spec.seed).spawn(spec.n)))
     work = partial(make_file, spec=spec, out_dir=out_dir)
@@ -62,7 +67,7 @@ def make_file(job: tuple[int, np.random.SeedSequence], spec: SynthSpec,
     index, stream = job
     rng = np.random.default_rng(stream)
     scenario = _draw_scenario(rng, spec.scenarios)
-    scene = make_scene(rng, scenario)
+    scene = make_scene(rng, scenario, ranges=RANGES[spec.ranges])
     start = (datetime(2021, 6, 1) + timedelta(hours=7 * index + spec.seed % 1000 * 24 * 7)
              + timedelta(seconds=int(rng.integers(0, 3600))))
     mode, swath = _mode_and_swath(rng, scene)
@@ -72,7 +77,7 @@ def make_file(job: tuple[int, np.random.SeedSequence], spec: SynthSpec,
     centre = int(rng.choice([0, 4], p=[0.75, 0.25]))
     write_l2b(scene, out_dir / name, start_utc=start, radiance_axes=axes, centre_point=centre,
               seed=spec.seed)
-    return truth_record(name, scene, axes, centre)
+    return truth_record(name, scene, axes, centre) | {"ranges": spec.ranges}
 
 
 def file_name(start: datetime, mode: str, swath: str, *, kernels: str = "r",

@@ -1,11 +1,15 @@
 """O I 130.4 nm brightness of a synthetic scan, with its ground truth.
 
 Physics (``shared/docs/emus-l2b-format.md``): the dayside falls with solar
-zenith angle and brightens towards the limb (longer optically thin path), a
-sunlit limb glows above the disk, the nightside airglow sits at 0.01-1 R, and
-discrete auroras of 2-50 R take one of the three published morphologies
-(crustal-field spots, patchy, sinuous arcs from near the terminator). Counts
-are Poisson, and ``RAD_ERR_RAND`` obeys ``counts = (R / err)**2``.
+zenith angle and brightens towards the limb (longer optically thin path),
+a dayglow tail reaches past the terminator (the upper atmosphere stays
+sunlit), a sunlit limb glows above the disk, the nightside airglow sits at
+0.01-1 R and brightens towards the limb, and discrete auroras take one of
+the published morphologies (spots, over the crustal fields when those are in
+view; patch clusters; arcs, straight, curved or sinuous, often starting
+near the terminator). Counts are Poisson, and ``RAD_ERR_RAND`` obeys
+``counts = (R / err)**2``. How widely each of these is drawn is a
+:class:`~marsaurora.synth.ranges.SceneRanges`.
 
 Scenarios name what a file is meant to test: ``aurora``, ``quiet_night``
 (night disk, no aurora), ``dayside`` and ``crescent`` (a bright sunlit limb
@@ -16,22 +20,26 @@ scenario as hard negatives.
 from dataclasses import dataclass, field
 from typing import Any
 
+import cv2
 import numpy as np
 
-from marsaurora.synth.geometry import (MARS_RADIUS_KM, ScanGeometry, Viewpoint,
-                                       angular_radius_deg, scan_geometry, unit_vector)
+from marsaurora.synth import aurora as shapes
+from marsaurora.synth.geometry import (ScanGeometry, Viewpoint, angular_radius_deg,
+                                       scan_geometry, unit_vector)
+from marsaurora.synth.ranges import TRAIN, SceneRanges
 
 SCENARIOS = ("aurora", "quiet_night", "dayside", "crescent")
 DEFAULT_MIX = {"aurora": 0.45, "quiet_night": 0.25, "dayside": 0.15, "crescent": 0.15}
-AURORA_TYPES = ("crustal", "patchy", "arc")
-AURORA_PEAK_RANGE_R = (2.0, 50.0)
-NIGHT_BACKGROUND_RANGE_R = (0.02, 0.8)
+AURORA_TYPES = ("spot", "patchy", "arc")
 CRUSTAL_LAT_DEG = (-75.0, -25.0)
 CRUSTAL_LON_DEG = (150.0, 210.0)
-# Where injected auroras may be centred: the page's usual night selection.
-AURORA_MIN_SZA_DEG = 115.0
-AURORA_MAX_EMISSION_DEG = 55.0
-# Pixels an aurora adds at least this much to (R, or fraction of peak) form its extent.
+EDGE_EMISSION_DEG = 65.0
+EDGE_SZA_MARGIN_DEG = 10.0
+"""With ``edge_bias``, anchors go to emission angles above 65 deg or within 10 deg of the
+nearest SZA allowed."""
+MIN_SEPARATION_PX = 3
+"""Auroras of one scene are kept this many pixels apart, so each is one feature."""
+# Pixels an aurora adds at least this much to (R, or fraction of its pixel peak) form its extent.
 EXTENT_MIN_R = 0.5
 EXTENT_PEAK_FRACTION = 0.2
 
@@ -44,17 +52,35 @@ class InjectedAurora:
     lat_deg: float
     lon_deg: float
     peak_r: float
+    """Intrinsic vertical peak brightness, R, before pixel dilution and slant brightening."""
+    pixel_peak_r: float
+    """The brightest pixel it adds to the scan, R."""
     size_km: float
+    width_km: float
     pixel_extent: tuple[int, int, int, int]
     """Inclusive ``(first integration, last integration, first pixel, last pixel)``."""
     peak_pixel: tuple[int, int]
+    emission_deg: float
+    sza_deg: float
+    """Emission and solar zenith angles at ``peak_pixel``."""
+    profile: str
+    form: str = ""
+    crustal: bool = False
+    snr: float = 0.0
+    """Its summed excess over its extent against the Poisson noise there: how visible it is."""
 
     def to_record(self) -> dict[str, Any]:
         """JSON-ready truth entry."""
-        return {"type": self.type, "lat_deg": round(self.lat_deg, 3),
-                "lon_deg": round(self.lon_deg, 3), "peak_r": round(self.peak_r, 3),
-                "size_km": round(self.size_km, 1), "pixel_extent": list(self.pixel_extent),
-                "peak_pixel": list(self.peak_pixel)}
+        record = {"type": self.type, "lat_deg": round(self.lat_deg, 3),
+                  "lon_deg": round(self.lon_deg, 3), "peak_r": round(self.peak_r, 3),
+                  "pixel_peak_r": round(self.pixel_peak_r, 3),
+                  "size_km": round(self.size_km, 1), "width_km": round(self.width_km, 1),
+                  "pixel_extent": list(self.pixel_extent), "peak_pixel": list(self.peak_pixel),
+                  "emission_deg": round(self.emission_deg, 2), "sza_deg": round(self.sza_deg, 2),
+                  "profile": self.profile, "crustal": self.crustal, "snr": round(self.snr, 1)}
+        if self.form:
+            record["form"] = self.form
+        return record
 
 
 @dataclass
@@ -81,10 +107,11 @@ class Scene:
 
 
 def make_scene(rng: np.random.Generator, scenario: str, *,
-               shape: tuple[int, int] | None = None) -> Scene:
+               shape: tuple[int, int] | None = None, ranges: SceneRanges = TRAIN) -> Scene:
     """Draw a viewpoint for ``scenario`` and render its brightness.
 
-    ``shape`` forces ``(nint, npix)``, e.g. a square scan to test readers.
+    ``shape`` forces ``(nint, npix)``, e.g. a square scan to test readers;
+    ``ranges`` sets how widely everything else is drawn.
 
     Raises
     ------
@@ -94,18 +121,18 @@ def make_scene(rng: np.random.Generator, scenario: str, *,
     if scenario not in SCENARIOS:
         raise ValueError(f"unknown scenario {scenario!r}; choose from {SCENARIOS}")
     for _ in range(50):
-        view = _draw_viewpoint(rng, scenario, shape)
+        view = _draw_viewpoint(rng, scenario, shape, ranges)
         geometry = scan_geometry(view)
-        scene = _render(rng, scenario, view, geometry)
+        scene = _render(rng, scenario, view, geometry, ranges)
         if scene is not None:
             return scene
     raise RuntimeError(f"could not draw a usable {scenario!r} scene in 50 tries")
 
 
 def _draw_viewpoint(rng: np.random.Generator, scenario: str,
-                    shape: tuple[int, int] | None) -> Viewpoint:
+                    shape: tuple[int, int] | None, ranges: SceneRanges) -> Viewpoint:
     """Spacecraft and Sun placed so the disk shows what the scenario needs."""
-    separation = {"aurora": (105, 175), "quiet_night": (105, 175),
+    separation = {"aurora": (100, 175), "quiet_night": (100, 175),
                   "dayside": (0, 60), "crescent": (135, 160)}[scenario]
     sc_lat = rng.uniform(-25, 25)
     sc_lon = rng.uniform(0, 360)
@@ -117,8 +144,8 @@ def _draw_viewpoint(rng: np.random.Generator, scenario: str,
         if abs(cos_dlon) <= 1:
             break
     sun_lon = (sc_lon + rng.choice([-1, 1]) * np.degrees(np.arccos(cos_dlon))) % 360
-    partial = rng.random() < 0.2
-    distance = rng.uniform(24000, 30000) if partial else rng.uniform(34000, 46000)
+    partial = rng.random() < ranges.partial_fraction
+    distance = rng.uniform(*(ranges.near_distance_km if partial else ranges.far_distance_km))
     radius = angular_radius_deg(distance)
     nint = int(rng.integers(110, 201))
     scan_half = radius * rng.uniform(1.08, 1.2)
@@ -145,24 +172,29 @@ def sunlit_fraction(sza_deg: np.ndarray) -> np.ndarray:
 
 
 def _render(rng: np.random.Generator, scenario: str, view: Viewpoint,
-            geometry: ScanGeometry) -> Scene | None:
+            geometry: ScanGeometry, ranges: SceneRanges) -> Scene | None:
     centre = _centre(geometry)
     disk = np.isfinite(centre["lat_deg"])
     disk[:, 0] = False  # detector pixel 0 lies outside the slit
     if disk.sum() < 2000:
         return None
-    slant = np.where(disk, 1.0 / np.maximum(np.cos(np.radians(centre["emission_deg"])),
-                                            0.25), 1.0)
+    secant = np.where(disk, 1.0 / np.maximum(np.cos(np.radians(centre["emission_deg"])),
+                                             0.05), 1.0)
     dayside_peak = rng.uniform(150, 400) * (1.3 if scenario == "crescent" else 1.0)
-    sunlit = np.where(disk, sunlit_fraction(centre["sza_deg"]), 0.0)
-    dayside = dayside_peak * sunlit * np.sqrt(slant)
+    sza = np.nan_to_num(centre["sza_deg"], nan=180.0)
+    sunlit = np.where(disk, sunlit_fraction(sza), 0.0)
+    tail = (rng.uniform(*ranges.terminator_tail)
+            * np.exp(-np.maximum(sza - 90.0, 0.0) / rng.uniform(*ranges.terminator_scale_deg)))
+    dayside = dayside_peak * np.where(disk, sunlit + tail, 0.0) * np.sqrt(np.minimum(secant, 4.0))
 
-    night_level = float(np.exp(rng.uniform(*np.log(NIGHT_BACKGROUND_RANGE_R))))
+    night_level = float(np.exp(rng.uniform(*np.log(ranges.night_background_r))))
     normal = _unit(centre["surface_km"])
     pattern_axis = unit_vector(rng.uniform(-90, 90), rng.uniform(0, 360))
-    ripple = 1.0 + 0.3 * np.sin(2.5 * np.nan_to_num(normal @ pattern_axis)
-                                + rng.uniform(0, 2 * np.pi))
-    night = np.where(disk, night_level * ripple * slant, 0.0)
+    ripple = 1.0 + rng.uniform(*ranges.night_ripple) * np.sin(
+        rng.uniform(1.5, 4.0) * np.nan_to_num(normal @ pattern_axis) + rng.uniform(0, 2 * np.pi))
+    night_slant = np.minimum(secant ** rng.uniform(*ranges.night_limb_power),
+                             rng.uniform(*ranges.night_slant_cap))
+    night = np.where(disk, night_level * ripple * night_slant, 0.0)
 
     height = np.maximum(centre["mrh_alt_km"], 0.0)
     off_disk = ~np.isfinite(centre["lat_deg"])
@@ -175,28 +207,37 @@ def _render(rng: np.random.Generator, scenario: str, view: Viewpoint,
         for _ in range(int(rng.integers(1, 4))):
             start = int(rng.integers(0, view.nint - 5))
             missing[start:start + int(rng.integers(1, 6))] = True
-    eligible = (disk & (centre["sza_deg"] >= AURORA_MIN_SZA_DEG)
-                & (centre["emission_deg"] <= AURORA_MAX_EMISSION_DEG) & ~missing[:, None])
+    eligible = (disk & (sza >= ranges.aurora_min_sza_deg)
+                & (centre["emission_deg"] <= ranges.aurora_max_emission_deg) & ~missing[:, None])
     if scenario in ("aurora", "quiet_night") and eligible.sum() < 300:
         return None
-    if scenario == "dayside" and (disk & (centre["sza_deg"] < 90)).sum() < 0.7 * disk.sum():
+    if scenario == "dayside" and (disk & (sza < 90)).sum() < 0.7 * disk.sum():
         return None
 
     auroras: list[InjectedAurora] = []
+    footprints: list[tuple[np.ndarray, np.ndarray]] = []
     aurora_map = np.zeros(disk.shape)
     if scenario == "aurora":
+        context = _AuroraContext(centre=centre, normal=normal, disk=disk, eligible=eligible,
+                                 secant=secant,
+                                 footprint=shapes.footprint_km(geometry.surface_km), ranges=ranges)
+        taken = np.zeros(disk.shape, dtype=bool)
         for _ in range(_aurora_count(rng)):
-            injected = _inject_aurora(rng, centre, normal, disk, eligible, slant, auroras)
+            injected = _inject_aurora(rng, context, taken)
             if injected is not None:
-                truth, added = injected
+                truth, added, extent = injected
                 auroras.append(truth)
+                footprints.append((added, extent))
                 aurora_map += added
+                taken |= _grown(extent, MIN_SEPARATION_PX)
         if not auroras:
             return None
 
-    gain = rng.uniform(2.0, 6.0)
+    gain = rng.uniform(*ranges.gain_counts_per_r)
     truth_brightness = dayside + night + limb + aurora_map
     counts = rng.poisson(gain * truth_brightness).astype(np.float64)
+    for truth, (added, extent) in zip(auroras, footprints, strict=True):
+        truth.snr = float(added[extent].sum() / np.sqrt(truth_brightness[extent].sum() / gain))
     brightness = counts / gain
     error = np.sqrt(counts) / gain
 
@@ -238,113 +279,131 @@ def _aurora_count(rng: np.random.Generator) -> int:
     return int(rng.choice([1, 2, 3], p=[0.6, 0.3, 0.1]))
 
 
-def _inject_aurora(rng: np.random.Generator, centre: dict[str, np.ndarray],
-                   normal: np.ndarray, disk: np.ndarray, eligible: np.ndarray,
-                   slant: np.ndarray, existing: list[InjectedAurora],
-                   ) -> tuple[InjectedAurora, np.ndarray] | None:
-    """Place one aurora on the eligible night disk, away from earlier ones."""
-    crustal = (eligible & (centre["lat_deg"] >= CRUSTAL_LAT_DEG[0])
-               & (centre["lat_deg"] <= CRUSTAL_LAT_DEG[1])
-               & (centre["lon_deg"] >= CRUSTAL_LON_DEG[0])
-               & (centre["lon_deg"] <= CRUSTAL_LON_DEG[1]))
-    kinds = [k for k in AURORA_TYPES if k != "crustal" or crustal.sum() >= 20]
-    kind = str(rng.choice(kinds))
-    peak = float(np.exp(rng.uniform(*np.log(AURORA_PEAK_RANGE_R))))
+@dataclass(frozen=True)
+class _AuroraContext:
+    """What placing an aurora needs to know about the scan."""
+
+    centre: dict[str, np.ndarray]
+    normal: np.ndarray
+    disk: np.ndarray
+    eligible: np.ndarray
+    secant: np.ndarray
+    footprint: np.ndarray
+    ranges: SceneRanges
+
+    def pool(self, rng: np.random.Generator, taken: np.ndarray) -> np.ndarray:
+        """Where an anchor may go: near the edges with probability ``edge_bias``."""
+        free = self.eligible & ~taken
+        if rng.random() < self.ranges.edge_bias:
+            edge = free & ((self.centre["emission_deg"] >= EDGE_EMISSION_DEG)
+                           | (self.centre["sza_deg"]
+                              <= self.ranges.aurora_min_sza_deg + EDGE_SZA_MARGIN_DEG))
+            if edge.sum() >= 5:
+                return edge
+        return free
+
+
+def _inject_aurora(rng: np.random.Generator, context: _AuroraContext, taken: np.ndarray,
+                   ) -> tuple[InjectedAurora, np.ndarray, np.ndarray] | None:
+    """Place one aurora on the eligible night disk, clear of the pixels already ``taken``."""
+    ranges, centre = context.ranges, context.centre
+    kind = str(rng.choice(AURORA_TYPES))
+    cross_section = str(rng.choice(ranges.profiles))
+    peak = shapes.draw(rng, ranges.peak_r, log=True)
+    cap = rng.uniform(*ranges.aurora_slant_cap)
     for _ in range(20):
-        if kind == "arc":
-            shape, size_km = _arc_shape(rng, centre, normal, disk)
-        else:
-            pool = crustal if kind == "crustal" else eligible
-            anchor = normal[tuple(rng.choice(np.argwhere(pool)))]
-            shape, size_km = (_spot_shape(rng, normal, anchor) if kind == "crustal"
-                              else _patch_shape(rng, normal, anchor))
-        if shape is None or shape.max() <= 0:
+        shape = _draw_shape(rng, kind, cross_section, context, taken)
+        if shape is None or shape.values.max() <= 0.05:
             continue
-        shape = np.where(disk, shape / shape.max(), 0.0)
-        if shape[eligible].sum() < 0.6 * shape.sum():
+        values = np.where(context.disk, shape.values, 0.0)
+        if values[context.eligible].sum() < 0.6 * values.sum():
             continue
-        centroid = _unit((shape[..., None] * np.nan_to_num(normal)).sum(axis=(0, 1)))
-        if any(_distance_km(centroid, unit_vector(a.lat_deg, a.lon_deg)) < 1000
-               for a in existing):
+        added = peak * values * np.minimum(context.secant, cap)
+        extent = added >= max(EXTENT_MIN_R, EXTENT_PEAK_FRACTION * added.max())
+        if not extent.any() or (extent & taken).any():
             continue
-        added = peak * shape * np.minimum(slant, 3.0)
-        extent = added >= max(EXTENT_MIN_R, EXTENT_PEAK_FRACTION * peak)
         rows, cols = np.nonzero(extent)
-        if rows.size == 0:
-            continue
         peak_pixel = np.unravel_index(np.argmax(added), added.shape)
+        centroid = _unit((values[..., None] * np.nan_to_num(context.normal)).sum(axis=(0, 1)))
         truth = InjectedAurora(
             type=kind, lat_deg=float(np.degrees(np.arcsin(centroid[2]))),
             lon_deg=float(np.degrees(np.arctan2(centroid[1], centroid[0])) % 360),
-            peak_r=peak, size_km=size_km,
+            peak_r=peak, pixel_peak_r=float(added.max()), size_km=shape.length_km,
+            width_km=shape.width_km,
             pixel_extent=(int(rows.min()), int(rows.max()), int(cols.min()), int(cols.max())),
-            peak_pixel=(int(peak_pixel[0]), int(peak_pixel[1])))
-        return truth, added
+            peak_pixel=(int(peak_pixel[0]), int(peak_pixel[1])),
+            emission_deg=float(centre["emission_deg"][peak_pixel]),
+            sza_deg=float(centre["sza_deg"][peak_pixel]),
+            profile=cross_section, form=shape.form, crustal=shape.crustal)
+        return truth, added, extent
     return None
 
 
-def _gaussian(normal: np.ndarray, anchor: np.ndarray, sigma_km: float) -> np.ndarray:
-    chord = np.linalg.norm(np.nan_to_num(normal, nan=2.0) - anchor, axis=-1) * MARS_RADIUS_KM
-    return np.exp(-0.5 * (chord / sigma_km) ** 2)
+def _draw_shape(rng: np.random.Generator, kind: str, cross_section: str,
+                context: _AuroraContext, taken: np.ndarray) -> shapes.Shape | None:
+    """One candidate shape of ``kind``, anchored somewhere allowed."""
+    ranges, normal, footprint = context.ranges, context.normal, context.footprint
+    if kind == "arc":
+        return _arc_shape(rng, cross_section, context, taken)
+    pool = context.pool(rng, taken)
+    crustal = pool & _crustal(context.centre)
+    on_crust = kind == "spot" and crustal.sum() >= 20 and rng.random() < 0.5
+    choices = np.argwhere(crustal if on_crust else pool)
+    if choices.size == 0:
+        return None
+    anchor = normal[tuple(choices[rng.integers(len(choices))])]
+    if kind == "spot":
+        width = shapes.draw(rng, ranges.spot_width_deg) * shapes.KM_PER_DEG
+        return shapes.Shape(shapes.spot(normal, footprint, anchor, width, cross_section),
+                            kind, width, width, crustal=bool(on_crust))
+    spread = rng.uniform(*ranges.patch_spread_km)
+    values = shapes.patches(
+        rng, normal, footprint, anchor, int(rng.integers(ranges.patch_blobs[0],
+                                                         ranges.patch_blobs[1] + 1)),
+        spread, lambda: shapes.draw(rng, ranges.patch_blob_width_deg) * shapes.KM_PER_DEG,
+        cross_section)
+    return shapes.Shape(values, kind, width_km=spread, length_km=2 * spread)
 
 
-def _spot_shape(rng: np.random.Generator, normal: np.ndarray,
-                anchor: np.ndarray) -> tuple[np.ndarray, float]:
-    sigma = rng.uniform(120, 250)
-    return _gaussian(normal, anchor, sigma), 2.355 * sigma
+def _arc_shape(rng: np.random.Generator, cross_section: str, context: _AuroraContext,
+               taken: np.ndarray) -> shapes.Shape | None:
+    """An arc from near the terminator into the night, or from anywhere in any direction."""
+    ranges, centre, normal = context.ranges, context.centre, context.normal
+    free = context.eligible & ~taken
+    near_terminator = free & (centre["sza_deg"] <= ranges.aurora_min_sza_deg + 15.0)
+    deep = context.disk & (centre["sza_deg"] > 125)
+    if rng.random() < 0.5 and near_terminator.sum() >= 5 and deep.sum() >= 5:
+        start = normal[tuple(rng.choice(np.argwhere(near_terminator)))]
+        towards = _unit(np.nan_to_num(normal[deep]).mean(axis=0))
+        heading = _unit(towards - (towards @ start) * start)
+        heading = _unit(heading + rng.normal(0.0, 0.4) * np.cross(start, heading))
+    else:
+        pool = context.pool(rng, taken)
+        if pool.sum() == 0:
+            return None
+        start = normal[tuple(rng.choice(np.argwhere(pool)))]
+        east = _unit(np.cross([0.0, 0.0, 1.0], start))
+        bearing = rng.uniform(0, 2 * np.pi)
+        heading = np.cos(bearing) * east + np.sin(bearing) * np.cross(start, east)
+    width = shapes.draw(rng, ranges.arc_width_deg) * shapes.KM_PER_DEG
+    length = rng.uniform(*ranges.arc_length_km)
+    form = str(rng.choice(ranges.arc_forms))
+    values = shapes.arc(rng, normal, context.footprint, context.disk, start, heading,
+                        length_km=length, width_km=width, form=form, kind=cross_section)
+    return shapes.Shape(values, "arc", width, length, form=form)
 
 
-def _patch_shape(rng: np.random.Generator, normal: np.ndarray,
-                 anchor: np.ndarray) -> tuple[np.ndarray, float]:
-    shape = np.zeros(normal.shape[:2])
-    east = _unit(np.cross([0.0, 0.0, 1.0], anchor))
-    north = np.cross(anchor, east)
-    for _ in range(int(rng.integers(3, 7))):
-        offset = rng.normal(0, 200, size=2) / MARS_RADIUS_KM
-        blob = _unit(anchor + offset[0] * east + offset[1] * north)
-        shape += rng.uniform(0.4, 1.0) * _gaussian(normal, blob, rng.uniform(60, 150))
-    return shape, 800.0
+def _crustal(centre: dict[str, np.ndarray]) -> np.ndarray:
+    with np.errstate(invalid="ignore"):
+        return ((centre["lat_deg"] >= CRUSTAL_LAT_DEG[0]) & (centre["lat_deg"] <= CRUSTAL_LAT_DEG[1])
+                & (centre["lon_deg"] >= CRUSTAL_LON_DEG[0])
+                & (centre["lon_deg"] <= CRUSTAL_LON_DEG[1]))
 
 
-def _arc_shape(rng: np.random.Generator, centre: dict[str, np.ndarray], normal: np.ndarray,
-               disk: np.ndarray) -> tuple[np.ndarray | None, float]:
-    """A sinuous band from near the terminator running into the night."""
-    starts = disk & (centre["sza_deg"] >= 100) & (centre["sza_deg"] <= 112) & (
-        centre["emission_deg"] <= 60)
-    night = disk & (centre["sza_deg"] > 125)
-    if starts.sum() < 5 or night.sum() < 5:
-        return None, 0.0
-    start = normal[tuple(rng.choice(np.argwhere(starts)))]
-    deep = _unit(normal[night].mean(axis=0))
-    heading = _unit(deep - (deep @ start) * start)
-    side = np.cross(start, heading)
-    length = rng.uniform(1500, 3500)
-    wave, amplitude = rng.uniform(800, 2000), rng.uniform(100, 300)
-    phase = rng.uniform(0, 2 * np.pi)
-    along = np.arange(0, length, 25.0)
-    arc_angle = along / MARS_RADIUS_KM
-    lateral = np.tan(amplitude * np.sin(2 * np.pi * along / wave + phase) / MARS_RADIUS_KM)
-    path = _unit(np.cos(arc_angle)[:, None] * start + np.sin(arc_angle)[:, None] * heading
-                 + lateral[:, None] * side)
-    taper = (np.clip(np.sin(np.pi * (along + 12.5) / length), 0.0, 1.0) ** 0.5
-             * rng.uniform(0.6, 1.0, size=along.size))
-    width = rng.uniform(50, 110)
-    points = np.nan_to_num(normal[disk])
-    nearest = np.empty(points.shape[0])
-    weight = np.empty(points.shape[0])
-    for chunk in range(0, points.shape[0], 4096):
-        block = points[chunk:chunk + 4096]
-        chords = np.linalg.norm(block[:, None, :] - path[None], axis=-1) * MARS_RADIUS_KM
-        index = np.argmin(chords, axis=1)
-        nearest[chunk:chunk + 4096] = chords[np.arange(block.shape[0]), index]
-        weight[chunk:chunk + 4096] = taper[index]
-    shape = np.zeros(disk.shape)
-    shape[disk] = weight * np.exp(-0.5 * (nearest / width) ** 2)
-    return shape, length
-
-
-def _distance_km(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.arccos(np.clip(a @ b, -1, 1)) * MARS_RADIUS_KM)
+def _grown(mask: np.ndarray, pixels: int) -> np.ndarray:
+    """``mask`` dilated by ``pixels`` in every direction (a square neighbourhood)."""
+    kernel = np.ones((2 * pixels + 1, 2 * pixels + 1), np.uint8)
+    return cv2.dilate(mask.astype(np.uint8), kernel).astype(bool)
 
 
 def _add_hot_pixels(rng: np.random.Generator, brightness: np.ndarray, error: np.ndarray,
