@@ -6,7 +6,15 @@ with :func:`marsaurora.preprocess.render_heatmap`. Labels come from what the
 generator injected, mapped through the heatmap's own scan-to-pixel transform:
 
 * class 0 ``mars``: the part of the disk the scan shows;
-* class 1 ``aurora``: each injected aurora's pixel extent.
+* class 1 ``aurora``: each injected aurora's pixel extent, when it is visible
+  at all (its summed excess at least :data:`MIN_LABEL_SNR` times the noise
+  over its extent); fainter ones get no box, so the network is never taught
+  to draw boxes on noise.
+
+Scenes are drawn from the generator's ``train`` ranges (arcs of every width
+and form, spots, patch clusters, the whole night disk to the limb and the
+terminator band, varied backgrounds and noise; see
+:mod:`marsaurora.synth.ranges`).
 
 Splits are drawn from separate seeds (train, val, test), so no file appears in
 two splits and the held-out set can be regenerated alone. Usage::
@@ -35,6 +43,7 @@ from marsaurora.synth.generate import SynthSpec, make_file
 CLASS_NAMES = ("mars", "aurora")
 SPLITS = ("train", "val", "test")
 DEFAULT_SEEDS = {"train": 1000, "val": 1001, "test": 1002}
+MIN_LABEL_SNR = 5.0
 Box = tuple[float, float, float, float]
 """``(x0, y0, x1, y1)`` in heatmap pixels."""
 
@@ -83,7 +92,8 @@ def make_example(job: tuple[int, np.random.SeedSequence], spec: SynthSpec,
     disk = disk_box(heatmap, observation.on_disk)
     if disk is not None:
         lines.append(yolo_line(0, disk))
-    auroras = [extent_box(heatmap, a["pixel_extent"]) for a in truth["auroras"]]
+    auroras = [extent_box(heatmap, a["pixel_extent"]) for a in truth["auroras"]
+               if a["snr"] >= MIN_LABEL_SNR]
     lines += [yolo_line(1, box) for box in auroras if box is not None]
     (split_dir / "labels" / f"{stem}.txt").write_text("".join(f"{line}\n" for line in lines))
     return {"image": f"images/{stem}.png", "file": truth["file"], "scenario": truth["scenario"],
@@ -123,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     """Command line: build every split and print what was made."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, required=True, help="dataset folder")
-    for split, default_n in zip(SPLITS, (800, 150, 200), strict=True):
+    for split, default_n in zip(SPLITS, (1500, 250, 250), strict=True):
         parser.add_argument(f"--n-{split}", type=int, default=default_n,
                             help=f"{split} images (default {default_n})")
         parser.add_argument(f"--seed-{split}", type=int, default=DEFAULT_SEEDS[split],

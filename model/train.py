@@ -2,12 +2,16 @@
 
 Runs with no network: ultralytics is told to stay offline before it is
 imported, gets a private settings folder with a bundled font standing in for
-the ``Arial.ttf`` it would otherwise download, and never syncs. Nothing is
-pretrained: the network is built from ``--cfg`` (a model yaml) and learns
-only from our synthetic set. Usage (the shipped weights' exact command is in
+the ``Arial.ttf`` it would otherwise download, and never syncs. Nothing comes
+from outside: the network is built from ``--cfg`` (a model yaml), or
+fine-tuned from one of our own checkpoints (``--init``), and learns only from
+our synthetic set. A run cut short continues from its ``last.pt`` with
+``--resume``. Usage (the shipped weights' exact commands are in
 ``model/MODEL_CARD.md``)::
 
     python model/train.py --data model/data/dataset.yaml --epochs 40 --imgsz 416
+    python model/train.py --data model/data/dataset.yaml --init model/aurora-yolo11n.pt
+    python model/train.py --data model/data/dataset.yaml --resume
 
 Writes ``<out>/<name>.pt``, ``<out>/<name>.onnx`` and ``<out>/<name>.metrics.json``.
 """
@@ -55,15 +59,22 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
 
     settings.update({"sync": False})
     run_dir = args.runs / args.name
-    model = YOLO(args.cfg, task="detect")
+    last = run_dir / "weights" / "last.pt"
     start = time.perf_counter()
-    model.train(
-        data=str(args.data.resolve()), epochs=args.epochs, imgsz=args.imgsz, batch=args.batch,
-        device=args.device, workers=args.workers, seed=args.seed, deterministic=True,
-        pretrained=False, project=str(args.runs.resolve()), name=args.name, exist_ok=True,
-        amp=False, plots=False, close_mosaic=max(1, args.epochs // 5),
-        hsv_h=0.0, hsv_s=0.0, hsv_v=0.1, flipud=0.5, fliplr=0.5, patience=args.epochs,
-        verbose=False)
+    if args.resume:
+        if not last.is_file():
+            raise FileNotFoundError(f"nothing to resume: {last} does not exist; start a run "
+                                    "without --resume")
+        YOLO(str(last)).train(resume=True)
+    else:
+        model = YOLO(str(args.init) if args.init else args.cfg, task="detect")
+        model.train(
+            data=str(args.data.resolve()), epochs=args.epochs, imgsz=args.imgsz,
+            batch=args.batch, device=args.device, workers=args.workers, seed=args.seed,
+            deterministic=True, pretrained=bool(args.init), project=str(args.runs.resolve()),
+            name=args.name, exist_ok=True, amp=False, plots=False,
+            close_mosaic=max(1, args.epochs // 5), hsv_h=0.0, hsv_s=0.0, hsv_v=0.1,
+            flipud=0.5, fliplr=0.5, patience=args.epochs, verbose=False)
     train_s = time.perf_counter() - start
     best = run_dir / "weights" / "best.pt"
     args.out.mkdir(parents=True, exist_ok=True)
@@ -79,7 +90,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     shutil.move(exported, onnx_path)
     metrics = {
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "cfg": args.cfg, "epochs": args.epochs, "imgsz": args.imgsz, "batch": args.batch,
+        "cfg": args.cfg, "init": str(args.init) if args.init else None, "epochs": args.epochs, "imgsz": args.imgsz, "batch": args.batch,
         "seed": args.seed, "train_seconds": round(train_s, 1),
         "classes": list(tested.names.values()),
         "test": _per_class(tested),
@@ -110,6 +121,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="dataset.yaml written by model/dataset.py")
     parser.add_argument("--cfg", default="yolo11n.yaml",
                         help="model yaml (ultralytics built-in name or a path); default yolo11n")
+    parser.add_argument("--init", type=Path, default=None,
+                        help="fine-tune from this checkpoint instead of starting from --cfg")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run --name from its last.pt (after an interruption)")
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--imgsz", type=int, default=416)
     parser.add_argument("--batch", type=int, default=16)
