@@ -55,7 +55,11 @@ def _bundled_font() -> Path:
 def train(args: argparse.Namespace) -> dict[str, Any]:
     """Train, test and export; return the metrics written next to the weights."""
     offline_ultralytics(args.config_dir)
+    import torch
     from ultralytics import YOLO, settings
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     settings.update({"sync": False})
     run_dir = args.runs / args.name
@@ -90,7 +94,8 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     shutil.move(exported, onnx_path)
     metrics = {
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "cfg": args.cfg, "init": str(args.init) if args.init else None, "epochs": args.epochs, "imgsz": args.imgsz, "batch": args.batch,
+        "cfg": args.cfg, "init": str(args.init) if args.init else None,
+        "epochs": args.epochs, "imgsz": args.imgsz, "batch": args.batch,
         "seed": args.seed, "train_seconds": round(train_s, 1),
         "classes": list(tested.names.values()),
         "test": _per_class(tested),
@@ -130,7 +135,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0, help="training seed (default 0)")
     parser.add_argument("--device", default="cpu", help="cpu, or a CUDA index such as 0")
-    parser.add_argument("--workers", type=int, default=2, help="data-loading processes")
+    parser.add_argument("--workers", type=int, default=2,
+                        help="data-loading processes (ultralytics uses none on the CPU)")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="PyTorch CPU threads; 0 keeps its choice (one per physical core, "
+                             "which is one on some 2-vCPU machines)")
     parser.add_argument("--name", default="aurora-yolo11n", help="run and weights name")
     parser.add_argument("--out", type=Path, default=HERE, help="where the weights go")
     parser.add_argument("--runs", type=Path, default=HERE / "runs",

@@ -1,10 +1,23 @@
 """Recall, precision and position error of a run against the truth of its synthetic inputs.
 
-Usage::
+Two sets, both never used to train or to choose a threshold: a held-out set
+from the training ranges, and an out-of-distribution set whose generator
+settings lie outside them (other arc and spot widths, exponential and
+flat-topped profiles, auroras crowded to the limb and the terminator,
+brighter and lumpier night glow, steeper limb brightening, noisier counts;
+``marsaurora.synth.ranges.OOD``). Their seeds and settings were fixed before
+any result was looked at. Usage::
 
     aurora synth --n 300 --seed 4242 --out held-out/
+    aurora synth --n 300 --seed 9001 --ranges ood --out ood/
     aurora run held-out/ --out held-out-run/
+    aurora run ood/ --out ood-run/
     python scripts/evaluate.py held-out/truth.jsonl held-out-run/observations.jsonl [--json]
+    python scripts/evaluate.py ood/truth.jsonl ood-run/observations.jsonl
+
+Besides the totals it prints aurora-level recall by morphology, by peak
+brightness and by emission angle, the detections per found aurora (one
+aurora should be one row) and which evidence decided each detection.
 """
 
 import argparse

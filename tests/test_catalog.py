@@ -9,9 +9,13 @@ import numpy as np
 import pytest
 from astropy.table import Table
 
-from marsaurora.catalog import CATALOG_COLUMNS, catalog_detections, locate, write_catalog
+from marsaurora.catalog import (CATALOG_COLUMNS, _longitude_span, catalog_auroras, locate,
+                                locate_feature, write_catalog)
+from marsaurora.classify import PhysicalScreenParams
+from marsaurora.classify.excess import excess_map
 from marsaurora.detect import Detection
 from marsaurora.emus import read_l2b
+from marsaurora.fusion import fuse
 from marsaurora.preprocess import render_heatmap
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -77,10 +81,31 @@ def test_a_box_off_the_disk_has_no_position(scan):
     assert record["lat_deg"] is None and record["area_km2"] is None
 
 
+def test_each_feature_lands_where_the_aurora_was_put_with_its_extent(scan, aurora_scene):
+    observation, _ = scan
+    excess = excess_map(observation)
+    for truth in aurora_scene.auroras:
+        feature = next(f for f in excess.features
+                       if excess.labels[truth.peak_pixel] == f.label)
+        where = locate_feature(observation, excess, feature)
+        assert _separation_deg(where.lat_deg, where.lon_deg, truth.lat_deg, truth.lon_deg) < 3.0
+        assert where.lat_min_deg <= where.lat_deg <= where.lat_max_deg
+        assert where.peak_r > where.background_r and where.area_km2 > 0
+
+
+def test_the_longitude_span_takes_the_short_way_round():
+    assert _longitude_span(np.array([10.0, 20.0, 15.0])) == (10.0, 20.0)
+    assert _longitude_span(np.array([350.0, 5.0, 355.0, 2.0])) == (350.0, 5.0)
+
+
 def test_catalogue_files_round_trip_with_units(scan, aurora_scene, tmp_path):
     observation, heatmap = scan
-    detections = catalog_detections(observation, heatmap,
-                                    _truth_detections(aurora_scene, heatmap))
+    params = PhysicalScreenParams()
+    excess = excess_map(observation, params.excess)
+    fusion = fuse(excess, heatmap, _truth_detections(aurora_scene, heatmap),
+                  physical_evidence=True, candidate=params.is_candidate)
+    detections, flagged = catalog_auroras(observation, heatmap, excess, fusion)
+    assert not flagged
     records = [{"observation": "a.fits", "orbit": 12, "start_utc": "2022-01-01T00:00:00",
                 "status": "aurora", "detections": detections},
                {"observation": "b.fits", "status": "error", "detections": []}]

@@ -43,8 +43,10 @@ def test_aurora_file_gives_an_aurora_record(aurora_file, tmp_path):
 
 def test_without_the_detector_the_screen_decides(aurora_file):
     record = process_file(aurora_file, PipelineOptions(detector=None))
-    assert record["status"] == "aurora" and record["stage"] == "classify"
-    assert record["detections"] == [] and "detect" not in record["timings_ms"]
+    assert record["status"] == "aurora" and record["stage"] == "catalog"
+    assert "detect" not in record["timings_ms"] and "disk_detected" not in record
+    assert len(record["detections"]) == len(record["candidates"]) > 0
+    assert {d["decided_by"] for d in record["detections"]} == {"screen"}
 
 
 def test_a_bad_file_becomes_an_error_record(tmp_path):

@@ -1,18 +1,20 @@
-"""Where on Mars each detected aurora is: boxes mapped back through the scan's geometry.
+"""Where on Mars each aurora is: features and boxes mapped back through the scan's geometry.
 
-A detection is a box on the heatmap. The heatmap keeps, for every pixel, the
-detector pixel (integration, slit pixel) it shows, so a box selects a set of
-real measurements with their latitude, longitude, angles and brightness. The
-aurora's position is the excess-brightness-weighted centroid of those
-measurements on the sphere; its angles and local time are those of the
-measurement nearest that centroid; its area sums the footprints of the
-pixels that emit (excess at least a fifth of the peak excess and at least
-three times the pixel's random error). A 3x3 median damps single hot
-pixels before the centroid and peak are taken, so one cosmic-ray hit inside
-a box cannot drag the position or claim the peak.
+An aurora reaches the catalogue as a feature of the excess map (the
+connected pixels brighter than their background, see
+:mod:`marsaurora.classify.excess`) with the detector boxes merged onto it,
+or, with the paper screen and no feature under it, as a detector box alone.
+Either way it selects real measurements with their latitude, longitude,
+angles and brightness. The aurora's position is the excess-weighted centroid
+of its emitting measurements on the sphere; its extent is the latitude and
+longitude range of all its pixels; its angles and local time are those of
+the measurement nearest the centroid; its area sums the footprints of the
+emitting pixels (excess at least a fifth of the peak excess and at least
+three times the pixel's random error). A 3x3 median damps single hot pixels
+before the peak is taken, so one cosmic-ray hit cannot claim it.
 
 This is what the paper asked for and its pipeline never delivered: a
-catalogue in physical units, not boxes on a picture.
+catalogue in physical units, one row per aurora, not boxes on a picture.
 """
 
 import json
@@ -23,9 +25,12 @@ from typing import Any
 
 import numpy as np
 
+from marsaurora.classify.excess import ExcessMap, Feature
+from marsaurora.classify.physical import bbox_px
 from marsaurora.detect import BOX_DECIMALS, Detection
 from marsaurora.emus import Observation
-from marsaurora.preprocess import NO_SOURCE, Heatmap
+from marsaurora.fusion import Fusion, FusedAurora, box_pixels
+from marsaurora.preprocess import Heatmap
 
 MARS_RADIUS_KM = 3389.5
 NIGHT_SZA_DEG = 110.0
@@ -35,21 +40,31 @@ EMITTING_SIGMA = 3.0
 CATALOG_STEM = "catalog"
 CATALOG_COLUMNS: tuple[tuple[str, type, str | None], ...] = (
     ("observation", str, None), ("orbit", int, None), ("start_utc", str, None),
-    ("index", int, None), ("confidence", float, None), ("lat_deg", float, "deg"),
-    ("lon_deg", float, "deg"), ("sza_deg", float, "deg"), ("local_time_h", float, "h"),
-    ("emission_deg", float, "deg"), ("area_km2", float, "km2"), ("peak_r", float, "R"),
-    ("mean_r", float, "R"), ("background_r", float, "R"), ("n_pixels", int, None),
-    ("x0_px", float, "pix"), ("y0_px", float, "pix"), ("x1_px", float, "pix"),
-    ("y1_px", float, "pix"))
-"""Name, type and unit of each catalogue column; an unknown orbit is -1."""
+    ("index", int, None), ("decided_by", str, None), ("confidence", float, None),
+    ("significance", float, None), ("n_boxes", int, None), ("lat_deg", float, "deg"),
+    ("lon_deg", float, "deg"), ("lat_min_deg", float, "deg"), ("lat_max_deg", float, "deg"),
+    ("lon_min_deg", float, "deg"), ("lon_max_deg", float, "deg"), ("sza_deg", float, "deg"),
+    ("local_time_h", float, "h"), ("emission_deg", float, "deg"), ("area_km2", float, "km2"),
+    ("peak_r", float, "R"), ("mean_r", float, "R"), ("background_r", float, "R"),
+    ("n_pixels", int, None), ("x0_px", float, "pix"), ("y0_px", float, "pix"),
+    ("x1_px", float, "pix"), ("y1_px", float, "pix"))
+"""Name, type and unit of each catalogue column; an unknown orbit is -1, a missing number NaN."""
 
 
 @dataclass(frozen=True)
 class AuroraLocation:
-    """One detection in physical terms; NaN where the box shows no disk."""
+    """One aurora in physical terms; NaN where it covers no disk.
+
+    ``lon_min_deg`` to ``lon_max_deg`` runs eastward and may pass through
+    0 deg (then ``lon_min_deg > lon_max_deg``).
+    """
 
     lat_deg: float
     lon_deg: float
+    lat_min_deg: float
+    lat_max_deg: float
+    lon_min_deg: float
+    lon_max_deg: float
     sza_deg: float
     local_time_h: float
     emission_deg: float
@@ -58,7 +73,7 @@ class AuroraLocation:
     mean_r: float
     background_r: float
     n_pixels: int
-    """Scan pixels on the disk inside the box."""
+    """Scan pixels on the disk that make it up."""
 
     def to_record(self) -> dict[str, Any]:
         """JSON-ready, rounded; NaN becomes None."""
@@ -68,23 +83,40 @@ class AuroraLocation:
 
 
 def locate(observation: Observation, heatmap: Heatmap, detection: Detection) -> AuroraLocation:
-    """Map one detection's box back onto Mars.
+    """Map one detector box back onto Mars, with the background measured around it.
 
     The box is taken at the precision records carry (:data:`BOX_DECIMALS`), so
     the catalog stage, which gets it from an event, selects the same pixels
     as the in-process pipeline.
     """
     box = tuple(round(v, BOX_DECIMALS) for v in detection.box_px)
-    integ, slit = _box_pixels(heatmap, box)
+    integ, slit = box_pixels(heatmap, box)
     disk = observation.on_disk[integ, slit] & np.isfinite(observation.brightness_r[integ, slit])
     integ, slit = integ[disk], slit[disk]
     if integ.size == 0:
-        nan = float("nan")
-        return AuroraLocation(nan, nan, nan, nan, nan, nan, nan, nan, nan, 0)
+        return _nowhere()
     brightness = observation.brightness_r[integ, slit]
-    smoothed = _median3(observation.brightness_r, integ, slit)
     background = _night_background(observation, integ, slit, brightness)
-    excess = smoothed - background
+    return _locate(observation, integ, slit, _median3(observation.brightness_r, integ, slit)
+                   - background, np.full(integ.size, background))
+
+
+def locate_feature(observation: Observation, excess: ExcessMap,
+                   feature: Feature) -> AuroraLocation:
+    """Map one feature of the excess map onto Mars, against the excess map's own background."""
+    integ, slit = excess.pixels(feature)
+    if integ.size == 0:
+        return _nowhere()
+    background = (observation.brightness_r[integ, slit].astype(np.float64)
+                  - excess.excess_r[integ, slit])
+    smoothed = _median3(observation.brightness_r, integ, slit)
+    return _locate(observation, integ, slit, smoothed - background, background)
+
+
+def _locate(observation: Observation, integ: np.ndarray, slit: np.ndarray, excess: np.ndarray,
+            background: np.ndarray) -> AuroraLocation:
+    """Centroid, extent, angles, area and brightness of a set of on-disk pixels."""
+    brightness = observation.brightness_r[integ, slit]
     error = np.nan_to_num(observation.brightness_err_r[integ, slit], nan=0.0)
     peak_excess = float(np.nanmax(excess))
     emitting = (excess >= EMITTING_PEAK_FRACTION * peak_excess) & (excess >= EMITTING_SIGMA * error)
@@ -93,40 +125,67 @@ def locate(observation: Observation, heatmap: Heatmap, detection: Detection) -> 
     weights = np.where(emitting, np.clip(excess, 0, None), 0.0)
     if weights.sum() <= 0:
         weights = emitting.astype(float)
-    vectors = _unit_vectors(observation.lat_deg[integ, slit], observation.lon_deg[integ, slit])
+    lat, lon = observation.lat_deg[integ, slit], observation.lon_deg[integ, slit]
+    vectors = _unit_vectors(lat, lon)
     centroid = (weights[:, None] * vectors).sum(axis=0)
     centroid /= np.linalg.norm(centroid)
     nearest = int(np.argmax(vectors @ centroid))
     at = (integ[nearest], slit[nearest])
-    areas = _footprint_areas_km2(observation, integ[emitting], slit[emitting])
+    peak = int(np.nanargmax(excess))
+    lon_min, lon_max = _longitude_span(lon)
     return AuroraLocation(
         lat_deg=float(np.degrees(np.arcsin(np.clip(centroid[2], -1, 1)))),
         lon_deg=float(np.degrees(np.arctan2(centroid[1], centroid[0])) % 360.0),
+        lat_min_deg=float(np.min(lat)), lat_max_deg=float(np.max(lat)),
+        lon_min_deg=lon_min, lon_max_deg=lon_max,
         sza_deg=float(observation.sza_deg[at]), local_time_h=float(observation.local_time_h[at]),
-        emission_deg=float(observation.emission_deg[at]), area_km2=float(areas),
-        peak_r=float(np.nanmax(smoothed)), mean_r=float(np.nanmean(brightness[emitting])),
-        background_r=float(background), n_pixels=int(integ.size))
+        emission_deg=float(observation.emission_deg[at]),
+        area_km2=_footprint_areas_km2(observation, integ[emitting], slit[emitting]),
+        peak_r=float(excess[peak] + background[peak]),
+        mean_r=float(np.nanmean(brightness[emitting])),
+        background_r=float(background[peak]), n_pixels=int(integ.size))
 
 
-def catalog_detections(observation: Observation, heatmap: Heatmap,
-                       detections: Iterable[Detection]) -> list[dict[str, Any]]:
-    """The record's ``detections``: each aurora box with its location on Mars."""
-    return [{**d.to_record(), **locate(observation, heatmap, d).to_record()}
-            for d in detections]
+def _nowhere() -> AuroraLocation:
+    nan = float("nan")
+    return AuroraLocation(nan, nan, nan, nan, nan, nan, nan, nan, nan, nan, nan, nan, nan, 0)
 
 
-def _box_pixels(heatmap: Heatmap, box_px: tuple[float, float, float, float]
-                ) -> tuple[np.ndarray, np.ndarray]:
-    """The distinct scan pixels the heatmap shows inside a box."""
-    height, width = heatmap.integration.shape
-    x0, y0 = max(int(np.floor(box_px[0])), 0), max(int(np.floor(box_px[1])), 0)
-    x1, y1 = min(int(np.ceil(box_px[2])), width), min(int(np.ceil(box_px[3])), height)
-    integ = heatmap.integration[y0:y1, x0:x1].ravel().astype(np.int64)
-    slit = heatmap.slit_pixel[y0:y1, x0:x1].ravel().astype(np.int64)
-    shown = integ != NO_SOURCE
-    width_scan = int(slit.max(initial=0)) + 1
-    flat = np.unique(integ[shown] * width_scan + slit[shown])
-    return flat // width_scan, flat % width_scan
+def _longitude_span(lon_deg: np.ndarray) -> tuple[float, float]:
+    """The shortest eastward arc ``(start, end)`` holding every longitude, degrees."""
+    ordered = np.sort(np.mod(lon_deg, 360.0))
+    gaps = np.diff(np.append(ordered, ordered[0] + 360.0))
+    widest = int(np.argmax(gaps))
+    return float(ordered[(widest + 1) % ordered.size]), float(ordered[widest])
+
+
+def catalog_auroras(observation: Observation, heatmap: Heatmap, excess: ExcessMap,
+                    fusion: Fusion) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The record's ``detections`` (one per aurora) and ``flagged`` boxes, located on Mars."""
+    detections = [_aurora_record(observation, heatmap, excess, aurora)
+                  for aurora in fusion.auroras]
+    flagged = [{**box.to_record(), **locate(observation, heatmap, box).to_record()}
+               for box in fusion.flagged]
+    return detections, flagged
+
+
+def _aurora_record(observation: Observation, heatmap: Heatmap, excess: ExcessMap,
+                   aurora: FusedAurora) -> dict[str, Any]:
+    feature = aurora.feature
+    if feature is not None:
+        where = locate_feature(observation, excess, feature)
+    else:
+        where = locate(observation, heatmap, aurora.boxes[0])
+    box = aurora.box_px
+    if box is None and feature is not None:
+        box = bbox_px(heatmap, feature.integration_range, feature.slit_pixel_range)
+    confidence = aurora.confidence
+    return {"label": "aurora", "decided_by": aurora.decided_by,
+            "confidence": None if confidence is None else round(confidence, 4),
+            "significance": None if feature is None else round(feature.significance, 2),
+            "n_boxes": len(aurora.boxes),
+            "box_px": [round(float(v), BOX_DECIMALS) for v in box],
+            **where.to_record()}
 
 
 def _median3(image: np.ndarray, integ: np.ndarray, slit: np.ndarray) -> np.ndarray:

@@ -37,6 +37,7 @@ from marsaurora.storage import Storage, StorageUnavailable
 from marsaurora.watcher.sources import SourceError, open_source
 from marsaurora.watcher.watch import Watcher, watch_forever
 from marsaurora.synth.generate import TRUTH_FILE, SynthSpec, generate
+from marsaurora.synth.ranges import RANGES
 from marsaurora.synth.scene import SCENARIOS
 
 
@@ -53,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     synth.add_argument("--scenario", action="append", choices=SCENARIOS, default=[],
                        help="only this scenario (repeatable; default: the standard mix)")
+    synth.add_argument("--ranges", choices=sorted(RANGES), default="train",
+                       help="how widely scenes are drawn: train (the detector's training "
+                            "ranges, default) or ood (outside them, to test generalization)")
     synth.add_argument("--no-compress", action="store_true", help="write .fits, not .fits.gz")
     synth.add_argument("--workers", type=int, default=None,
                        help="processes (default AURORA_WORKERS; 0 = every core)")
@@ -152,7 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _synth(args: argparse.Namespace, settings: Settings) -> int:
     spec = SynthSpec(n=args.n, seed=args.seed, scenarios=tuple(args.scenario),
-                     compress=not args.no_compress)
+                     compress=not args.no_compress, ranges=args.ranges)
     workers = resolve_workers(settings.workers)
     counts: dict[str, int] = {}
     with tqdm(total=spec.n, unit="file", disable=args.no_progress) as bar:

@@ -16,6 +16,7 @@ from marsaurora.classify.paper import PaperFilterParams
 from marsaurora.classify.physical import PhysicalScreenParams
 from marsaurora.detect import BACKENDS, DEFAULT_CONFIDENCE, DEFAULT_IOU, DEVICES, PRECISIONS
 from marsaurora.emus import ReadLimits
+from marsaurora.fusion import FusionParams
 from marsaurora.preprocess import DEFAULT_RANGE_R
 
 ENV_PREFIX = "AURORA_"
@@ -23,6 +24,7 @@ ENV_PREFIX = "AURORA_"
 
 _PHYSICAL = PhysicalScreenParams()
 _PAPER = PaperFilterParams()
+_FUSION = FusionParams()
 _LIMITS = ReadLimits()
 
 
@@ -48,11 +50,11 @@ class Settings:
                             minimum=0)
     night_sza_min_deg: float = _setting(
         _PHYSICAL.night_sza_min_deg,
-        "Physical screen: pixels count as nightside above this solar zenith angle.",
-        minimum=90.0)
+        "Physical screen: look for auroras at solar zenith angles above this (the terminator "
+        "band from 100 deg; the background is fitted from 6 deg lower).", minimum=90.0)
     night_emission_max_deg: float = _setting(
         _PHYSICAL.night_emission_max_deg,
-        "Physical screen: ignore pixels seen more obliquely than this emission angle.",
+        "Physical screen: look for auroras up to this emission angle (towards the limb).",
         minimum=0.0)
     min_excess_r: float = _setting(
         _PHYSICAL.min_excess_r,
@@ -66,6 +68,14 @@ class Settings:
         _PHYSICAL.min_area_px,
         "Physical screen: a candidate must cover at least this many detector pixels.",
         minimum=1)
+    support_significance: float = _setting(
+        _FUSION.support_significance,
+        "Decision: a detector box counts as an aurora only over an excess of at least this many "
+        "sigma; weaker, it is kept as a flagged box.", minimum=0.0)
+    screen_only_significance: float = _setting(
+        _FUSION.screen_only_significance,
+        "Decision: an excess of at least this many sigma is an aurora even where the detector "
+        "drew no box.", minimum=0.0)
     paper_mask_radius_px: int = _setting(
         _PAPER.mask_radius_px,
         "Paper filter: radius of the circular disk mask in the 640x480 heatmap.",

@@ -8,16 +8,47 @@ each injected aurora with the nearest detection of the same observation and
 measures the great-circle distance between the injected centroid and the
 detection's catalogued position; an aurora more than ``match_deg`` from every
 detection counts as missed at aurora level.
+
+Aurora-level recall is also broken down by what the truth says of each
+aurora (morphology, peak brightness, emission angle at its peak), so a weak
+spot in one part of the range cannot hide behind a good total; and the
+detections matched to each found aurora are counted, since one aurora should
+be one catalogue row.
 """
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 MATCH_DEG = 10.0
+PEAK_BINS_R = ((0.0, 1.0), (1.0, 2.0), (2.0, 5.0), (5.0, 10.0), (10.0, 60.0), (60.0, float("inf")))
+EMISSION_BINS_DEG = ((0.0, 40.0), (40.0, 60.0), (60.0, 75.0), (75.0, 85.0), (85.0, 90.0))
+
+
+@dataclass(frozen=True)
+class Tally:
+    """Auroras of one kind: how many were injected and how many a detection found."""
+
+    injected: int = 0
+    found: int = 0
+
+    @property
+    def recall(self) -> float | None:
+        """Found over injected; None when none were injected."""
+        return _ratio(self.found, self.injected)
+
+    def counted(self, found: bool) -> "Tally":
+        """This tally with one more aurora."""
+        return Tally(self.injected + 1, self.found + int(found))
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready, with the recall rounded."""
+        recall = self.recall
+        return {"injected": self.injected, "found": self.found,
+                "recall": None if recall is None else round(recall, 4)}
 
 
 @dataclass(frozen=True)
@@ -38,10 +69,20 @@ class Evaluation:
     auroras_matched: int
     position_error_median_deg: float | None
     position_error_p90_deg: float | None
+    breakdown: dict[str, dict[str, Tally]] = field(default_factory=dict)
+    """Aurora-level recall by ``morphology``, ``peak_r`` bin and ``emission_deg`` bin."""
+    detections_per_found_aurora: float | None = None
+    """Detections within the match distance of each found aurora, on average (1 is ideal)."""
+    decided_by: dict[str, int] = field(default_factory=dict)
+    """How many detections each kind of evidence decided."""
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready, rates rounded."""
-        return {k: round(v, 4) if isinstance(v, float) else v for k, v in asdict(self).items()}
+        plain = {k: round(v, 4) if isinstance(v, float) else v for k, v in asdict(self).items()
+                 if k != "breakdown"}
+        plain["breakdown"] = {axis: {key: tally.to_json() for key, tally in tallies.items()}
+                              for axis, tallies in self.breakdown.items()}
+        return plain
 
     def describe(self) -> str:
         """A few lines for people."""
@@ -55,7 +96,12 @@ class Evaluation:
             f"screen recall {rate(self.screen_recall)}",
             f"auroras matched {self.auroras_matched}/{self.auroras_injected}; position error "
             f"median {rate(self.position_error_median_deg)} deg, "
-            f"p90 {rate(self.position_error_p90_deg)} deg",
+            f"p90 {rate(self.position_error_p90_deg)} deg; detections per found aurora "
+            f"{rate(self.detections_per_found_aurora)}",
+            "decided by: " + ", ".join(f"{k} {v}" for k, v in sorted(self.decided_by.items())),
+            *(f"recall by {axis}: " + ", ".join(
+                f"{key} {rate(t.recall)} ({t.found}/{t.injected})" for key, t in tallies.items())
+              for axis, tallies in self.breakdown.items()),
         ])
 
 
@@ -74,20 +120,30 @@ def evaluate(truth_path: Path, records_path: Path, *, match_deg: float = MATCH_D
         raise ValueError(f"{len(missing)} files of {truth_path} have no record in {records_path}, "
                          f"e.g. {missing[0]}; run the pipeline on the folder the truth describes")
     counts = {"tp": 0, "fp": 0, "fn": 0, "tn": 0}
-    screened, errors, errors_deg, injected = 0, 0, [], 0
+    screened, errors, errors_deg, injected, rows = 0, 0, [], 0, []
+    breakdown: dict[str, dict[str, Tally]] = {"morphology": {}, "peak_r": {}, "emission_deg": {}}
+    decided_by: dict[str, int] = {}
     for name, expected in truth.items():
         record = records[name]
         errors += record.get("status") == "error"
         positive, called = bool(expected["has_aurora"]), record.get("status") == "aurora"
         counts[("t" if positive == called else "f") + ("p" if called else "n")] += 1
         screened += positive and bool(record.get("candidates"))
+        detections = record.get("detections") or []
+        for detection in detections:
+            decider = str(detection.get("decided_by", "detector"))
+            decided_by[decider] = decided_by.get(decider, 0) + 1
         for aurora in expected["auroras"]:
             injected += 1
             distances = [separation_deg(aurora["lat_deg"], aurora["lon_deg"],
                                         d["lat_deg"], d["lon_deg"])
-                         for d in record.get("detections") or [] if d.get("lat_deg") is not None]
-            if distances and min(distances) <= match_deg:
+                         for d in detections if d.get("lat_deg") is not None]
+            found = bool(distances) and min(distances) <= match_deg
+            if found:
                 errors_deg.append(min(distances))
+                rows.append(sum(d <= match_deg for d in distances))
+            for axis, key in _kinds(aurora).items():
+                breakdown[axis][key] = breakdown[axis].get(key, Tally()).counted(found)
     positives = counts["tp"] + counts["fn"]
     recall = _ratio(counts["tp"], positives)
     precision = _ratio(counts["tp"], counts["tp"] + counts["fp"])
@@ -99,7 +155,31 @@ def evaluate(truth_path: Path, records_path: Path, *, match_deg: float = MATCH_D
         recall=recall, precision=precision, f1=f1, screen_recall=_ratio(screened, positives),
         auroras_injected=injected, auroras_matched=len(errors_deg),
         position_error_median_deg=float(np.median(errors_deg)) if errors_deg else None,
-        position_error_p90_deg=float(np.percentile(errors_deg, 90)) if errors_deg else None)
+        position_error_p90_deg=float(np.percentile(errors_deg, 90)) if errors_deg else None,
+        breakdown={axis: dict(sorted(tallies.items())) for axis, tallies in breakdown.items()
+                   if tallies},
+        detections_per_found_aurora=float(np.mean(rows)) if rows else None,
+        decided_by=decided_by)
+
+
+def _kinds(aurora: dict[str, Any]) -> dict[str, str]:
+    """The bins an injected aurora falls in, for the fields its truth record has."""
+    kinds = {}
+    if "type" in aurora:
+        kinds["morphology"] = str(aurora["type"]) + (f" {aurora['form']}" if aurora.get("form")
+                                                     else "")
+    if "peak_r" in aurora:
+        kinds["peak_r"] = _bin(aurora["peak_r"], PEAK_BINS_R, "R")
+    if "emission_deg" in aurora:
+        kinds["emission_deg"] = _bin(aurora["emission_deg"], EMISSION_BINS_DEG, "deg")
+    return kinds
+
+
+def _bin(value: float, bins: tuple[tuple[float, float], ...], unit: str) -> str:
+    for low, high in bins:
+        if low <= value < high:
+            return f"{low:g}-{high:g} {unit}" if np.isfinite(high) else f">={low:g} {unit}"
+    return f"other {unit}"
 
 
 def separation_deg(lat1: float, lon1: float, lat2: float, lon2: float) -> float:

@@ -1,4 +1,4 @@
-"""Detections drawn on their heatmap, for people who would rather look than read."""
+"""Auroras drawn on their heatmap, for people who would rather look than read."""
 
 from collections.abc import Sequence
 from typing import Any
@@ -6,34 +6,63 @@ from typing import Any
 import cv2
 import numpy as np
 
-BOX_RGB = (80, 255, 120)
+BOX_RGB = {"both": (80, 255, 120), "detector": (80, 200, 255), "screen": (255, 210, 80)}
 TEXT_RGB = (255, 255, 255)
+FONT = cv2.FONT_HERSHEY_SIMPLEX
+FONT_SCALE = 0.42
+MARGIN_PX = 2
 
 
 def draw_detections(rgb: np.ndarray, detections: Sequence[dict[str, Any]]) -> np.ndarray:
-    """A copy of ``rgb`` with each detection's box and a label: confidence, position, peak.
+    """A copy of ``rgb`` with each aurora's box and one label, placed so labels never overlap.
 
-    ``detections`` are the record's entries (``box_px``, ``confidence`` and,
-    once catalogued, ``lat_deg``, ``lon_deg``, ``peak_r``).
+    ``detections`` are the record's entries (``box_px`` and, once
+    catalogued, ``decided_by``, ``confidence``, ``lat_deg``, ``lon_deg``,
+    ``peak_r``). The label starts with the row's number in the catalogue;
+    the box colour says which evidence decided (green both, blue the
+    detector, amber the screen alone).
     """
     canvas = np.ascontiguousarray(rgb.copy())
-    for detection in detections:
-        x0, y0, x1, y1 = (int(round(v)) for v in detection["box_px"])
-        cv2.rectangle(canvas, (x0, y0), (x1, y1), BOX_RGB, 1)
-        label = _label(detection)
-        (width, height), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, 0.4, 1)
-        top = y0 - 4 if y0 - height - 6 >= 0 else y1 + height + 4
-        cv2.rectangle(canvas, (x0, top - height - 2), (x0 + width + 2, top + 2), (0, 0, 0), -1)
-        cv2.putText(canvas, label, (x0 + 1, top), cv2.FONT_HERSHEY_SIMPLEX, 0.4, TEXT_RGB, 1,
-                    cv2.LINE_AA)
+    height, width = canvas.shape[:2]
+    taken: list[tuple[int, int, int, int]] = []
+    for index, detection in enumerate(detections):
+        x0, y0, x1, y1 = (int(round(float(np.clip(v, -1e4, 1e4)))) for v in detection["box_px"])
+        colour = BOX_RGB.get(str(detection.get("decided_by")), BOX_RGB["detector"])
+        cv2.rectangle(canvas, (x0, y0), (x1, y1), colour, 1)
+        label = _label(index, detection)
+        (text_w, text_h), _ = cv2.getTextSize(label, FONT, FONT_SCALE, 1)
+        left, top = _place(x0, y0, y1, text_w, text_h, width, height, taken)
+        taken.append((left, top, left + text_w + 2 * MARGIN_PX, top + text_h + 2 * MARGIN_PX))
+        cv2.rectangle(canvas, (left, top), (left + text_w + 2 * MARGIN_PX,
+                                            top + text_h + 2 * MARGIN_PX), (0, 0, 0), -1)
+        cv2.putText(canvas, label, (left + MARGIN_PX, top + text_h + MARGIN_PX - 1), FONT,
+                    FONT_SCALE, TEXT_RGB, 1, cv2.LINE_AA)
     return canvas
 
 
-def _label(detection: dict[str, Any]) -> str:
-    parts = [f"{detection['confidence']:.2f}"]
+def _place(x0: int, y0: int, y1: int, text_w: int, text_h: int, width: int, height: int,
+           taken: list[tuple[int, int, int, int]]) -> tuple[int, int]:
+    """Top-left of a label: above the box, else below it, moved down past earlier labels."""
+    box_h = text_h + 2 * MARGIN_PX
+    left = int(np.clip(x0, 0, max(width - text_w - 2 * MARGIN_PX, 0)))
+    top = y0 - box_h - 1 if y0 - box_h - 1 >= 0 else y1 + 2
+    for _ in range(len(taken) + 1):
+        clash = [t for t in taken if left < t[2] and t[0] < left + text_w + 2 * MARGIN_PX
+                 and top < t[3] and t[1] < top + box_h]
+        if not clash:
+            break
+        top = max(t[3] for t in clash) + 1
+    return left, int(np.clip(top, 0, max(height - box_h, 0)))
+
+
+def _label(index: int, detection: dict[str, Any]) -> str:
+    parts = [f"#{index + 1}"]
     lat, lon, peak = (detection.get(k) for k in ("lat_deg", "lon_deg", "peak_r"))
     if lat is not None and lon is not None:
         parts.append(f"{abs(lat):.0f}{'N' if lat >= 0 else 'S'} {lon:.0f}E")
     if peak is not None:
         parts.append(f"{peak:.1f} R")
+    confidence = detection.get("confidence")
+    if confidence is not None:
+        parts.append(f"p{confidence:.2f}")
     return " ".join(parts)

@@ -15,15 +15,17 @@ from typing import Any
 
 import numpy as np
 
-from marsaurora.catalog import catalog_detections
+from marsaurora.catalog import catalog_auroras
 from marsaurora.classify import (DEFAULT_SCREEN, PaperFilterParams, PhysicalScreenParams,
                                  ScreenResult, classify)
+from marsaurora.classify.excess import ExcessMap, excess_map
 from marsaurora.config import Settings
 from marsaurora.detect import (AURORA_LABEL, DISK_LABEL, Detection, Detector, DetectorOptions,
                                load_detector)
 from marsaurora.detect.service import BatchingDetector
 from marsaurora.emus import Observation, ReadLimits, read_l2b
 from marsaurora.errors import ObservationError
+from marsaurora.fusion import FusionParams, fuse
 from marsaurora.overlay import draw_detections
 from marsaurora.preprocess import (DEFAULT_RANGE_R, Heatmap, HeatmapFrame, encode_png,
                                    render_heatmap)
@@ -40,6 +42,7 @@ class PipelineOptions:
     screen: str = DEFAULT_SCREEN
     physical: PhysicalScreenParams = field(default_factory=PhysicalScreenParams)
     paper: PaperFilterParams = field(default_factory=PaperFilterParams)
+    fusion: FusionParams = field(default_factory=FusionParams)
     limits: ReadLimits = field(default_factory=ReadLimits)
     heatmap_range_r: tuple[float, float] = DEFAULT_RANGE_R
     detector: DetectorOptions | None = field(default_factory=DetectorOptions)
@@ -61,6 +64,8 @@ class PipelineOptions:
                 min_area_px=settings.min_area_px),
             paper=PaperFilterParams(mask_radius_px=settings.paper_mask_radius_px,
                                     min_object_area_px=settings.paper_min_object_area_px),
+            fusion=FusionParams(support_significance=settings.support_significance,
+                                screen_only_significance=settings.screen_only_significance),
             limits=ReadLimits(max_file_bytes=settings.max_file_bytes,
                               max_hdu_bytes=settings.max_hdu_bytes,
                               max_hdus=settings.max_hdus),
@@ -80,17 +85,20 @@ def process_file(path: Path, options: PipelineOptions) -> dict[str, Any]:
     The record always has ``observation``, ``status`` (one of
     :data:`STATUSES`), ``stage`` (the last of :data:`STAGES` reached),
     ``error`` (``None`` or ``{"code", "message"}``), ``candidates`` (the
-    screen's), ``detections`` (the detector's auroras, located on Mars) and
-    ``timings_ms``. With a detector, ``status`` is ``aurora`` only when it
-    confirms a candidate; without one, the screen decides.
+    screen's), ``detections`` (the auroras, one per connected emission, located
+    on Mars), ``flagged`` (detector boxes with no physical excess under them)
+    and ``timings_ms``. ``status`` is ``aurora`` when fusion keeps at least one
+    aurora (:mod:`marsaurora.fusion`); without a detector, when the screen
+    passes.
     """
     record = new_record(path.name)
     with recording_failures(record):
         observation, heatmap = read_and_render(path, options, record)
         result = screen(observation, heatmap, options, record)
-        if result.passed and options.detector is not None:
-            found = detect(heatmap.rgb, load_detector(options.detector), record)
-            catalog(observation, heatmap, found, record)
+        if result.passed:
+            found = (detect(heatmap.rgb, load_detector(options.detector), record)
+                     if options.detector is not None else None)
+            catalog(observation, heatmap, found, record, options, result.excess)
             if options.png_dir is not None and record["detections"]:
                 stem = observation_stem(path.name)
                 overlay = draw_detections(heatmap.rgb, record["detections"])
@@ -101,7 +109,7 @@ def process_file(path: Path, options: PipelineOptions) -> dict[str, Any]:
 def new_record(observation_name: str) -> dict[str, Any]:
     """The record of an observation nothing has been done to yet."""
     return {"observation": observation_name, "status": "error", "stage": "read",
-            "error": None, "candidates": [], "detections": [], "timings_ms": {}}
+            "error": None, "candidates": [], "detections": [], "flagged": [], "timings_ms": {}}
 
 
 def read_and_render(path: Path, options: PipelineOptions, record: dict[str, Any],
@@ -146,14 +154,25 @@ def detect(rgb: np.ndarray, detector: Detector | BatchingDetector,
         return detector.detect([rgb])[0]
 
 
-def catalog(observation: Observation, heatmap: Heatmap, found: list[Detection],
-            record: dict[str, Any]) -> None:
-    """The catalog step: locate each aurora box on Mars; the detector now sets the status."""
+def catalog(observation: Observation, heatmap: Heatmap, found: list[Detection] | None,
+            record: dict[str, Any], options: PipelineOptions,
+            excess: ExcessMap | None = None) -> None:
+    """The catalog step: fuse boxes and excess into auroras, locate each on Mars, set the status.
+
+    ``found`` is None when no detector ran; ``excess`` is the screen's excess
+    map when it made one (it is measured here otherwise).
+    """
     record["stage"] = "catalog"
     with timed(record["timings_ms"], "catalog"):
-        auroras = [d for d in found if d.label == AURORA_LABEL]
-        record["detections"] = catalog_detections(observation, heatmap, auroras)
-    record["disk_detected"] = any(d.label == DISK_LABEL for d in found)
+        if excess is None:
+            excess = excess_map(observation, options.physical.excess)
+        boxes = None if found is None else [d for d in found if d.label == AURORA_LABEL]
+        fusion = fuse(excess, heatmap, boxes, physical_evidence=options.screen != "paper",
+                      candidate=options.physical.is_candidate, params=options.fusion)
+        record["detections"], record["flagged"] = catalog_auroras(observation, heatmap,
+                                                                  excess, fusion)
+    if found is not None:
+        record["disk_detected"] = any(d.label == DISK_LABEL for d in found)
     record["status"] = "aurora" if record["detections"] else "no_aurora"
 
 

@@ -237,7 +237,8 @@ def test_without_a_detector_the_screen_decides_as_in_process(context, aurora_fil
         plain.layout.record_key(f"observations/{aurora_file.name}"))[0])
     assert without_timings(record) == without_timings(
         process_file(aurora_file, PipelineOptions.from_settings(settings)))
-    assert record["status"] == "aurora" and record["detections"] == []
+    assert record["status"] == "aurora" and record["detections"]
+    assert {d["decided_by"] for d in record["detections"]} == {"screen"}
 
 
 @pytest.mark.parametrize("detections, reason", [

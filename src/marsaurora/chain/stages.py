@@ -125,9 +125,8 @@ def catalog_stage(event: CloudEvent, context: StageContext) -> Reply:
     found = _detections(data.get("detections"))
     stored = _derived_objects(data, observation_ref, context, ("heatmap", "scan"))
     observation, heatmap = _load_heatmap(stored, data, observation_ref, context)
-    if found is not None:
-        with recording_failures(record):
-            catalog(observation, heatmap, found, record)
+    with recording_failures(record):
+        catalog(observation, heatmap, found, record, context.options)
     if record["error"] is not None:
         return _refuse(stage, observation_ref, record, None, context)
     overlay = None

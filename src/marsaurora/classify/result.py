@@ -1,7 +1,10 @@
 """What a screen returns: the candidates it found in one scan."""
 
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from marsaurora.classify.excess import ExcessMap
 
 
 @dataclass(frozen=True)
@@ -23,6 +26,7 @@ class Candidate:
     lat_deg: float | None = None
     lon_deg: float | None = None
     sza_deg: float | None = None
+    emission_deg: float | None = None
 
     def to_record(self) -> dict[str, Any]:
         """JSON-ready dict without the empty fields; floats rounded for reading."""
@@ -38,6 +42,8 @@ class ScreenResult:
     screen: str
     candidates: tuple[Candidate, ...]
     stats: dict[str, float]
+    excess: "ExcessMap | None" = field(default=None, compare=False, repr=False)
+    """The excess map the physical screen measured, for the steps after it in one process."""
 
     @property
     def passed(self) -> bool:

@@ -395,7 +395,8 @@ def _arc_shape(rng: np.random.Generator, cross_section: str, context: _AuroraCon
 
 def _crustal(centre: dict[str, np.ndarray]) -> np.ndarray:
     with np.errstate(invalid="ignore"):
-        return ((centre["lat_deg"] >= CRUSTAL_LAT_DEG[0]) & (centre["lat_deg"] <= CRUSTAL_LAT_DEG[1])
+        return ((centre["lat_deg"] >= CRUSTAL_LAT_DEG[0])
+                & (centre["lat_deg"] <= CRUSTAL_LAT_DEG[1])
                 & (centre["lon_deg"] >= CRUSTAL_LON_DEG[0])
                 & (centre["lon_deg"] <= CRUSTAL_LON_DEG[1]))
 

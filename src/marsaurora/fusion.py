@@ -1,0 +1,162 @@
+"""One aurora per connected emission, decided by the detector and the physical evidence together.
+
+The detector draws boxes on a picture; the excess map
+(:mod:`marsaurora.classify.excess`) says, in rayleigh and sigma, where the
+scan is brighter than its background and which pixels belong together.
+Fusion joins them:
+
+- **Merge.** Each aurora box is assigned to the feature of the excess map
+  that carries most of the excess inside it. Boxes assigned to the same
+  feature are one aurora: a sinuous arc the detector cut into four boxes is
+  one catalogue row, with the feature's extent.
+- **Decide** (physical screen). A feature with a box and at least
+  ``support_significance`` sigma is an aurora seen by both
+  (``decided_by: both``). A feature strong enough that noise cannot explain
+  it (``screen_only_significance``) is an aurora even when the detector drew
+  no box (``decided_by: screen``). A box with no such feature under it is
+  not trusted: it is kept as a flagged box, not as an aurora.
+- With the paper screen the detector decides alone (``decided_by:
+  detector``), as in the paper; the excess map still merges its boxes and
+  locates them. Without a detector (``AURORA_DETECTOR=off``) every feature
+  the screen passed is an aurora (``decided_by: screen``).
+
+Both thresholds were set on validation scans, never on the test sets
+(``docs/screens.md``).
+"""
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from marsaurora.classify.excess import ExcessMap, Feature
+from marsaurora.detect import Detection
+from marsaurora.preprocess import NO_SOURCE, Heatmap
+
+DECIDERS = ("detector", "screen", "both")
+
+
+@dataclass(frozen=True)
+class FusionParams:
+    """How much physical evidence an aurora needs (``AURORA_*`` settings)."""
+
+    support_significance: float = 6.0
+    """A detector box needs a feature of at least this many sigma under it."""
+    screen_only_significance: float = 25.0
+    """A feature of at least this many sigma is an aurora without any box."""
+
+
+@dataclass(frozen=True)
+class FusedAurora:
+    """One aurora: the boxes that saw it, the feature that is it, and who decided."""
+
+    boxes: tuple[Detection, ...]
+    feature: Feature | None
+    decided_by: str
+
+    @property
+    def confidence(self) -> float | None:
+        """The detector's highest confidence among the merged boxes; None when it drew none."""
+        return max((box.confidence for box in self.boxes), default=None)
+
+    @property
+    def box_px(self) -> tuple[float, float, float, float] | None:
+        """The union of the merged boxes; None when the detector drew none."""
+        if not self.boxes:
+            return None
+        x0, y0, x1, y1 = zip(*(box.box_px for box in self.boxes), strict=True)
+        return (min(x0), min(y0), max(x1), max(y1))
+
+
+@dataclass(frozen=True)
+class Fusion:
+    """What fusion made of one scan."""
+
+    auroras: tuple[FusedAurora, ...]
+    flagged: tuple[Detection, ...] = field(default_factory=tuple)
+    """Detector boxes with no physical excess under them."""
+
+
+def fuse(excess: ExcessMap, heatmap: Heatmap, boxes: Sequence[Detection] | None, *,
+         physical_evidence: bool, candidate: Callable[[Feature], bool],
+         params: FusionParams = FusionParams()) -> Fusion:
+    """Join the detector's aurora boxes with the scan's excess features.
+
+    Parameters
+    ----------
+    excess : ExcessMap
+        The scan's excess map and features.
+    heatmap : Heatmap
+        The picture the boxes are on, with its map back to detector pixels.
+    boxes : sequence of Detection, or None
+        The detector's aurora boxes; None when no detector ran.
+    physical_evidence : bool
+        True with the physical screen: the evidence decides with the
+        detector. False with the paper screen: the detector decides alone.
+    candidate : callable
+        Whether a feature passes the screen (used without a detector).
+    params : FusionParams
+        The two significance thresholds.
+    """
+    features = {feature.label: feature for feature in excess.features}
+    if boxes is None:
+        return Fusion(tuple(FusedAurora((), feature, "screen")
+                            for feature in excess.features if candidate(feature)))
+    by_feature: dict[int, list[Detection]] = {}
+    unassigned: list[Detection] = []
+    for box in boxes:
+        label = dominant_feature(excess, heatmap, box.box_px)
+        if label:
+            by_feature.setdefault(label, []).append(box)
+        else:
+            unassigned.append(box)
+    auroras: list[FusedAurora] = []
+    flagged: list[Detection] = []
+    for label, merged in by_feature.items():
+        feature = features[label]
+        if not physical_evidence:
+            auroras.append(FusedAurora(tuple(merged), feature, "detector"))
+        elif feature.significance >= params.support_significance:
+            auroras.append(FusedAurora(tuple(merged), feature, "both"))
+        else:
+            flagged.extend(merged)
+    if physical_evidence:
+        flagged.extend(unassigned)
+        auroras += [FusedAurora((), feature, "screen") for feature in excess.features
+                    if feature.label not in by_feature and candidate(feature)
+                    and feature.significance >= params.screen_only_significance]
+    else:
+        auroras += [FusedAurora((box,), None, "detector") for box in unassigned]
+    auroras.sort(key=_strongest_first)
+    return Fusion(tuple(auroras), tuple(flagged))
+
+
+def dominant_feature(excess: ExcessMap, heatmap: Heatmap,
+                     box_px: tuple[float, float, float, float]) -> int:
+    """The feature holding the most positive excess inside a heatmap box; 0 for none."""
+    integ, slit = box_pixels(heatmap, box_px)
+    labels = excess.labels[integ, slit]
+    inside = labels > 0
+    if not inside.any():
+        return 0
+    weight = np.clip(excess.excess_r[integ, slit][inside], 0.0, None) + 1e-9
+    totals = np.bincount(labels[inside], weights=weight)
+    return int(np.argmax(totals))
+
+
+def box_pixels(heatmap: Heatmap, box_px: tuple[float, float, float, float]
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct detector pixels ``(integrations, slit pixels)`` a heatmap box shows."""
+    height, width = heatmap.integration.shape
+    x0, y0 = max(int(np.floor(box_px[0])), 0), max(int(np.floor(box_px[1])), 0)
+    x1, y1 = min(int(np.ceil(box_px[2])), width), min(int(np.ceil(box_px[3])), height)
+    integ = heatmap.integration[y0:y1, x0:x1].ravel().astype(np.int64)
+    slit = heatmap.slit_pixel[y0:y1, x0:x1].ravel().astype(np.int64)
+    shown = integ != NO_SOURCE
+    width_scan = int(slit.max(initial=0)) + 1
+    flat = np.unique(integ[shown] * width_scan + slit[shown])
+    return flat // width_scan, flat % width_scan
+
+
+def _strongest_first(aurora: FusedAurora) -> float:
+    return -(aurora.feature.significance if aurora.feature else 0.0)

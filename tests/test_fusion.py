@@ -1,0 +1,104 @@
+"""Fusion: detector boxes and physical excess decide together, one aurora per connected emission."""
+
+import numpy as np
+import pytest
+
+from marsaurora.catalog import catalog_auroras
+from marsaurora.classify import PhysicalScreenParams
+from marsaurora.classify.excess import excess_map
+from marsaurora.classify.physical import bbox_px
+from marsaurora.detect import Detection
+from marsaurora.fusion import FusionParams, fuse
+from marsaurora.preprocess import render_heatmap
+
+from scans import SHAPE, night_scan
+
+PARAMS = PhysicalScreenParams()
+FUSION = FusionParams()
+
+
+def sinuous_arc(peak_r: float) -> np.ndarray:
+    """A thin (about 2 px) wavy band from integration 15 to 105, with beads along it."""
+    rows, cols = np.mgrid[0:SHAPE[0], 0:SHAPE[1]]
+    centre = 64 + 12 * np.sin(rows / 9.0)
+    beads = 0.7 + 0.3 * np.cos(rows / 4.0)
+    along = (rows >= 15) & (rows <= 105)
+    return np.where(along, peak_r * beads * np.exp(-0.5 * ((cols - centre) / 0.9) ** 2), 0.0)
+
+
+def spot(peak_r: float, at: tuple[int, int], sigma_px: float = 2.5) -> np.ndarray:
+    rows, cols = np.mgrid[0:SHAPE[0], 0:SHAPE[1]]
+    return peak_r * np.exp(-((rows - at[0]) ** 2 + (cols - at[1]) ** 2) / (2 * sigma_px**2))
+
+
+def run(observation, boxes, *, physical_evidence=True, params=FUSION):
+    heatmap = render_heatmap(observation)
+    excess = excess_map(observation, PARAMS.excess)
+    fusion = fuse(excess, heatmap, boxes, physical_evidence=physical_evidence,
+                  candidate=PARAMS.is_candidate, params=params)
+    return fusion, catalog_auroras(observation, heatmap, excess, fusion), heatmap
+
+
+def box(heatmap, rows, cols, confidence=0.6) -> Detection:
+    return Detection("aurora", confidence, tuple(float(v) for v in bbox_px(heatmap, rows, cols)))
+
+
+def test_one_sinuous_arc_cut_into_four_boxes_is_one_catalogue_row():
+    observation = night_scan(0.5, 1, extra_r=sinuous_arc(6.0))
+    heatmap = render_heatmap(observation)
+    pieces = [box(heatmap, (first, first + 22), (45, 83)) for first in (15, 38, 61, 84)]
+    fusion, (detections, flagged), _ = run(observation, pieces)
+    assert len(fusion.auroras) == 1 and not flagged
+    (row,) = detections
+    assert row["n_boxes"] == 4 and row["decided_by"] == "both"
+    assert row["lat_max_deg"] - row["lat_min_deg"] >= 40, "the row spans the whole arc"
+
+
+def test_a_strong_excess_is_an_aurora_even_when_the_detector_is_silent():
+    observation = night_scan(0.5, 2, extra_r=spot(20.0, (60, 64)))
+    fusion, (detections, _), _ = run(observation, [])
+    assert [d["decided_by"] for d in detections] == ["screen"]
+    assert detections[0]["significance"] >= FusionParams().screen_only_significance
+    assert detections[0]["confidence"] is None and detections[0]["n_boxes"] == 0
+
+
+def test_a_candidate_below_the_screen_only_threshold_needs_the_detector():
+    observation = night_scan(0.5, 3, extra_r=spot(3.0, (60, 64), sigma_px=1.5))
+    excess = excess_map(observation, PARAMS.excess)
+    strongest = excess.features[0].significance
+    assert PARAMS.min_significance <= strongest < FusionParams().screen_only_significance
+    alone, (without_box, _), heatmap = run(observation, [])
+    assert without_box == []
+    seen = box(heatmap, excess.features[0].integration_range, excess.features[0].slit_pixel_range)
+    _, (with_box, _), _ = run(observation, [seen])
+    assert [d["decided_by"] for d in with_box] == ["both"]
+
+
+def test_a_box_with_no_excess_under_it_is_flagged_not_trusted():
+    observation = night_scan(0.5, 4, extra_r=spot(20.0, (30, 30)))
+    heatmap = render_heatmap(observation)
+    phantom = box(heatmap, (85, 100), (90, 110), confidence=0.9)
+    fusion, (detections, flagged), _ = run(observation, [phantom])
+    assert [d["decided_by"] for d in detections] == ["screen"], "only the real spot"
+    assert len(flagged) == 1 and flagged[0]["confidence"] == pytest.approx(0.9)
+    quiet = night_scan(0.5, 5)
+    _, (nothing, flagged), _ = run(quiet, [box(render_heatmap(quiet), (85, 100), (90, 110))])
+    assert nothing == [] and len(flagged) == 1
+
+
+def test_with_the_paper_screen_the_detector_decides_alone():
+    quiet = night_scan(0.5, 5)
+    heatmap = render_heatmap(quiet)
+    _, (detections, flagged), _ = run(quiet, [box(heatmap, (85, 100), (90, 110))],
+                                      physical_evidence=False)
+    assert [d["decided_by"] for d in detections] == ["detector"] and flagged == []
+    _, (silent, _), _ = run(night_scan(0.5, 2, extra_r=spot(20.0, (60, 64))), [],
+                            physical_evidence=False)
+    assert silent == [], "the paper's pipeline has no physical evidence to overrule it"
+
+
+def test_without_a_detector_every_screen_candidate_is_an_aurora():
+    observation = night_scan(0.5, 3, extra_r=spot(3.0, (60, 64), sigma_px=1.5))
+    fusion, (detections, _), _ = run(observation, None)
+    assert [d["decided_by"] for d in detections] == ["screen"]
+    assert run(night_scan(0.5, 5), None)[1][0] == []
