@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from marsaurora.fits_tables import (MAX_HEADER_BYTES, GzipDamage, Unsupported, _string, inflated,
-                                    inflated_whole, read_tables)
+from marsaurora.fits_tables import (MAX_HEADER_BYTES, GzipDamage, Malformed, Unsupported,
+                                    _string, inflated, inflated_whole, read_tables)
 
 LIMITS = {"max_bytes": 1 << 30, "max_table_bytes": 1 << 28, "max_hdus": 16}
 
@@ -74,9 +74,10 @@ def test_missing_table_and_too_many_hdus(tmp_path):
 def test_limits_refuse_before_reading(tmp_path):
     path = _write(tmp_path, [fits.Column(name="N", format="1000E",
                                          array=np.zeros((50, 1000), ">f4"))], compress=True)
-    with pytest.raises(Unsupported, match="claims"):
+    with pytest.raises(Malformed, match="claims") as refused:
         read_tables(path, {"DATA"}, set(), compressed=True,
                     **{**LIMITS, "max_table_bytes": 1000})
+    assert refused.value.code == "too_large"
     with pytest.raises(Unsupported, match="inflates beyond"):
         read_tables(path, {"DATA"}, set(), compressed=True, **{**LIMITS, "max_bytes": 10000})
 

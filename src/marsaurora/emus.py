@@ -36,7 +36,8 @@ if TYPE_CHECKING:
     from astropy.io import fits
 
 from marsaurora.errors import ObservationError
-from marsaurora.fits_tables import GZIP_MAGIC, GzipDamage, Table, inflated, read_tables
+from marsaurora.fits_tables import (GZIP_MAGIC, GzipDamage, Malformed, Table, check_headers,
+                                    inflated, read_tables)
 
 OI_1304_ROW = "O I 130.4 triplet"
 """Name of the EMISS row holding the O I 130.4 nm brightness."""
@@ -223,6 +224,8 @@ def read_l2b(path: str | Path, *, limits: ReadLimits = ReadLimits(),
             return _observation(path, tables, "stream")
         except ObservationError:
             raise
+        except Malformed as exc:
+            raise _malformed(path.name, exc) from None
         except Exception as exc:  # noqa: BLE001 - astropy reads it, or says what is wrong
             log.debug("astropy reads %s: %s", path.name, exc)
     return _read_with_astropy(path, source, compressed, limits)
@@ -232,12 +235,16 @@ def _read_with_astropy(path: Path, source: Path | bytes, compressed: bool,
                        limits: ReadLimits) -> Observation:
     from astropy.io import fits  # here, not at import: stages that never read FITS stay lighter
 
-    opened: Path | io.BytesIO
+    opened: Path | io.BufferedReader
     if compressed:
         raw = source.read_bytes() if isinstance(source, Path) else source
-        opened = io.BytesIO(_inflate(path.name, raw, limits.max_file_bytes))
+        inflated_file = _inflate(path.name, raw, limits.max_file_bytes)
+        del raw
+        _check_headers(path.name, inflated_file, limits)
+        opened = _in_memory(inflated_file)
     else:
-        opened = source if isinstance(source, Path) else io.BytesIO(source)
+        _check_headers(path.name, source, limits)
+        opened = source if isinstance(source, Path) else _in_memory(source)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -261,7 +268,8 @@ class _AstropyTable:
 
     def __init__(self, hdu: Any) -> None:
         self.name = hdu.name
-        self._data = hdu.data
+        self.rows = int(hdu.header.get("NAXIS2", 0))
+        self._hdu = hdu
         self._columns = {col.name.strip().upper(): col for col in hdu.columns}
 
     def column_names(self) -> set[str]:
@@ -271,7 +279,7 @@ class _AstropyTable:
         return self._columns[name].unit or ""
 
     def column(self, name: str) -> np.ndarray:
-        return self._data[self._columns[name].name]
+        return self._hdu.data[self._columns[name].name]
 
 
 def file_too_large(name: str, size: int, limit: int) -> ObservationError:
@@ -299,10 +307,66 @@ def _sniff(name: str, head: bytes) -> bool:
                            f"(it starts with {head!r}).")
 
 
-def _inflate(name: str, raw: bytes, limit_bytes: int) -> bytes:
-    """The whole inflated file, for astropy; gzip damage becomes the file's error."""
+def _check_headers(name: str, source: Path | bytes | bytearray, limits: ReadLimits) -> None:
+    """Refuse a file whose header numbers no valid FITS file holds, before astropy trusts them."""
     try:
-        data = b"".join(inflated(raw, limit_bytes))
+        check_headers(source, compressed=False, max_bytes=limits.max_file_bytes,
+                      max_hdus=limits.max_hdus)
+    except Malformed as exc:
+        raise _malformed(name, exc) from None
+    except Exception as exc:  # noqa: BLE001 - astropy will say what else is wrong
+        log.debug("header check of %s stopped: %s", name, exc)
+
+
+def _malformed(name: str, exc: Malformed) -> ObservationError:
+    if exc.code == "too_large":
+        return ObservationError("too_large", f"{name}: {exc}.")
+    return ObservationError("corrupt", f"{name}: {exc}; this is not a valid FITS header, so the "
+                            "file was not read further.")
+
+
+class _ReadOnlyBuffer(io.RawIOBase):
+    """A seekable file over bytes already in memory, without the copy ``io.BytesIO`` makes."""
+
+    def __init__(self, data: bytes | bytearray) -> None:
+        super().__init__()
+        self._view = memoryview(data)
+        self._position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        part = self._view[self._position:self._position + len(buffer)]
+        buffer[:len(part)] = part
+        self._position += len(part)
+        return len(part)
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: len(self._view)}
+        self._position = max(0, base[whence] + offset)
+        return self._position
+
+    def tell(self) -> int:
+        return self._position
+
+
+def _in_memory(data: bytes | bytearray) -> io.BufferedReader:
+    return io.BufferedReader(_ReadOnlyBuffer(data))
+
+
+def _inflate(name: str, raw: bytes, limit_bytes: int) -> bytearray:
+    """The whole inflated file, for astropy, held once; gzip damage becomes the file's error."""
+    data = bytearray()
+    try:
+        for chunk in inflated(raw, limit_bytes):
+            if not data and isinstance(chunk, bytearray):
+                data = chunk
+            else:
+                data += chunk
     except GzipDamage as exc:
         raise ObservationError(exc.code, _GZIP_DAMAGE[exc.code].format(
             name=name, limit=limit_bytes, detail=exc)) from None
@@ -543,13 +607,17 @@ def _day_correlation(radiance: np.ndarray, sza_deg: np.ndarray) -> float:
 
 
 def _read_times(table: "Table | _AstropyTable | None", nint: int) -> tuple[str, ...]:
-    if table is None or "TIME_UTC" not in table.column_names():
+    """Each integration's UTC, or none when the TIME table does not describe this scan.
+
+    The row count is checked before any row is decoded: a table claiming
+    millions of rows costs nothing.
+    """
+    if table is None or table.rows != nint or "TIME_UTC" not in table.column_names():
         return ()
     try:
-        values = [_text(v) for v in table.column("TIME_UTC")]
+        return tuple(_text(v) for v in table.column("TIME_UTC"))
     except (TypeError, ValueError):
         return ()
-    return tuple(values) if len(values) == nint else ()
 
 
 def _try_parse_filename(name: str, notes: list[str]) -> EmusFileName | None:

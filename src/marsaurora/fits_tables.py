@@ -17,6 +17,16 @@ fixed-width columns of types B, I, J, K, E, D and A, with optional
 column (scaled or variable-length columns, odd headers, truncation, sizes
 over the limits) raises :class:`Unsupported`, and the caller falls back to
 astropy, which either reads the file or says what is wrong with it.
+
+Header numbers are checked before anything uses them, against the FITS
+standard's own ranges (``BITPIX`` one of six values, ``NAXIS`` and
+``TFIELDS`` at most 999, a binary table with ``NAXIS = 2``, ``BITPIX = 8``
+and ``GCOUNT = 1``, no negative count). A header outside them is
+:class:`Malformed`: the file is refused outright, never handed to astropy,
+which would trust the numbers (a ``TFIELDS`` of 10**9 costs it about 70 GB).
+:func:`check_headers` applies the same checks to every HDU of a file before
+astropy opens it. Every loop over the bytes advances, whatever the headers
+claim.
 """
 
 import math
@@ -52,11 +62,28 @@ _DTYPES = {"B": "u1", "I": ">i2", "J": ">i4", "K": ">i8", "E": ">f4", "D": ">f8"
 _WIDTHS = {"L": 1, "B": 1, "I": 2, "J": 4, "K": 8, "A": 1, "E": 4, "D": 8, "C": 8, "M": 16,
            "P": 8, "Q": 16}
 _TFORM = re.compile(r"^\s*(\d*)\s*([A-Z])")
+BITPIX_VALUES = frozenset({8, 16, 32, 64, -32, -64})
+MAX_AXES = 999
+MAX_FIELDS = 999
+"""The FITS standard's limits on ``NAXIS`` and ``TFIELDS``."""
+MAX_GZIP_MEMBERS = 4096
+"""More gzip members than this is a file built to be slow to inflate, not an L2B file."""
 _TDIM = re.compile(r"^\s*\(\s*(\d+(?:\s*,\s*\d+)*)\s*\)\s*$")
 
 
 class Unsupported(Exception):
     """The file needs a general FITS reader (or is damaged); the message says why."""
+
+
+class Malformed(Exception):
+    """A header number that no valid FITS file holds; the file is refused, not read elsewhere.
+
+    ``code`` is ``corrupt`` or ``too_large`` (:data:`marsaurora.errors.ERROR_CODES`).
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class GzipDamage(Unsupported):
@@ -136,11 +163,15 @@ def read_tables(source: Path | bytes, required: set[str], optional: set[str], *,
         header = _read_header(stream, first=index == 0)
         if header is None:
             break
-        data_bytes = _data_bytes(header)
+        data_bytes = checked_data_bytes(header, index)
         name = _string(header.get("EXTNAME", "''")).upper()
         if name in wanted and name not in found:
             if data_bytes > max_table_bytes:
-                raise Unsupported(f"{name} claims {data_bytes} bytes, above the limit")
+                shape = " x ".join(str(_integer(header, f"NAXIS{i}"))
+                                   for i in range(1, _integer(header, "NAXIS") + 1))
+                raise Malformed("too_large", f"extension {name} claims {data_bytes} bytes "
+                                f"({shape}), above the {max_table_bytes}-byte limit "
+                                "(AURORA_MAX_HDU_BYTES); refused before reading")
             found[name] = _table(name, header, stream)
             stream.skip(_padded(data_bytes) - found[name].rows * found[name].row_bytes)
         else:
@@ -151,6 +182,67 @@ def read_tables(source: Path | bytes, required: set[str], optional: set[str], *,
     if not required <= set(found):
         raise Unsupported(f"missing {sorted(required - set(found))} within {max_hdus} HDUs")
     return found
+
+
+def check_headers(source: Path | bytes | bytearray, *, compressed: bool, max_bytes: int,
+                  max_hdus: int) -> None:
+    """Check the numbers of every header in a file (up to ``max_hdus``), reading no data.
+
+    Raises
+    ------
+    Malformed
+        On the first header number no valid FITS file holds.
+    Unsupported
+        When the file cannot be walked at all (the caller's reader will say why).
+    """
+    chunks = inflated(source, max_bytes) if compressed else _pieces(source, 1 << 20)
+    stream = _Stream(chunks)
+    for index in range(max_hdus):
+        header = _read_header(stream, first=index == 0)
+        if header is None:
+            return
+        stream.skip(_padded(checked_data_bytes(header, index)))
+        if stream.at_end():
+            return
+
+
+def checked_data_bytes(header: dict[str, str], index: int) -> int:
+    """Bytes of data an HDU's header announces, after checking every number it uses.
+
+    Raises
+    ------
+    Malformed
+        When ``BITPIX``, ``NAXIS``, an axis, ``PCOUNT``, ``GCOUNT`` or
+        ``TFIELDS`` is outside what the FITS standard allows, or a binary
+        table is not laid out as one.
+    """
+    where = f"HDU {index}"
+    try:
+        if "EXTNAME" in header:
+            where += f" ({_string(header['EXTNAME'])[:40]})"
+        bitpix = _integer(header, "BITPIX")
+        axes = _integer(header, "NAXIS")
+        sizes = [_integer(header, f"NAXIS{i}") for i in range(1, min(axes, MAX_AXES) + 1)]
+        pcount, gcount = _integer(header, "PCOUNT", 0), _integer(header, "GCOUNT", 1)
+        table = "XTENSION" in header and _string(header["XTENSION"]) == "BINTABLE"
+        tfields = _integer(header, "TFIELDS", 0) if table else 0
+    except Unsupported as exc:
+        raise Malformed("corrupt", f"{where}: {exc}") from None
+    if bitpix not in BITPIX_VALUES:
+        raise Malformed("corrupt", f"{where}: BITPIX = {bitpix} is not one of "
+                        f"{sorted(BITPIX_VALUES)}")
+    if axes > MAX_AXES:
+        raise Malformed("corrupt", f"{where}: NAXIS = {axes} is above {MAX_AXES}")
+    if gcount < 1:
+        raise Malformed("corrupt", f"{where}: GCOUNT = {gcount} is below 1")
+    if table:
+        if axes != 2 or bitpix != 8 or gcount != 1:
+            raise Malformed("corrupt", f"{where}: a binary table needs NAXIS = 2, BITPIX = 8 "
+                            f"and GCOUNT = 1, not {axes}, {bitpix} and {gcount}")
+        if tfields > MAX_FIELDS:
+            raise Malformed("corrupt", f"{where}: TFIELDS = {tfields} is above {MAX_FIELDS}")
+    elements = math.prod(sizes) if axes else 0
+    return abs(bitpix) // 8 * gcount * (pcount + elements)
 
 
 def _table(name: str, header: dict[str, str], stream: "_Stream") -> Table:
@@ -230,16 +322,6 @@ def _read_header(stream: "_Stream", *, first: bool) -> dict[str, str] | None:
     raise Unsupported(f"a header is longer than {MAX_HEADER_BYTES} bytes")
 
 
-def _data_bytes(header: dict[str, str]) -> int:
-    axes = _integer(header, "NAXIS")
-    if axes == 0:
-        return 0
-    elements = math.prod(_integer(header, f"NAXIS{i}") for i in range(1, axes + 1))
-    pcount = _integer(header, "PCOUNT", 0)
-    gcount = _integer(header, "GCOUNT", 1)
-    return abs(_integer(header, "BITPIX")) // 8 * gcount * (pcount + elements)
-
-
 def _padded(size: int) -> int:
     return -(-size // BLOCK_BYTES) * BLOCK_BYTES
 
@@ -300,7 +382,9 @@ class _Stream:
             pass
 
     def _take(self, size: int) -> Iterator[memoryview]:
-        while size:
+        if size < 0:
+            raise Unsupported(f"a header announces {size} bytes")
+        while size > 0:
             if not self._head and not self._next():
                 raise Unsupported("the file ends before its headers say")
             part = self._head[:size]
@@ -319,9 +403,9 @@ class _Stream:
             pass
 
 
-def _pieces(source: Path | bytes, size: int) -> Iterator[bytes | memoryview]:
+def _pieces(source: Path | bytes | bytearray, size: int) -> Iterator[bytes | memoryview]:
     """A file's bytes in pieces of ``size``, from disk or from memory (without copying)."""
-    if isinstance(source, bytes):
+    if not isinstance(source, Path):
         view = memoryview(source)
         for start in range(0, len(view), size):
             yield view[start:start + size]
@@ -335,8 +419,10 @@ def inflated(source: Path | bytes, max_bytes: int) -> Iterator[bytes | bytearray
     """Every gzip member of a file inflated: all at once when :func:`inflated_whole` can,
     otherwise at most :data:`_STEP_BYTES` at a time.
 
-    Output above ``max_bytes`` is refused, so a gzip bomb costs one step.
-    NUL padding between or after members is skipped.
+    Output above ``max_bytes`` is refused, so a gzip bomb costs one step;
+    more than :data:`MAX_GZIP_MEMBERS` members are refused, so a file of
+    millions of empty members costs a few thousand. NUL padding between or
+    after members is skipped.
 
     Raises
     ------
@@ -347,7 +433,7 @@ def inflated(source: Path | bytes, max_bytes: int) -> Iterator[bytes | bytearray
     if whole is not None:
         yield whole
         return
-    produced = 0
+    produced, members = 0, 0
     decoder = None
     for piece in _pieces(source, _PIECE_BYTES):
         while piece:
@@ -355,6 +441,10 @@ def inflated(source: Path | bytes, max_bytes: int) -> Iterator[bytes | bytearray
                 piece = bytes(piece).lstrip(b"\0")
                 if not piece:
                     break
+                members += 1
+                if members > MAX_GZIP_MEMBERS:
+                    raise GzipDamage("corrupt", f"more than {MAX_GZIP_MEMBERS} gzip members "
+                                     "(an L2B file has one)")
                 decoder = zlib.decompressobj(wbits=31)
             try:
                 out = decoder.decompress(piece, _STEP_BYTES)

@@ -256,8 +256,10 @@ def _surface(brightness: np.ndarray, context: np.ndarray, observation: Observati
 
     A grid of cells: fine bands of SZA near the terminator (coarse beyond) by
     rings of emission angle. Each cell with :data:`MIN_CELL_PIXELS` context
-    pixels holds their robust mean brightness; cells without are filled from
-    their neighbours (in log), and every pixel reads
+    pixels holds their robust mean brightness; a cell with fewer (the corner
+    where the terminator meets the limb of a small disk) pools the pixels of
+    its eight neighbours; cells still without are filled from their
+    neighbours' values (in log), and every pixel reads
     the grid bilinearly at its own SZA and emission angle, in log (exact for
     an exponential fall-off past the terminator). A dayglow tail and a night
     airglow that brighten towards the limb by different laws are both
@@ -274,14 +276,20 @@ def _surface(brightness: np.ndarray, context: np.ndarray, observation: Observati
     values = brightness[context]
     band = np.clip(np.digitize(sza[context], sza_edges) - 1, 0, rows - 1)
     ring = np.clip(np.digitize(emission[context], ring_edges) - 1, 0, cols - 1)
-    means, sizes = _grouped_robust_means(values, band * cols + ring, rows * cols, counts_per_r)
-    known = sizes >= MIN_CELL_PIXELS
+    sums, sizes = _grouped_clipped_sums(values, band * cols + ring, rows * cols, counts_per_r)
+    sums, sizes = sums.reshape(rows, cols), sizes.reshape(rows, cols).astype(np.float64)
+    pooled_sums = cv2.boxFilter(sums, -1, (3, 3), normalize=False, borderType=cv2.BORDER_CONSTANT)
+    pooled_sizes = cv2.boxFilter(sizes, -1, (3, 3), normalize=False,
+                                 borderType=cv2.BORDER_CONSTANT)
+    alone = sizes >= MIN_CELL_PIXELS
+    known = alone | (pooled_sizes >= MIN_CELL_PIXELS)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = np.where(alone, sums / sizes, pooled_sums / pooled_sizes)
     grid = np.log(np.maximum(np.where(known, means, PROFILE_FLOOR_R), PROFILE_FLOOR_R))
     surface = np.zeros(brightness.shape)
     if not known.any():
         surface[context] = max(_median(values), PROFILE_FLOOR_R)
         return surface
-    grid, known = grid.reshape(rows, cols), known.reshape(rows, cols)
     if not known.all():
         grid = _filled(grid, known)
     wanted = observation.on_disk & np.isfinite(sza) & np.isfinite(emission)
@@ -375,15 +383,16 @@ def _grouped_medians(values: np.ndarray, groups: np.ndarray,
     return medians, sizes
 
 
-def _grouped_robust_means(values: np.ndarray, groups: np.ndarray, count: int,
+def _grouped_clipped_sums(values: np.ndarray, groups: np.ndarray, count: int,
                           counts_per_r: float) -> tuple[np.ndarray, np.ndarray]:
-    """Mean of each group with its high tail clipped at 3 sigma above the group's median.
+    """Sum of each group with its high tail clipped at 3 sigma above the group's median, and
+    each group's size.
 
-    A mean, not a median: at a few counts per pixel the Poisson median falls
-    well below the mean (to zero below 0.7 counts). Clipped, so an aurora
-    covering part of a group barely moves it. Sigma is the Poisson noise of
-    the median, or the scaled median absolute deviation when the gain is not
-    known.
+    Sums for means, not medians: at a few counts per pixel the Poisson median
+    falls well below the mean (to zero below 0.7 counts). Clipped, so an
+    aurora covering part of a group barely moves them. Sigma is the Poisson
+    noise of the median, or the scaled median absolute deviation when the
+    gain is not known.
     """
     medians, sizes = _grouped_medians(values, groups, count)
     if counts_per_r > 0:
@@ -392,8 +401,7 @@ def _grouped_robust_means(values: np.ndarray, groups: np.ndarray, count: int,
         deviations, _ = _grouped_medians(np.abs(values - medians[groups]), groups, count)
         spread = MAD_TO_SIGMA * np.nan_to_num(deviations)
     clipped = np.minimum(values, (medians + 3.0 * spread)[groups])
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.bincount(groups, weights=clipped, minlength=count) / sizes, sizes
+    return np.bincount(groups, weights=clipped, minlength=count), sizes
 
 
 def _median(values: np.ndarray) -> float:
