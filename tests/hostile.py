@@ -4,6 +4,7 @@ Shared by the hostile-input tests and the header fuzzing: each file is built
 in the test from the session's synthetic L2B file, never stored.
 """
 
+import os
 import signal
 import threading
 import tracemalloc
@@ -91,3 +92,10 @@ def bounded(seconds: float, peak_bytes: int) -> Iterator[None]:
         tracemalloc.stop()
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+def shout_or_die(item: str) -> str:
+    """Work for the worker-pool tests: ``poison`` kills its worker outright (SIGKILL)."""
+    if item == "poison":
+        os.kill(os.getpid(), signal.SIGKILL)
+    return item.upper()

@@ -2,7 +2,10 @@
 
 Records are streamed to ``observations.jsonl`` in input order as workers
 finish, so memory stays flat however long the batch, and a batch stopped
-halfway keeps every record already written.
+halfway keeps every record already written. A worker that dies (killed for
+memory, a crash in native code) does not stop the batch: the files it had in
+hand are run again one at a time in a fresh worker, the one that kills that
+too gets an ``internal`` error record, and the batch goes on.
 """
 
 import json
@@ -11,20 +14,24 @@ import multiprocessing
 import multiprocessing.pool
 import os
 import time
-from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import cv2
 from tqdm import tqdm
 
 from marsaurora import logs
-from marsaurora.pipeline import PipelineOptions, process_file
+from marsaurora.pipeline import PipelineOptions, new_record, process_file
 
 RECORDS_FILE = "observations.jsonl"
+IN_FLIGHT_PER_WORKER = 2
+"""Files handed to each worker ahead of need, so none waits between files."""
 INPUT_PATTERNS = ("*.fits", "*.fits.gz", "*.fit", "*.fit.gz", "*.fts", "*.fts.gz")
 log = logging.getLogger(__name__)
 
@@ -112,8 +119,60 @@ def _records(paths: Sequence[Path], options: PipelineOptions,
     if workers == 1 or len(paths) <= 1:
         yield from map(work, paths)
         return
-    with worker_pool(min(workers, len(paths))) as pool:
-        yield from pool.imap(work, paths, chunksize=1)
+    yield from surviving_map(work, paths, min(workers, len(paths)), _worker_died)
+
+
+def _worker_died(path: Path, reason: str) -> dict[str, Any]:
+    """The record of a file whose worker died twice while processing it."""
+    record = new_record(path.name)
+    record["error"] = {"code": "internal", "message": (
+        f"the worker processing {path.name} died ({reason}); the file was run again alone and "
+        "its worker died again. Out of memory? Check AURORA_MAX_FILE_BYTES and the machine's "
+        "memory, and report the file if it is a valid L2B file.")}
+    log.error("worker died", extra={"observation": path.name, "reason": reason})
+    return record
+
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+
+
+def surviving_map(work: Callable[[Item], Result], items: Sequence[Item], workers: int,
+                  on_death: Callable[[Item, str], Result]) -> Iterator[Result]:
+    """``work`` over ``items`` in worker processes, yielded in input order as they finish.
+
+    When a worker dies, each item then in flight that has no result yet is
+    run again alone in a fresh single worker; one whose worker dies alone as
+    well becomes ``on_death(item, reason)``. The pool is then restarted for
+    the rest.
+    """
+    pending = deque(items)
+    while pending:
+        in_flight: deque[tuple[Item, Future]] = deque()
+        with _executor(workers) as executor:
+            try:
+                while pending or in_flight:
+                    while pending and len(in_flight) < workers * IN_FLIGHT_PER_WORKER:
+                        item = pending.popleft()
+                        in_flight.append((item, executor.submit(work, item)))
+                    result = in_flight[0][1].result()
+                    in_flight.popleft()
+                    yield result
+            except BrokenProcessPool:
+                log.warning("a worker died; re-running the files it may have held, one at a time",
+                            extra={"files": len(in_flight)})
+        for item, future in in_flight:
+            finished = future.done() and not future.cancelled() and future.exception() is None
+            yield future.result() if finished else _alone(work, item, on_death)
+
+
+def _alone(work: Callable[[Item], Result], item: Item,
+           on_death: Callable[[Item, str], Result]) -> Result:
+    with _executor(1) as executor:
+        try:
+            return executor.submit(work, item).result()
+        except BrokenProcessPool as exc:
+            return on_death(item, str(exc) or "killed")
 
 
 def _share_cores(options: PipelineOptions, workers: int) -> PipelineOptions:
@@ -122,6 +181,12 @@ def _share_cores(options: PipelineOptions, workers: int) -> PipelineOptions:
         return options
     threads = max(1, (os.cpu_count() or 1) // workers)
     return replace(options, detector=replace(options.detector, threads=threads))
+
+
+def _executor(processes: int) -> ProcessPoolExecutor:
+    level = logging.getLevelName(logging.getLogger("marsaurora").getEffectiveLevel())
+    return ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_init_worker, initargs=(level,))
 
 
 def worker_pool(processes: int) -> multiprocessing.pool.Pool:
