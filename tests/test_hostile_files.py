@@ -7,6 +7,7 @@ orders of magnitude below what the defect cost.
 
 import gzip
 import io
+import json
 
 import numpy as np
 import pytest
@@ -14,9 +15,11 @@ from astropy.io import fits
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from marsaurora import jsonsafe
 from marsaurora.emus import read_l2b
 from marsaurora.errors import ERROR_CODES, ObservationError
 from marsaurora.fits_tables import MAX_GZIP_MEMBERS
+from marsaurora.pipeline import PipelineOptions, process_file
 
 from hostile import bounded, header_spans, with_card
 
@@ -121,3 +124,25 @@ def test_any_header_number_gives_a_result_or_a_refusal_in_bounded_time_and_memor
             _read(tmp_path, hostile, name="fuzz.fits")
         except ObservationError as error:
             assert error.code in ERROR_CODES and "fuzz.fits" in error.message
+
+
+def test_infinite_values_never_reach_a_record_as_infinity(aurora_file, tmp_path):
+    hdus = fits.open(io.BytesIO(gzip.decompress(aurora_file.read_bytes())), mode="update")
+    fov = hdus["FOV_GEOM"].data
+    fov["SOLAR_Z_ANGLE"][5] = np.inf
+    emiss = hdus["EMISS"]
+    emiss.data["RAD_ERR_RAND"][list(emiss.data["NAME"]).index("O I 130.4 triplet")][..., :3] = \
+        np.inf
+    emiss.columns["RADIANCE"].unit = "kR"
+    emiss.data["RADIANCE"][list(emiss.data["NAME"]).index("O I 130.4 triplet")][..., 7] = 3e38
+    path = tmp_path / "infinite.fits"
+    hdus.writeto(path)
+    record = process_file(path, PipelineOptions(detector=None))
+    def refuse(constant):
+        raise AssertionError(f"{constant} in a record")
+
+    json.dumps(record, allow_nan=False)
+    strict = json.loads(jsonsafe.dumps(record), parse_constant=refuse)
+    assert strict["status"] in ("aurora", "no_aurora")
+    assert any("infinite or beyond float32" in w for w in record["warnings"])
+    assert any("SOLAR_Z_ANGLE values are infinite" in w for w in record["warnings"])

@@ -1,6 +1,7 @@
 """One observation through the pipeline, and a batch through the runner."""
 
 import json
+import os
 
 import pytest
 
@@ -109,3 +110,19 @@ def test_hundred_observations_in_process_and_in_workers_agree(tmp_path, mixed_se
              for line in one.records_path.open()]
     assert strip == [{k: v for k, v in json.loads(line).items() if k != "timings_ms"}
                      for line in two.records_path.open()]
+
+
+def test_odd_and_long_input_names_get_safe_png_names(tmp_path, aurora_file):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    odd = folder / os.fsdecode(b"emm_emu_l2b_\xff\nodd.fits.gz")
+    long = folder / ("x" * 238 + ".fits.gz")
+    for path in (odd, long):
+        path.write_bytes(aurora_file.read_bytes())
+    pngs = tmp_path / "png"
+    summary = run_batch([odd, long], tmp_path / "out", PipelineOptions(png_dir=pngs),
+                        workers=1, progress=False)
+    assert summary.by_status.get("error", 0) == 0
+    names = sorted(p.name for p in pngs.iterdir())
+    assert len(names) == 4, names
+    assert all(len(n.encode()) < 200 and n.isprintable() and "\n" not in n for n in names)

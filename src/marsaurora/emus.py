@@ -470,6 +470,12 @@ def _read_geometry(path: Path, fov: "Table | _AstropyTable", notes: list[str]) -
                                f"on shape ({sorted(shapes)}).")
     centre = _centre_point(cubes["lat_deg"], cubes["lon_deg"])
     corner_index = [i for i in range(FOV_POINTS) if i != centre]
+    for attr, cube in list(cubes.items()):
+        infinite = np.isinf(cube)
+        if infinite.any():
+            notes.append(f"{int(infinite.sum())} FOV_GEOM {GEOMETRY_COLUMNS[attr]} values are "
+                         "infinite; set to NaN")
+            cubes[attr] = np.where(infinite, np.float32(np.nan), cube)
     geometry = {attr: np.ascontiguousarray(cube[:, centre, :]) for attr, cube in cubes.items()}
     corners = {attr: np.ascontiguousarray(np.moveaxis(cubes[attr][:, corner_index, :], 1, 0))
                for attr in ("lat_deg", "lon_deg")}
@@ -527,7 +533,25 @@ def _read_oi_1304(path: Path, emiss: "Table | _AstropyTable", nint: int, npix: i
     transpose, axes = _radiance_axes(path, radiance, nint, npix, sza_deg, notes)
     if transpose:
         radiance, error = radiance.T, error.T
-    return (np.ascontiguousarray(radiance) * scale, np.ascontiguousarray(error) * scale, axes)
+    return (_finite_float32(radiance, scale, "RADIANCE", notes),
+            _finite_float32(error, scale, "RAD_ERR_RAND", notes), axes)
+
+
+def _finite_float32(values: np.ndarray, scale: float, what: str, notes: list[str]) -> np.ndarray:
+    """``values * scale`` as float32, with every infinite or out-of-range value set to NaN.
+
+    Scaled in float64 first, so a kR value near float32's limit overflows
+    here, visibly, and not into an infinity that later steps would trust.
+    """
+    scaled = np.asarray(values, dtype=np.float64) * scale
+    with np.errstate(over="ignore", invalid="ignore"):
+        converted = scaled.astype(np.float32)
+    infinite = np.isinf(converted)
+    if infinite.any():
+        notes.append(f"{int(infinite.sum())} {what} values are infinite or beyond float32 "
+                     "(in rayleigh); set to NaN")
+        converted[infinite] = np.nan
+    return np.ascontiguousarray(converted)
 
 
 def _text(value: Any) -> str:
@@ -635,4 +659,4 @@ def _check_content(observation: Observation) -> None:
                                "on Mars (a corona or Sun-line observation?).")
     if not np.isfinite(observation.brightness_r[disk]).any():
         raise ObservationError("no_valid_data", f"{observation.name}: every {OI_1304_ROW!r} "
-                               "brightness on the disk is NaN.")
+                               "brightness on the disk is NaN or not finite.")

@@ -17,6 +17,8 @@ from typing import Any
 
 from cloudevents.http import CloudEvent
 
+from marsaurora import jsonsafe
+
 SPEC_PREFIX = "marsaurora."
 OBSERVATION_STORED = "marsaurora.observation.stored"
 HEATMAP_READY = "marsaurora.heatmap.ready"
@@ -121,7 +123,8 @@ def new_event(event_type: str, emitter: str, subject: str, data: dict[str, Any])
     if event_type not in {row.type for row in EVENT_TYPES}:
         raise ValueError(f"{event_type!r} is not in the event contract (marsaurora.events)")
     return CloudEvent({"type": event_type, "source": source_of(emitter), "subject": subject,
-                       "id": str(uuid.uuid4()), "datacontenttype": DATA_CONTENT_TYPE}, data)
+                       "id": str(uuid.uuid4()), "datacontenttype": DATA_CONTENT_TYPE},
+                      jsonsafe.finite(data))
 
 
 def event_data(event: CloudEvent, accepted: tuple[str, ...]) -> dict[str, Any]:

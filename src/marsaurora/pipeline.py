@@ -5,6 +5,7 @@ worker processes, and the stage functions call the same steps one at a time.
 It never raises for a bad file: the failure becomes the record's ``error``.
 """
 
+import hashlib
 import logging
 import time
 from collections.abc import Iterator
@@ -31,6 +32,8 @@ from marsaurora.preprocess import (DEFAULT_RANGE_R, Heatmap, HeatmapFrame, encod
                                    render_heatmap)
 
 STAGES = ("read", "preprocess", "classify", "detect", "catalog")
+MAX_STEM_CHARS = 120
+"""Longest output file stem; file systems refuse names over 255 bytes."""
 STATUSES = ("aurora", "no_aurora", "error")
 log = logging.getLogger(__name__)
 
@@ -100,7 +103,7 @@ def process_file(path: Path, options: PipelineOptions) -> dict[str, Any]:
                      if options.detector is not None else None)
             catalog(observation, heatmap, found, record, options, result.excess)
             if options.png_dir is not None and record["detections"]:
-                stem = observation_stem(path.name)
+                stem = safe_file_stem(path.name)
                 overlay = draw_detections(heatmap.rgb, record["detections"])
                 (options.png_dir / f"{stem}-detections.png").write_bytes(encode_png(overlay))
     return record
@@ -128,7 +131,7 @@ def read_and_render(path: Path, options: PipelineOptions, record: dict[str, Any]
         low, high = options.heatmap_range_r
         heatmap = render_heatmap(observation, min_r=low, max_r=high)
         if options.png_dir is not None:
-            heatmap.write_png(options.png_dir / f"{observation_stem(path.name)}.png")
+            heatmap.write_png(options.png_dir / f"{safe_file_stem(path.name)}.png")
     return observation, heatmap
 
 
@@ -214,6 +217,23 @@ def observation_stem(name: str) -> str:
     for suffix in (".gz", ".fits", ".fit", ".fts"):
         name = name.removesuffix(suffix)
     return name
+
+
+def safe_file_stem(name: str) -> str:
+    """:func:`observation_stem` made safe as a local file name, however the input was named.
+
+    Characters that are not printable, not encodable (a byte the file system
+    could not decode), or path separators become ``_``; a stem longer than
+    :data:`MAX_STEM_CHARS` is cut. A changed stem ends in a short digest of
+    the original name, so two inputs never share an output.
+    """
+    stem = observation_stem(name)
+    safe = "".join(c if c.isprintable() and c not in '/\\:' and not 0xD800 <= ord(c) <= 0xDFFF
+                   else "_" for c in stem)
+    if safe == stem and len(stem) <= MAX_STEM_CHARS:
+        return stem
+    digest = hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()[:12]
+    return f"{safe[:MAX_STEM_CHARS]}-{digest}"
 
 
 @contextmanager

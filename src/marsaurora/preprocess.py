@@ -94,9 +94,12 @@ class Heatmap(HeatmapFrame):
     slit_pixel: np.ndarray
 
     def write_png(self, path: Path) -> None:
-        """Write the heatmap as a PNG (only when asked: it costs ~10 ms)."""
-        if not cv2.imwrite(str(path), cv2.cvtColor(self.rgb, cv2.COLOR_RGB2BGR), PNG_PARAMS):
-            raise OSError(f"could not write {path}; check the folder exists and is writable")
+        """Write the heatmap as a PNG (only when asked: it costs ~10 ms).
+
+        Python writes the file, not ``cv2.imwrite``, which crashes the
+        process on a path holding a byte the file system could not decode.
+        """
+        path.write_bytes(self.png_bytes())
 
     def png_bytes(self) -> bytes:
         """The heatmap encoded as PNG, for storing in a bucket."""

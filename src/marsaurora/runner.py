@@ -8,7 +8,6 @@ hand are run again one at a time in a fresh worker, the one that kills that
 too gets an ``internal`` error record, and the batch goes on.
 """
 
-import json
 import logging
 import multiprocessing
 import multiprocessing.pool
@@ -26,7 +25,7 @@ from typing import Any, TypeVar
 import cv2
 from tqdm import tqdm
 
-from marsaurora import logs
+from marsaurora import jsonsafe, logs
 from marsaurora.pipeline import PipelineOptions, new_record, process_file
 
 RECORDS_FILE = "observations.jsonl"
@@ -103,7 +102,7 @@ def run_batch(paths: Sequence[Path], out_dir: Path, options: PipelineOptions, *,
     with records_path.open("w", encoding="utf-8") as sink, \
             tqdm(total=len(paths), unit="obs", disable=not progress, dynamic_ncols=True) as bar:
         for record in _records(paths, options, workers):
-            sink.write(json.dumps(record) + "\n")
+            sink.write(jsonsafe.dumps(record) + "\n")
             sink.flush()
             counts[record["status"]] += 1
             bar.update(1)

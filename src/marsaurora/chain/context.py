@@ -1,11 +1,11 @@
 """What every stage handler gets (storage, layout, options) and what it returns."""
 
-import json
 from dataclasses import dataclass, replace
 from typing import Any
 
 from cloudevents.http import CloudEvent
 
+from marsaurora import jsonsafe
 from marsaurora.config import Settings
 from marsaurora.detect.service import BatchingDetector
 from marsaurora.layout import BucketLayout
@@ -60,4 +60,4 @@ class StageContext:
 
     def put_json(self, key: str, document: dict[str, Any]) -> None:
         """Store one JSON document (a record or a dead letter)."""
-        self.storage.put(key, json.dumps(document).encode("utf-8"), "application/json")
+        self.storage.put(key, jsonsafe.dumps(document).encode("utf-8"), "application/json")

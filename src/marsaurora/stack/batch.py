@@ -18,6 +18,7 @@ from typing import Any
 from cloudevents.http import CloudEvent
 from tqdm import tqdm
 
+from marsaurora import jsonsafe
 from marsaurora.config import Settings
 from marsaurora.events import OBSERVATION_STORED, new_event
 from marsaurora.layout import BucketLayout
@@ -94,7 +95,7 @@ def _run(paths: Sequence[Path], out_dir: Path, settings: Settings,
                 bar.update(1)
             if record is None:
                 record = _timed_out(path, stack)
-            sink.write(json.dumps(record) + "\n")
+            sink.write(jsonsafe.dumps(record) + "\n")
             counts[record["status"]] += 1
     summary = RunSummary(records_path, sum(counts.values()), dict(counts),
                          time.perf_counter() - start, stack.latency_ms())
