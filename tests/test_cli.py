@@ -57,3 +57,13 @@ def test_bad_setting_is_named(tmp_path: Path):
     ran = aurora("run", str(tmp_path), "--out", str(tmp_path / "out"),
                  env={"AURORA_MIN_EXCESS_R": "lots"})
     assert ran.returncode == 2 and "AURORA_MIN_EXCESS_R" in ran.stderr
+
+
+def test_an_out_that_is_a_file_is_refused_in_words(tmp_path: Path):
+    made = aurora("synth", "--n", "1", "--out", str(tmp_path / "data"), "--seed", "3",
+                  "--no-progress")
+    assert made.returncode == 0, made.stderr
+    (tmp_path / "taken").write_text("not a folder")
+    ran = aurora("run", str(tmp_path / "data"), "--out", str(tmp_path / "taken"), "--no-progress")
+    assert ran.returncode == 2 and "is a file; give a folder" in ran.stderr
+    assert "Traceback" not in ran.stderr

@@ -146,3 +146,22 @@ def test_infinite_values_never_reach_a_record_as_infinity(aurora_file, tmp_path)
     assert strict["status"] in ("aurora", "no_aurora")
     assert any("infinite or beyond float32" in w for w in record["warnings"])
     assert any("SOLAR_Z_ANGLE values are infinite" in w for w in record["warnings"])
+
+
+def test_a_scan_of_forty_thousand_integrations_is_refused_not_an_opencv_assertion(tmp_path):
+    nint, npix = 40_000, 8
+    cube = np.full((nint, 5, npix), np.nan, np.float32)
+    cube[:, :, 2:6] = 10.0
+    columns = [fits.Column(name=name, format=f"{5 * npix}E", dim=f"({npix},5)", array=cube)
+               for name in ("LAT", "LON", "SOLAR_Z_ANGLE", "EMISSION_ANGLE")]
+    emiss = fits.BinTableHDU.from_columns([
+        fits.Column(name="NAME", format="20A", array=np.array(["O I 130.4 triplet"])),
+        fits.Column(name="RADIANCE", format=f"{nint * npix}E", dim=f"({npix},{nint})",
+                    array=np.ones((1, nint, npix), np.float32))], name="EMISS")
+    hdus = fits.HDUList([fits.PrimaryHDU(), fits.BinTableHDU.from_columns(columns,
+                                                                          name="FOV_GEOM"), emiss])
+    path = tmp_path / "long.fits"
+    hdus.writeto(path)
+    record = process_file(path, PipelineOptions(detector=None))
+    assert record["error"]["code"] == "too_large" and "40000 integrations" in \
+        record["error"]["message"]

@@ -185,6 +185,10 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     if args.broker and not args.via_events:
         print("aurora: --broker goes with --via-events", file=sys.stderr)
         return 2
+    if args.out.exists() and not args.out.is_dir():
+        print(f"aurora: --out {args.out} is a file; give a folder (it is created if missing)",
+              file=sys.stderr)
+        return 2
     if args.via_events:
         if args.png:
             print("aurora: --png is for in-process runs; with --via-events the heatmaps are "

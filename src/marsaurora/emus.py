@@ -57,6 +57,9 @@ OPTIONAL_GEOMETRY = frozenset({"LOCAL_TIME", "MRH_ALT"})
 REQUIRED_TABLES = ("FOV_GEOM", "EMISS")
 OPTIONAL_TABLES = ("TIME",)
 FOV_POINTS = 5
+MAX_SCAN_SIDE = 8192
+"""Most integrations or slit pixels of a scan: far above any EMUS swath, and below the
+32767 OpenCV can remap."""
 CENTRE_SAMPLE_ROWS = 32
 log = logging.getLogger(__name__)
 _FITS_MAGIC = b"SIMPLE  ="
@@ -260,7 +263,17 @@ def _read_with_astropy(path: Path, source: Path | bytes, compressed: bool,
                 raise ObservationError("truncated", f"{path.name} is shorter than its "
                                        f"headers announce; re-download it ({exc}).") from None
             raise ObservationError("corrupt", f"{path.name} cannot be decoded as FITS: "
-                                   f"{type(exc).__name__}: {exc}") from None
+                                   f"{_astropy_failure(exc)}") from None
+
+
+def _astropy_failure(exc: Exception) -> str:
+    """What astropy's exception means, in words a user can act on."""
+    if isinstance(exc, KeyError):
+        return f"a header lacks the keyword {exc}, which its other keywords require."
+    if isinstance(exc, OSError) and exc.errno is not None:
+        return (f"a header announces a size or offset the file cannot have "
+                f"({exc.strerror or exc}).")
+    return f"{type(exc).__name__}: {exc}"
 
 
 class _AstropyTable:
@@ -468,6 +481,11 @@ def _read_geometry(path: Path, fov: "Table | _AstropyTable", notes: list[str]) -
     if len(shapes) != 1:
         raise ObservationError("shape_mismatch", f"{path.name}: FOV_GEOM columns disagree "
                                f"on shape ({sorted(shapes)}).")
+    nint, _, npix = shapes.pop()
+    if max(nint, npix) > MAX_SCAN_SIDE:
+        raise ObservationError("too_large", f"{path.name}: a scan of {nint} integrations x {npix} "
+                               f"slit pixels is beyond the {MAX_SCAN_SIDE} per side this reader "
+                               "accepts (EMUS swaths have a few hundred); refused.")
     centre = _centre_point(cubes["lat_deg"], cubes["lon_deg"])
     corner_index = [i for i in range(FOV_POINTS) if i != centre]
     for attr, cube in list(cubes.items()):

@@ -271,3 +271,22 @@ def test_dead_letter_of_a_candidate_marks_the_detect_stage(context, aurora_file)
                           b"detector not ready")
     assert record["status"] == "error" and record["stage"] == "detect"
     assert record["error"]["code"] == "undeliverable"
+
+
+def test_a_dead_letter_whose_data_is_not_json_is_kept_not_lost(context):
+    letter = CloudEvent({"type": OBSERVATION_STORED, "source": "/somewhere", "subject": "x.fits",
+                         "datacontenttype": "application/octet-stream",
+                         "knativeerrorcode": "400"}, b"\x00\xffnot json")
+    assert run_stage("deadletter", letter, context).status == 204
+    (key,) = context.storage.keys("dead-letter/_unattributed/")
+    kept = json.loads(context.storage.get(key)[0])
+    assert base64.b64decode(kept["data"]["base64"]) == b"\x00\xffnot json"
+
+
+def test_a_forged_finite_but_huge_box_is_catalogued_not_a_crash(context, aurora_file):
+    ready = run_stage("detect", _found_event(context, aurora_file), context).event
+    huge = [{"label": "aurora", "confidence": 0.9, "box_px": [0.0, 0.0, 1e300, 1e300]}]
+    forged = CloudEvent(ready.get_attributes(), {**ready.get_data(), "detections": huge})
+    reply = run_stage("catalog", forged, context)
+    assert reply.status == 200
+    assert reply.event.get_data()["record"]["status"] in ("aurora", "no_aurora")

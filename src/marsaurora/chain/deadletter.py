@@ -44,7 +44,7 @@ def dead_letter(event: CloudEvent, context: StageContext) -> Reply:
     delivery = {"code": event.get("knativeerrorcode"),
                 "destination": event.get("knativeerrordest"), "reason": reason}
     input_key = _input_key(event.get("type"), data, context)
-    letter = {"event": attributes, "data": data, "delivery": delivery}
+    letter = {"event": attributes, "data": _storable(data), "delivery": delivery}
     context.put_json(context.layout.dead_letter_key(input_key, str(event.get("id"))), letter)
     log.warning("dead letter stored", extra={"event_type": event.get("type"),
                                              "subject": event.get("subject"),
@@ -54,6 +54,13 @@ def dead_letter(event: CloudEvent, context: StageContext) -> Reply:
         if not context.storage.exists(record_key):
             context.put_json(record_key, _fallback_record(event, data, input_key, delivery))
     return Reply(204)
+
+
+def _storable(data: Any) -> Any:
+    """Event data as JSON can hold it: bytes (a non-JSON body) as base64, so no letter is lost."""
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return {"base64": base64.b64encode(bytes(data)).decode("ascii")}
+    return data
 
 
 def decode_error_data(encoded: Any) -> Any:
