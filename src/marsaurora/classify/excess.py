@@ -14,33 +14,36 @@ geometry), never on colours:
    (the dayglow tail past the terminator, where the upper atmosphere is
    still sunlit) and with emission angle (the slant path brightens thin
    emission towards the limb, by a law that differs between scans). Both
-   are measured, not assumed: the median brightness in bands of solar
-   zenith angle and in rings of emission angle, fitted as a product by
-   alternating medians. Medians over whole bands and rings, so an aurora,
-   which covers little of any band, barely moves them. What the product
-   leaves (large-scale airglow structure) is taken out as block medians.
+   are measured, not assumed: clipped means in cells of (solar zenith
+   angle, emission angle), read smoothly at every pixel (:func:`_surface`),
+   times a smooth factor per block of the scan for the large-scale airglow
+   structure the cells miss. The background is fitted twice: the second
+   time without the pixels the first found in features, so an aurora
+   filling much of a cell at the limb does not become its own background.
 3. **Noise.** Per pixel, the larger of the Poisson error the background
    implies (the file's own ``counts = (R / RAD_ERR_RAND)**2`` gives the
    counts per rayleigh; the variance is never taken below one count, so a
    single count on a black night is no detection), the robust scatter of the
    residuals around it, and ``min_sigma_r``.
-4. **Despike.** A pixel far above the median of its 3x3 neighbours, by more
-   than half its own excess, is a hot pixel and takes that median.
+4. **Instrument artefacts.** A hot pixel (far above the second brightest of
+   its neighbours) takes its neighbours' level; a whole detector column or
+   integration brighter than its neighbours is left out.
 5. **Features.** The excess is smoothed over 3x3 (gaps left out). Seeds
    are pixels at :data:`SEED_Z` sigma of the smoothed mean and half of
    ``min_excess_r``; a feature is a connected region of pixels at
    :data:`GROW_Z` sigma (and a quarter of ``min_excess_r``) that holds at
    least one seed, so the beads of one arc make one feature. Its
-   significance is the summed excess of its seeds,
-   leaving out the brightest, in units of their combined noise.
+   significance is the summed excess of its seeds, leaving out the
+   brightest, in units of their combined noise.
 
-Everything is one pass over the scan (labels, ``bincount`` sums), so the
+Features take one pass over the scan (labels, ``bincount`` sums), so the
 cost grows with the number of pixels, not with the number of features; at
 most :data:`MAX_FEATURES` features, the most significant, are kept.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import cv2
@@ -70,6 +73,11 @@ BRIGHT_LIMB_R = 20.0
 LIMB_GUARD_PX = 2
 PROFILE_FLOOR_R = 1e-3
 MAX_FEATURES = 50
+MIN_LINE_PIXELS = 20
+BAD_LINE_NEIGHBOURS = 4
+BAD_LINE_SIGMA = 1.0
+"""A line's median residual this many sigma above its neighbours' marks it bad; the median of
+20 noise pixels scatters by about 0.28 sigma."""
 
 
 @dataclass(frozen=True)
@@ -146,7 +154,29 @@ def excess_map(observation: Observation, params: ExcessParams = ExcessParams()) 
     if searched.sum() < 9:
         return ExcessMap(empty, empty, searched, np.zeros(brightness.shape, np.int32), (), 0,
                          stats)
-    background, sigma = _background(brightness, error, searched, observation, params)
+    context = _context(observation, brightness, params)
+    counts_per_r = _counts_per_rayleigh(brightness, error, searched)
+    background, sigma = _background(brightness, searched, context, observation, params,
+                                    counts_per_r)
+    bad_lines = _bad_lines(brightness, background, sigma, searched)
+    searched &= ~bad_lines
+    first = _seeds_and_grown(brightness, background, sigma, searched, params)
+    masked = cv2.dilate((first[2] | bad_lines).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    background, sigma = _background(brightness, searched & ~masked, context & ~masked,
+                                    observation, params, counts_per_r)
+    excess, seeds, grown = _seeds_and_grown(brightness, background, sigma, searched, params)
+    stats["bad_lines_px"] = float(bad_lines.sum())
+    stats["background_r"] = float(np.median(background[searched]))
+    stats["sigma_r"] = float(np.median(sigma[searched]))
+    labels, features, found = _features(grown, seeds, excess, sigma)
+    stats["features"] = float(found)
+    return ExcessMap(excess, sigma, searched, labels, features, found, stats)
+
+
+def _seeds_and_grown(brightness: np.ndarray, background: np.ndarray, sigma: np.ndarray,
+                     searched: np.ndarray, params: ExcessParams
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The despiked excess, its seed pixels and the pixels features grow through."""
     excess = _despiked_excess(brightness, background, sigma, searched)
     smooth, count = _smoothed(excess, searched)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -154,11 +184,37 @@ def excess_map(observation: Observation, params: ExcessParams = ExcessParams()) 
     seeds = searched & (z >= SEED_Z) & (smooth >= 0.5 * params.min_excess_r)
     grown = (searched & (z >= GROW_Z) & (smooth >= GROW_EXCESS_FRACTION * params.min_excess_r)
              | seeds)
-    stats["background_r"] = float(np.median(background[searched]))
-    stats["sigma_r"] = float(np.median(sigma[searched]))
-    labels, features, found = _features(grown, seeds, excess, sigma)
-    stats["features"] = float(found)
-    return ExcessMap(excess, sigma, searched, labels, features, found, stats)
+    return excess, seeds, grown
+
+
+def _bad_lines(brightness: np.ndarray, background: np.ndarray, sigma: np.ndarray,
+               searched: np.ndarray) -> np.ndarray:
+    """Whole detector columns or integrations brighter than their neighbours: instrument, not Mars.
+
+    A column (or row) is bad when the median of its residuals, in sigma,
+    stands :data:`BAD_LINE_SIGMA` above the median of its neighbours'
+    medians. A median over the whole line: an aurora covers part of a line,
+    never all of it.
+    """
+    residual = np.where(searched, (brightness - background) / sigma, np.nan)
+    bad = np.zeros(searched.shape, dtype=bool)
+    width = BAD_LINE_NEIGHBOURS
+    for axis in (0, 1):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            medians = np.nanmedian(residual, axis=axis)
+            medians[searched.sum(axis=axis) < MIN_LINE_PIXELS] = np.nan
+            windows = np.lib.stride_tricks.sliding_window_view(
+                np.pad(medians, width, constant_values=np.nan), 2 * width + 1).copy()
+            windows[:, width] = np.nan
+            around = np.nanmedian(windows, axis=1)
+        enough = np.isfinite(windows).sum(axis=1) >= 2
+        line = enough & (medians - around > BAD_LINE_SIGMA)
+        if axis == 0:
+            bad[:, line] = True
+        else:
+            bad[line, :] = True
+    return bad & searched
 
 
 def _searched(observation: Observation, brightness: np.ndarray,
@@ -185,11 +241,11 @@ def _context(observation: Observation, brightness: np.ndarray,
     return _searched(observation, brightness, wider)
 
 
-def _background(brightness: np.ndarray, error: np.ndarray, searched: np.ndarray,
-                observation: Observation, params: ExcessParams) -> tuple[np.ndarray, np.ndarray]:
-    """Background and noise at every pixel (R)."""
-    counts_per_r = _counts_per_rayleigh(brightness, error, searched)
-    context = _context(observation, brightness, params)
+def _background(brightness: np.ndarray, searched: np.ndarray, context: np.ndarray,
+                observation: Observation, params: ExcessParams,
+                counts_per_r: float) -> tuple[np.ndarray, np.ndarray]:
+    """Background and noise at every pixel (R), fitted on the ``searched`` and ``context``
+    pixels given (the second pass leaves out what the first found)."""
     surface = _surface(brightness, context, observation, params.night_sza_min_deg, counts_per_r)
     blocks = _Blocks.of(searched)
     background = surface * _block_ratio(brightness, surface, searched, blocks, counts_per_r)
@@ -413,12 +469,24 @@ def _median(values: np.ndarray) -> float:
 
 def _despiked_excess(brightness: np.ndarray, background: np.ndarray, sigma: np.ndarray,
                      searched: np.ndarray) -> np.ndarray:
-    """Excess over background, with isolated hot pixels replaced by their 3x3 median."""
-    filled = np.where(searched, brightness, background).astype(np.float32)
-    median = cv2.medianBlur(filled, 3).astype(np.float64)
+    """Excess over background, with isolated hot pixels replaced by their neighbours' level.
+
+    A pixel is a hot pixel when it stands more than 3 sigma, and more than
+    half its own excess, above the second brightest of its eight
+    neighbours. The second brightest, not the median: a thin arc one pixel
+    wide (or a spot foreshortened to one integration at the limb) has two
+    bright neighbours along itself and is kept, where a 3x3 median would
+    erase it; a hot pixel, or a pair, has at most one.
+    """
+    filled = np.where(searched, brightness, background)
+    padded = np.pad(filled, 1, mode="edge")
+    rows, cols = filled.shape
+    neighbours = np.stack([padded[1 + di:1 + di + rows, 1 + dj:1 + dj + cols]
+                           for di in (-1, 0, 1) for dj in (-1, 0, 1) if di or dj])
+    second = np.partition(neighbours, 6, axis=0)[6]
     raw = brightness - background
-    spike = searched & (brightness - median > np.maximum(3 * sigma, 0.5 * raw))
-    excess = np.where(spike, median - background, raw)
+    spike = searched & (brightness - second > np.maximum(3 * sigma, 0.5 * raw))
+    excess = np.where(spike, np.minimum(second, brightness) - background, raw)
     return np.where(searched, excess, 0.0)
 
 
