@@ -16,7 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from marsaurora import jsonsafe
-from marsaurora.emus import read_l2b
+from marsaurora.emus import Observation, read_l2b
+from marsaurora.classify.excess import MAX_FEATURES, excess_map
+from marsaurora.classify.physical import physical_screen
 from marsaurora.errors import ERROR_CODES, ObservationError
 from marsaurora.fits_tables import MAX_GZIP_MEMBERS
 from marsaurora.pipeline import PipelineOptions, process_file
@@ -165,3 +167,33 @@ def test_a_scan_of_forty_thousand_integrations_is_refused_not_an_opencv_assertio
     record = process_file(path, PipelineOptions(detector=None))
     assert record["error"]["code"] == "too_large" and "40000 integrations" in \
         record["error"]["message"]
+
+
+def _lattice_scan(side: int):
+    """A night scan of ``side`` x ``side`` pixels covered by a lattice of small bright blocks."""
+    rows, cols = np.mgrid[0:side, 0:side]
+    lattice = np.where((rows % 5 < 2) & (cols % 5 < 2), 40.0, 0.0)
+    full = np.ones((side, side), np.float32)
+    counts = np.random.default_rng(0).poisson(4.0 * (0.5 + lattice)).astype(np.float32)
+    return Observation(
+        name="lattice.fits", filename=None, brightness_r=counts / 4.0,
+        brightness_err_r=np.sqrt(counts) / 4.0,
+        lat_deg=((rows - side / 2) * 80.0 / side).astype(np.float32),
+        lon_deg=(cols * 80.0 / side).astype(np.float32),
+        lat_corners_deg=np.zeros((4, side, side), np.float32),
+        lon_corners_deg=np.zeros((4, side, side), np.float32),
+        sza_deg=full * 140.0, emission_deg=(cols * 60.0 / side).astype(np.float32),
+        local_time_h=full * 0.0, mrh_alt_km=full * -100.0, time_utc=(),
+        radiance_axes="nint,npix", centre_point=0)
+
+
+@pytest.mark.parametrize("side", [400, 1000])
+def test_a_lattice_of_thousands_of_blobs_costs_one_pass_and_a_bounded_record(side):
+    scan = _lattice_scan(side)
+    with bounded(seconds=60, peak_bytes=1500 * MB):
+        excess = excess_map(scan)
+        result = physical_screen(scan, excess=excess)
+    assert excess.features_found > 1000 and len(excess.features) == MAX_FEATURES
+    assert len(result.candidates) <= MAX_FEATURES
+    record = json.dumps([c.to_record() for c in result.candidates])
+    assert len(record) < 64 * 1024
