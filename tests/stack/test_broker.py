@@ -2,6 +2,7 @@
 
 import base64
 import json
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -177,3 +178,56 @@ def test_accepted_events_survive_a_broker_restart(make_broker, tmp_path):
                 "durable.sqlite")
     target.wait_for(3)
     assert sorted(e["subject"] for _, e in target.received) == ["obs-0", "obs-1", "obs-2"]
+
+
+def _raw_post(url: str, head: bytes, body: bytes = b"", *, wait_s: float = 5.0) -> bytes:
+    """Send a hand-made request and return the start of the answer."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=wait_s) as connection:
+        connection.sendall(head + b"\r\n\r\n" + body)
+        return connection.recv(200)
+
+
+@pytest.mark.parametrize("length, status", [(b"-1", b"400"), (b"abc", b"400"),
+                                            (b"99999999999", b"413")])
+def test_a_bad_content_length_gets_a_refusal_not_an_unbounded_read(make_broker, length, status):
+    _, url, _ = make_broker([], {})
+    answer = _raw_post(url, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: " + length,
+                       b"x" * 1000)
+    assert answer.split(b" ")[1] == status
+
+
+def test_a_post_without_a_length_is_refused(make_broker):
+    _, url, _ = make_broker([], {})
+    assert _raw_post(url, b"POST / HTTP/1.1\r\nHost: x").split(b" ")[1] == b"411"
+
+
+def test_slow_clients_are_bounded_in_time_and_number(make_broker, monkeypatch):
+    monkeypatch.setattr("marsaurora.stack.broker.REQUEST_DEADLINE_S", 1.0)
+    monkeypatch.setattr("marsaurora.stack.broker.MAX_CONNECTIONS", 4)
+    _, url, _ = make_broker([], {})
+    host, port = url.removeprefix("http://").split(":")
+    stalled = []
+    for _ in range(4):
+        connection = socket.create_connection((host, int(port)), timeout=10)
+        connection.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nab")
+        stalled.append(connection)
+    time.sleep(0.3)
+    refused = _raw_post(url, b"GET /healthz HTTP/1.1\r\nHost: x")
+    assert refused.split(b" ")[1] == b"503", "a fifth connection is turned away at once"
+    trickle = stalled[0]
+    deadline = time.monotonic() + 8
+    answer = b""
+    while not answer and time.monotonic() < deadline:
+        try:
+            trickle.sendall(b"c")
+        except OSError:
+            break
+        trickle.settimeout(0.5)
+        try:
+            answer = trickle.recv(200)
+        except socket.timeout:
+            pass
+    assert answer.split(b" ")[1] == b"408", "a body trickled past the deadline is refused"
+    for connection in stalled:
+        connection.close()

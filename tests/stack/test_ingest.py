@@ -58,3 +58,18 @@ def test_the_function_posts_to_its_sink_over_http():
         assert sink.subjects == [NAME]
         bad = requests.post(url, data="not json", timeout=10)
         assert bad.status_code == 400
+
+
+@pytest.mark.parametrize("size", ["abc", [1], float("inf"), 1e400, -5, True, {"n": 1}])
+def test_a_record_with_a_bad_size_is_skipped_and_the_good_ones_go_on(size):
+    bad = _record(f"observations/bad/{NAME}")
+    bad["s3"]["object"]["size"] = size
+    events, skipped = events_from_notification(
+        {"Records": [bad, _record(f"observations/{NAME}")]}, LAYOUT)
+    assert skipped == 1 and [e.get_data()["key"] for e in events] == [f"observations/{NAME}"]
+
+
+def test_the_same_object_named_a_thousand_times_is_announced_once():
+    events, skipped = events_from_notification(
+        {"Records": [_record(f"observations/{NAME}")] * 1000}, LAYOUT)
+    assert len(events) == 1 and skipped == 999

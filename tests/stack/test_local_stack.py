@@ -210,3 +210,22 @@ def test_the_detect_function_gets_a_share_of_the_cores(tmp_path, monkeypatch, co
     stack = LocalStack(tmp_path, replace(SETTINGS, detect_threads=chosen))
     assert stack.parts["detect"].env["AURORA_DETECT_THREADS"] == str(expected)
     assert stack.parts["classify"].env["AURORA_DETECT_THREADS"] == str(chosen)
+
+
+def test_a_huge_sparse_file_and_odd_names_get_records_and_the_batch_goes_on(stack, tmp_path):
+    folder = tmp_path / "in"
+    paths = _synth(folder, 2, seed=21)
+    huge = folder / "emm_emu_l2b_20230101t000000_0001_os2_sw1of1_f_v01-04.fits.gz"
+    with huge.open("wb") as handle:
+        handle.truncate(6 << 30)
+    odd = folder / os.fsdecode(b"emm_\xff_odd\n.fits.gz")
+    shutil.copyfile(paths[0], odd)
+    inputs = [paths[0], huge, odd, paths[1]]
+    summary = run_via_events(inputs, tmp_path / "events", SETTINGS, progress=False, stack=stack)
+    via_events = _read_records(summary.records_path)
+    run_batch(inputs, tmp_path / "embedded", PipelineOptions.from_settings(SETTINGS), workers=1,
+              progress=False)
+    embedded = _read_records(tmp_path / "embedded" / RECORDS_FILE)
+    assert [without_timings(r) for r in via_events] == [without_timings(r) for r in embedded]
+    assert via_events[1]["error"]["code"] == "too_large"
+    assert via_events[2]["status"] == embedded[0]["status"]

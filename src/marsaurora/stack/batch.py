@@ -76,7 +76,7 @@ def _run(paths: Sequence[Path], out_dir: Path, settings: Settings,
     expected: dict[Path, str] = {}
     with tqdm(total=len(paths), unit="obs", desc="upload", disable=not progress) as bar:
         for path in paths:
-            if not path.is_file():
+            if not _travels(path, settings):
                 local[path] = process_file(path, options)
             else:
                 event = upload(path, storage, layout)
@@ -114,6 +114,24 @@ def _await_record(storage: Storage, key: str, deadline: float) -> dict[str, Any]
             if time.monotonic() >= deadline:
                 return None
             time.sleep(POLL_S)
+
+
+def _travels(path: Path, settings: Settings) -> bool:
+    """Whether a file can go through the bucket and the events.
+
+    Files that cannot are processed here instead, giving the record the
+    embedded runner would: a path that is not a file (``not_found``), a file
+    over ``AURORA_MAX_FILE_BYTES`` (``too_large``, refused before a byte is
+    read), and a name no S3 key or event subject can carry (a byte that is
+    not UTF-8, a control character such as a newline).
+    """
+    if not path.is_file() or path.stat().st_size > settings.max_file_bytes:
+        return False
+    try:
+        path.name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return path.name.isprintable()
 
 
 def upload(path: Path, storage: Storage, layout: BucketLayout) -> CloudEvent:

@@ -43,6 +43,12 @@ from marsaurora.stack.journal import Delivery, Journal
 from marsaurora.stack.triggers import Route, load_routes
 
 MAX_EVENT_BYTES = 1 << 20
+SOCKET_TIMEOUT_S = 10.0
+"""A client silent this long is dropped."""
+REQUEST_DEADLINE_S = 30.0
+"""A request body not complete this long after it started is refused (slow senders)."""
+MAX_CONNECTIONS = 64
+"""Connections served at once; more are answered 503 straight away."""
 ERROR_DATA_BYTES = 1024
 REQUIRED_ATTRIBUTES = ("id", "source", "type", "specversion")
 _RETRYABLE = {404, 409, 429}
@@ -233,14 +239,25 @@ def _percentiles(samples: deque[float]) -> dict[str, float]:
 
 class _Handler(BaseHTTPRequestHandler):
     broker: Broker
+    timeout = SOCKET_TIMEOUT_S
 
     def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-        length = int(self.headers.get("content-length") or 0)
+        raw_length = self.headers.get("content-length")
+        if raw_length is None:
+            self._answer(411, "a Content-Length header is required")
+            return
+        if not raw_length.strip().isdigit():
+            self._answer(400, f"Content-Length {raw_length[:40]!r} is not a byte count")
+            return
+        length = int(raw_length)
         if length > MAX_EVENT_BYTES:
             self._answer(413, f"event body over {MAX_EVENT_BYTES} bytes; events carry "
                               "object references, not data")
             return
-        body = self.rfile.read(length)
+        body = self._body(length)
+        if body is None:
+            self._answer(408, f"the body did not arrive within {REQUEST_DEADLINE_S:.0f} s")
+            return
         try:
             event = from_http(dict(self.headers.items()), body)
         except Exception as exc:  # noqa: BLE001 - any parse failure is the sender's
@@ -257,6 +274,20 @@ class _Handler(BaseHTTPRequestHandler):
             self._answer(503, "broker journal unavailable; retry")
             return
         self._answer(202, "")
+
+    def _body(self, length: int) -> bytes | None:
+        """Exactly ``length`` bytes of body, or None when they do not arrive in time."""
+        deadline = time.monotonic() + REQUEST_DEADLINE_S
+        parts, remaining = [], length
+        while remaining:
+            if time.monotonic() > deadline:
+                return None
+            part = self.rfile.read1(min(remaining, 64 << 10))
+            if not part:
+                return None
+            parts.append(part)
+            remaining -= len(part)
+        return b"".join(parts)
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
         if self.path == "/healthz":
@@ -278,12 +309,37 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(payload)
 
 
+class _BoundedServer(ThreadingHTTPServer):
+    """A threading HTTP server that serves at most :data:`MAX_CONNECTIONS` at once."""
+
+    daemon_threads = True
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            try:
+                request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
+                                b"Connection: close\r\n\r\n")
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+
 def serve(broker: Broker, host: str, port: int) -> ThreadingHTTPServer:
     """The ingress HTTP server of ``broker`` (not yet serving: call ``serve_forever``)."""
     handler = type("BrokerHandler", (_Handler,), {"broker": broker})
-    server = ThreadingHTTPServer((host, port), handler)
-    server.daemon_threads = True
-    return server
+    return _BoundedServer((host, port), handler)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -4,8 +4,10 @@ For users who drop files into the bucket themselves: point the bucket's
 webhook notifications at the ``aurora-ingest`` function and each new L2B
 object under the input prefix becomes one ``observation.stored`` event,
 the same event the watcher and ``aurora run --via-events`` send. Records
-for other buckets, other prefixes, other names or other event kinds are
-skipped and counted, not refused: a bucket sends what it sends.
+for other buckets, other prefixes, other names or other event kinds, and
+malformed records, are skipped and counted, not refused: a bucket sends what
+it sends, and one bad record must not cost the good ones beside it. The same
+object (key and etag) named twice in one notification is announced once.
 """
 
 import os
@@ -39,11 +41,14 @@ def events_from_notification(payload: Any, layout: BucketLayout) -> tuple[list[C
         raise ValueError(f"not an S3 event notification: expected a JSON object with a "
                          f"'Records' list of at most {MAX_RECORDS}")
     events, skipped = [], 0
+    seen: set[tuple[str, str]] = set()
     for record in records:
         event = _event(record, layout)
-        if event is None:
+        identity = None if event is None else (event.get_data()["key"], event.get_data()["etag"])
+        if identity is None or identity in seen:
             skipped += 1
         else:
+            seen.add(identity)
             events.append(event)
     return events, skipped
 
@@ -54,7 +59,8 @@ def _event(record: Any, layout: BucketLayout) -> CloudEvent | None:
         bucket = str(record["s3"]["bucket"]["name"])
         obj = record["s3"]["object"]
         key = unquote_plus(str(obj["key"]))
-    except (KeyError, TypeError):
+        size = _size(obj.get("size", 0))
+    except (KeyError, TypeError, AttributeError, ValueError):
         return None
     if "ObjectCreated" not in kind or bucket != layout.bucket:
         return None
@@ -67,7 +73,19 @@ def _event(record: Any, layout: BucketLayout) -> CloudEvent | None:
         return None
     return new_event(OBSERVATION_STORED, "ingest", name, {
         "bucket": bucket, "key": key, "etag": str(obj.get("eTag", "")).strip('"'),
-        "size": int(obj.get("size", 0) or 0)})
+        "size": size})
+
+
+def _size(value: Any) -> int:
+    """An object size from a notification: a whole number of bytes, or ValueError."""
+    if value in (None, ""):
+        return 0
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise ValueError(f"size {value!r} is not a whole number")
+    size = int(value)
+    if not 0 <= size < 1 << 62:
+        raise ValueError(f"size {value!r} is out of range")
+    return size
 
 
 def ingest_main() -> Callable[[Context], tuple[str, int, dict[str, str]]]:
