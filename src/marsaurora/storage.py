@@ -162,6 +162,16 @@ class Storage:
             raise ObjectTooLarge(key, len(data), max_bytes)
         return data, ObjectRef(self.bucket, key, reply.get("ETag", "").strip('"'))
 
+    def etag(self, key: str) -> str:
+        """The current ETag of the object at ``key`` (quotes stripped).
+
+        Raises
+        ------
+        ObjectMissing, StorageUnavailable
+        """
+        return str(self._call("head_object", key, Bucket=self.bucket, Key=key)
+                   .get("ETag", "")).strip('"')
+
     def exists(self, key: str) -> bool:
         """Whether an object is stored at ``key``."""
         try:

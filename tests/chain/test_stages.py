@@ -290,3 +290,18 @@ def test_a_forged_finite_but_huge_box_is_catalogued_not_a_crash(context, aurora_
     reply = run_stage("catalog", forged, context)
     assert reply.status == 200
     assert reply.event.get_data()["record"]["status"] in ("aurora", "no_aurora")
+
+
+def test_a_late_record_of_an_older_version_does_not_replace_the_newer_one(context, aurora_file,
+                                                                         tmp_path):
+    first = _chain(context, _upload(context, aurora_file))
+    final_of_first = first[-2].event
+    assert final_of_first["type"] in (OBSERVATION_CATALOGED, "marsaurora.candidate.none")
+    newer = tmp_path / aurora_file.name
+    newer.write_bytes(b"SIMPLE  = T" + b" " * 100)
+    _chain(context, _upload(context, newer))
+    key = context.layout.record_key(f"observations/{aurora_file.name}")
+    newest = context.storage.get(key)[0]
+    assert json.loads(newest)["status"] == "error"
+    assert run_stage("record", final_of_first, context).status == 204
+    assert context.storage.get(key)[0] == newest, "the older version's record replaced it"

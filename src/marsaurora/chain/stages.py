@@ -6,6 +6,7 @@ built by :mod:`marsaurora.pipeline` in every mode, so ``aurora run`` and
 ``aurora run --via-events`` write the same records.
 """
 
+import logging
 import re
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ FAILURE_MESSAGE_CHARS = 400
 MAX_DETECTIONS = 300
 """The detector keeps at most this many boxes per image (as ultralytics does)."""
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
+log = logging.getLogger(__name__)
 
 
 def preprocess_stage(event: CloudEvent, context: StageContext) -> Reply:
@@ -140,10 +142,25 @@ def catalog_stage(event: CloudEvent, context: StageContext) -> Reply:
 
 
 def record_stage(event: CloudEvent, context: StageContext) -> Reply:
-    """``observation.cataloged`` or ``candidate.none`` -> the record in ``records/``; the end."""
+    """``observation.cataloged`` or ``candidate.none`` -> the record in ``records/``; the end.
+
+    The record is stored only while the input still holds the content the
+    chain processed (same ETag): after a quick re-upload, the older
+    version's record, finishing late, must not replace the newer one's.
+    """
     data = event_data(event, hop("record").consumes)
     observation_ref = _input_ref(data.get("observation"), "observation", context)
     record = _partial_record(data, observation_ref)
+    if observation_ref.etag:
+        try:
+            current = context.storage.etag(observation_ref.key)
+        except ObjectMissing:
+            current = observation_ref.etag
+        if current != observation_ref.etag:
+            log.info("stale record not stored", extra={
+                "observation": record["observation"], "processed_etag": observation_ref.etag,
+                "current_etag": current})
+            return Reply(204)
     context.put_json(context.layout.record_key(observation_ref.key), record)
     return Reply(204)
 
