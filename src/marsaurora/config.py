@@ -130,6 +130,9 @@ class Settings:
         "Credentials come from the usual `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY`.")
     s3_region: str = _setting("us-east-1", "Region name sent to the S3 endpoint.")
     s3_bucket: str = _setting("aurora", "Bucket holding observations and every derived object.")
+    seal_key: str = _setting(
+        "", "Key the stages seal their events with, so no other broker client can forge a "
+        "record; empty derives one from the bucket's secret key (every stage must agree).")
     s3_input_prefix: str = _setting(
         "observations/", "Key prefix where new L2B observations land; stages refuse keys "
         "outside it.")

@@ -68,9 +68,11 @@ class ObjectRef:
 class Storage:
     """One bucket on one S3-compatible endpoint."""
 
-    def __init__(self, client: Any, bucket: str) -> None:
+    def __init__(self, client: Any, bucket: str, secret_key: str | None = None) -> None:
         self._client = client
         self.bucket = bucket
+        self.secret_key = secret_key
+        """The credentials' secret key, when known: the stages derive their event seal from it."""
 
     @classmethod
     def from_settings(cls, settings: Settings, credentials: tuple[str, str] | None = None,
@@ -97,7 +99,8 @@ class Storage:
         client = session.client(
             "s3", endpoint_url=settings.s3_endpoint or None, region_name=settings.s3_region,
             config=config)
-        return cls(client, settings.s3_bucket)
+        found = session.get_credentials()
+        return cls(client, settings.s3_bucket, found.secret_key if found else None)
 
     def ensure_bucket(self) -> None:
         """Create the bucket if it does not exist yet."""

@@ -8,6 +8,7 @@ import pytest
 from cloudevents.http import CloudEvent
 
 from marsaurora.chain import StageContext, run_stage
+from marsaurora.chain.seal import sealed
 from marsaurora.config import Settings
 from marsaurora.events import (CANDIDATE_FOUND, DETECTIONS_READY, HEATMAP_READY, HOPS,
                                OBSERVATION_CATALOGED, OBSERVATION_FAILED, OBSERVATION_STORED,
@@ -31,6 +32,12 @@ def _upload(context: StageContext, path, name=None) -> CloudEvent:
     name = name or path.name
     ref = context.storage.put(context.layout.input_key(name), path.read_bytes(), "application/fits")
     return new_event(OBSERVATION_STORED, "ingest", name, {**ref.to_json(), "size": 1})
+
+
+def _keyed(event: CloudEvent, data: dict, context: StageContext) -> CloudEvent:
+    """``event`` with other data, sealed as a stage holding the key would: what a stage's own
+    bug could send, past the seal, to reach the checks behind it."""
+    return sealed(CloudEvent(event.get_attributes(), data), context.seal_key)
 
 
 def _chain(context: StageContext, event: CloudEvent) -> list:
@@ -141,7 +148,7 @@ def test_forged_derived_keys_are_refused(context, aurora_file):
     ready = run_stage("preprocess", _upload(context, aurora_file), context).event
     data = ready.get_data()
     data["scan"] = {**data["scan"], "key": "observations/" + aurora_file.name}
-    reply = run_stage("classify", CloudEvent(ready.get_attributes(), data), context)
+    reply = run_stage("classify", _keyed(ready, data, context), context)
     assert reply.status == 400 and "not the one derived" in reply.message
 
 
@@ -250,7 +257,7 @@ def test_without_a_detector_the_screen_decides_as_in_process(context, aurora_fil
 ])
 def test_catalog_refuses_malformed_detections(context, aurora_file, detections, reason):
     ready = run_stage("detect", _found_event(context, aurora_file), context).event
-    bad = CloudEvent(ready.get_attributes(), {**ready.get_data(), "detections": detections})
+    bad = _keyed(ready, {**ready.get_data(), "detections": detections}, context)
     reply = run_stage("catalog", bad, context)
     assert reply.status == 400 and reason in reply.message
 
@@ -286,7 +293,7 @@ def test_a_dead_letter_whose_data_is_not_json_is_kept_not_lost(context):
 def test_a_forged_finite_but_huge_box_is_catalogued_not_a_crash(context, aurora_file):
     ready = run_stage("detect", _found_event(context, aurora_file), context).event
     huge = [{"label": "aurora", "confidence": 0.9, "box_px": [0.0, 0.0, 1e300, 1e300]}]
-    forged = CloudEvent(ready.get_attributes(), {**ready.get_data(), "detections": huge})
+    forged = _keyed(ready, {**ready.get_data(), "detections": huge}, context)
     reply = run_stage("catalog", forged, context)
     assert reply.status == 200
     assert reply.event.get_data()["record"]["status"] in ("aurora", "no_aurora")
@@ -305,3 +312,18 @@ def test_a_late_record_of_an_older_version_does_not_replace_the_newer_one(contex
     assert json.loads(newest)["status"] == "error"
     assert run_stage("record", final_of_first, context).status == 204
     assert context.storage.get(key)[0] == newest, "the older version's record replaced it"
+
+
+def test_a_record_forged_by_another_broker_client_is_refused_and_not_stored(context, aurora_file):
+    replies = _chain(context, _upload(context, aurora_file))
+    final = replies[-2].event
+    key = context.layout.record_key(f"observations/{aurora_file.name}")
+    genuine = context.storage.get(key)[0]
+    forged_data = {**final.get_data()}
+    forged_data["record"] = {**forged_data["record"], "status": "no_aurora", "detections": []}
+    for forged in (CloudEvent(final.get_attributes(), forged_data),
+                   CloudEvent(final.get_attributes(), {k: v for k, v in forged_data.items()
+                                                       if k != "seal"})):
+        reply = run_stage("record", forged, context)
+        assert reply.status == 400 and "seal" in reply.message
+    assert context.storage.get(key)[0] == genuine

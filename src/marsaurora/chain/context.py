@@ -6,6 +6,7 @@ from typing import Any
 from cloudevents.http import CloudEvent
 
 from marsaurora import jsonsafe
+from marsaurora.chain.seal import seal_key
 from marsaurora.config import Settings
 from marsaurora.detect.service import BatchingDetector
 from marsaurora.layout import BucketLayout
@@ -31,6 +32,8 @@ class StageContext:
     options: PipelineOptions
     detector: BatchingDetector | None = None
     """Only the detect stage loads the model; None there means ``AURORA_DETECTOR=off``."""
+    seal_key: bytes = b""
+    """What events between stages are sealed with (:mod:`marsaurora.chain.seal`)."""
 
     @classmethod
     def from_settings(cls, settings: Settings, stage: str = "") -> "StageContext":
@@ -42,9 +45,9 @@ class StageContext:
         detector = None
         if stage == "detect" and options.detector is not None:
             detector = BatchingDetector(options.detector, max_batch=settings.detect_batch)
-        return cls(storage=Storage.from_settings(settings),
-                   layout=BucketLayout.from_settings(settings), options=options,
-                   detector=detector)
+        storage = Storage.from_settings(settings)
+        return cls(storage=storage, layout=BucketLayout.from_settings(settings), options=options,
+                   detector=detector, seal_key=seal_key(settings.seal_key, storage.secret_key))
 
     def readiness(self) -> tuple[bool, str]:
         """``(ready, reason)`` for the readiness probe: the bucket answers, and the detect

@@ -22,6 +22,7 @@ from typing import Any
 from cloudevents.http import CloudEvent
 
 from marsaurora.chain.context import Reply, StageContext
+from marsaurora.chain.seal import is_sealed
 from marsaurora.events import (CANDIDATE_FOUND, CANDIDATE_NONE, DETECTIONS_READY, HEATMAP_READY,
                                OBSERVATION_CATALOGED, OBSERVATION_STORED)
 from marsaurora.layout import KeyRefused
@@ -52,7 +53,8 @@ def dead_letter(event: CloudEvent, context: StageContext) -> Reply:
     if input_key is not None:
         record_key = context.layout.record_key(input_key)
         if not context.storage.exists(record_key):
-            context.put_json(record_key, _fallback_record(event, data, input_key, delivery))
+            trusted = data if is_sealed(event, context.seal_key) else {}
+            context.put_json(record_key, _fallback_record(event, trusted, input_key, delivery))
     return Reply(204)
 
 

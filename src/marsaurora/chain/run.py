@@ -2,15 +2,17 @@
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 
 from cloudevents.http import CloudEvent
 
 from marsaurora.chain.context import Reply, StageContext
 from marsaurora.chain.deadletter import dead_letter
+from marsaurora.chain.seal import check, sealed
 from marsaurora.chain.stages import (catalog_stage, classify_stage, detect_stage,
                                      preprocess_stage, record_stage, refuse_event)
 from marsaurora.detect import ModelError
-from marsaurora.events import DEAD_LETTER_STAGE, BadEvent
+from marsaurora.events import DEAD_LETTER_STAGE, BadEvent, hop
 from marsaurora.layout import KeyRefused
 from marsaurora.storage import StorageUnavailable
 
@@ -23,6 +25,8 @@ HANDLERS: dict[str, Handler] = {
     "record": record_stage,
     DEAD_LETTER_STAGE: dead_letter,
 }
+SEALED_INPUT = frozenset({"classify", "detect", "catalog", "record"})
+"""Stages that act only on events another stage sealed."""
 log = logging.getLogger(__name__)
 
 
@@ -37,7 +41,12 @@ def run_stage(stage: str, event: CloudEvent, context: StageContext) -> Reply:
     attributes = {"stage": stage, "event_id": event.get("id"), "subject": event.get("subject"),
                   "event_type": event.get("type")}
     try:
-        return HANDLERS[stage](event, context)
+        if stage in SEALED_INPUT and event.get("type") in hop(stage).consumes:
+            check(event, context.seal_key)
+        reply = HANDLERS[stage](event, context)
+        if reply.event is not None and reply.status < 300:
+            return replace(reply, event=sealed(reply.event, context.seal_key))
+        return reply
     except (BadEvent, KeyRefused) as exc:
         log.warning("bad event refused: %s", exc, extra=attributes)
         return refuse_event(stage, event, str(exc))

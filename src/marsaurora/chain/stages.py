@@ -6,6 +6,7 @@ built by :mod:`marsaurora.pipeline` in every mode, so ``aurora run`` and
 ``aurora run --via-events`` write the same records.
 """
 
+import copy
 import logging
 import re
 from pathlib import Path
@@ -274,4 +275,4 @@ def _partial_record(data: dict[str, Any], observation_ref: ObjectRef) -> dict[st
     if not isinstance(record, dict) or record.get("observation") != name \
             or not isinstance(record.get("timings_ms"), dict):
         raise BadEvent(f"event data needs the record of {name!r} so far as 'record'")
-    return record
+    return copy.deepcopy(record)
