@@ -240,7 +240,8 @@ def _watch(args: argparse.Namespace, settings: Settings) -> int:
         if args.once:
             result = watcher.poll()
             print(f"{result.listed} listed, {len(result.announced)} announced, "
-                  f"{len(result.failed)} failed")
+                  f"{len(result.failed)} failed"
+                  + (f", {len(result.waiting)} still changing" if result.waiting else ""))
             return 1 if result.failed else 0
     except (SourceError, StorageUnavailable) as exc:
         print(f"aurora: {exc}", file=sys.stderr)

@@ -183,16 +183,36 @@ class Storage:
             return False
         return True
 
-    def keys(self, prefix: str) -> set[str]:
-        """Every key under ``prefix``."""
-        found: set[str] = set()
+    def describe(self, key: str) -> tuple[int, str]:
+        """Size (bytes) and ETag of the object at ``key``.
+
+        Raises
+        ------
+        ObjectMissing, StorageUnavailable
+        """
+        reply = self._call("head_object", key, Bucket=self.bucket, Key=key)
+        return int(reply.get("ContentLength", 0)), str(reply.get("ETag", "")).strip('"')
+
+    def delete(self, key: str) -> None:
+        """Remove the object at ``key`` (nothing happens when there is none)."""
+        self._call("delete_object", key, Bucket=self.bucket, Key=key)
+
+    def listing(self, prefix: str) -> dict[str, tuple[int, str]]:
+        """Every key under ``prefix`` with its size and ETag."""
+        found: dict[str, tuple[int, str]] = {}
         paginator = self._client.get_paginator("list_objects_v2")
         try:
             for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
-                found.update(item["Key"] for item in page.get("Contents", []))
+                for item in page.get("Contents", []):
+                    found[item["Key"]] = (int(item.get("Size", 0)),
+                                          str(item.get("ETag", "")).strip('"'))
         except (ClientError, BotoCoreError) as exc:
             raise _unavailable(exc, prefix) from None
         return found
+
+    def keys(self, prefix: str) -> set[str]:
+        """Every key under ``prefix``."""
+        return set(self.listing(prefix))
 
     def _call(self, operation: str, what: str, **kwargs: Any) -> dict[str, Any]:
         try:

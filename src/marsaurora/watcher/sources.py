@@ -6,9 +6,18 @@ relative to the source's root, used as the key below the input prefix, so
 one file's bytes. The HTTP source walks a web server's directory listings
 (the EMM Science Data Centre serves ``emu/l2b/<mode>/YYYY/MM/`` that way),
 following only links below the starting URL.
+
+The archive is not trusted: every listing and every file is read within a
+byte limit and a wall-clock deadline (a server that trickles a byte every
+few seconds is cut off, not waited on), each listing is read once per walk
+(links that fan out back into visited folders cost nothing), a walk reads at
+most :data:`MAX_LISTINGS` listings, and redirects are followed only within
+the archive's own host, so a listed file cannot send the watcher to another
+host (a cloud metadata address, say) and copy the answer into the bucket.
 """
 
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from html.parser import HTMLParser
@@ -17,6 +26,7 @@ from typing import Protocol
 from urllib.parse import unquote, urljoin, urlparse
 
 import requests
+import urllib3
 
 from marsaurora.config import Settings
 from marsaurora.storage import Storage
@@ -24,6 +34,11 @@ from marsaurora.storage import Storage
 L2B_NAME = re.compile(r"^emm_emu_l2b_[^/]*\.fits(\.gz)?$", re.IGNORECASE)
 MAX_LISTING_BYTES = 8 * 1024 * 1024
 MAX_DEPTH = 8
+MAX_LISTINGS = 20_000
+MAX_REDIRECTS = 5
+LISTING_DEADLINE_S = 60.0
+FILE_DEADLINE_S = 600.0
+"""Most seconds one listing, or one file, may take from request to last byte."""
 
 
 class SourceError(RuntimeError):
@@ -32,10 +47,12 @@ class SourceError(RuntimeError):
 
 @dataclass(frozen=True)
 class Entry:
-    """One file in a source: its path below the root, and its size when the listing tells."""
+    """One file in a source: its path below the root, and what the source says of it now."""
 
     path: str
     size: int | None = None
+    tag: str = ""
+    """Whatever changes when the content does: an ETag, or a modification time."""
 
 
 class Source(Protocol):
@@ -45,6 +62,10 @@ class Source(Protocol):
 
     def entries(self) -> Iterator[Entry]:
         """Every L2B file the source holds now."""
+        ...
+
+    def describe(self, entry: Entry) -> Entry:
+        """``entry`` with its current size and tag, asked of the source now."""
         ...
 
     def fetch(self, entry: Entry, max_bytes: int) -> bytes:
@@ -65,7 +86,15 @@ class LocalFolder:
         """L2B files below the folder, in name order."""
         for path in sorted(self.root.rglob("*")):
             if path.is_file() and L2B_NAME.match(path.name):
-                yield Entry(path.relative_to(self.root).as_posix(), path.stat().st_size)
+                yield self.describe(Entry(path.relative_to(self.root).as_posix()))
+
+    def describe(self, entry: Entry) -> Entry:
+        """Size and modification time from the file system."""
+        try:
+            status = (self.root / entry.path).stat()
+        except OSError as exc:
+            raise SourceError(f"cannot look at {self.root / entry.path}: {exc}") from None
+        return replace(entry, size=status.st_size, tag=str(status.st_mtime_ns))
 
     def fetch(self, entry: Entry, max_bytes: int) -> bytes:
         """Read one file."""
@@ -86,50 +115,106 @@ class HttpArchive:
         self.session = requests.Session()
 
     def entries(self) -> Iterator[Entry]:
-        """Every L2B file linked from the listings below the starting URL."""
-        yield from self._walk(self.url, 0)
+        """Every L2B file linked from the listings below the starting URL, each listing once."""
+        visited: set[str] = set()
+        yield from self._walk(self.url, 0, visited)
 
-    def fetch(self, entry: Entry, max_bytes: int) -> bytes:
-        """Download one file, refusing it once it passes ``max_bytes``."""
+    def describe(self, entry: Entry) -> Entry:
+        """Size and ETag (or Last-Modified) from a HEAD request."""
         url = urljoin(self.url, entry.path)
         try:
-            with self.session.get(url, stream=True, timeout=self.timeout_s) as response:
-                response.raise_for_status()
-                chunks, total = [], 0
-                for chunk in response.iter_content(1 << 20):
-                    total += len(chunk)
-                    if total > max_bytes:
-                        raise SourceError(f"{url} is above the {max_bytes}-byte limit")
-                    chunks.append(chunk)
+            response = self.session.head(url, timeout=self.timeout_s, allow_redirects=False)
         except requests.RequestException as exc:
-            raise SourceError(f"cannot download {url}: {exc}") from None
-        return b"".join(chunks)
+            raise SourceError(f"cannot look at {url}: {exc}") from None
+        if response.status_code >= 300:
+            return entry
+        length = response.headers.get("content-length", "")
+        return replace(entry, size=int(length) if length.isdigit() else None,
+                       tag=response.headers.get("etag") or response.headers.get(
+                           "last-modified", ""))
 
-    def _walk(self, url: str, depth: int) -> Iterator[Entry]:
-        if depth > MAX_DEPTH:
+    def fetch(self, entry: Entry, max_bytes: int) -> bytes:
+        """Download one file, refusing it past ``max_bytes`` or :data:`FILE_DEADLINE_S`."""
+        return self._get(urljoin(self.url, entry.path), max_bytes, FILE_DEADLINE_S, "download")
+
+    def _walk(self, url: str, depth: int, visited: set[str]) -> Iterator[Entry]:
+        if depth > MAX_DEPTH or url in visited:
             return
+        if len(visited) >= MAX_LISTINGS:
+            raise SourceError(f"more than {MAX_LISTINGS} listings below {self.url}; refusing to "
+                              "walk further (a listing loop?)")
+        visited.add(url)
         for link in self._links(url):
             target = urljoin(url, link)
             if not target.startswith(url) or target == url or "?" in link or "#" in link:
                 continue
             if target.endswith("/"):
-                yield from self._walk(target, depth + 1)
+                yield from self._walk(target, depth + 1, visited)
             else:
                 name = unquote(urlparse(target).path.rsplit("/", 1)[-1])
                 if L2B_NAME.match(name):
                     yield Entry(unquote(target[len(self.url):]))
 
     def _links(self, url: str) -> list[str]:
-        try:
-            response = self.session.get(url, timeout=self.timeout_s)
-            response.raise_for_status()
-        except requests.RequestException as exc:
-            raise SourceError(f"cannot list {url}: {exc}") from None
-        if len(response.content) > MAX_LISTING_BYTES:
-            raise SourceError(f"the listing at {url} is larger than {MAX_LISTING_BYTES} bytes")
+        body = self._get(url, MAX_LISTING_BYTES, LISTING_DEADLINE_S, "list")
         parser = _Links()
-        parser.feed(response.text)
+        parser.feed(body.decode("utf-8", errors="replace"))
         return parser.hrefs
+
+    def _get(self, url: str, max_bytes: int, deadline_s: float, verb: str) -> bytes:
+        """The body at ``url``, within ``max_bytes`` and ``deadline_s``, same-host redirects only.
+
+        The deadline holds however slowly the server sends: the body is read
+        in whatever pieces arrive (a read returns as soon as any byte does)
+        and the clock is checked after each; a server silent for the socket
+        timeout ends the read too.
+        """
+        deadline = time.monotonic() + deadline_s
+        for _ in range(MAX_REDIRECTS + 1):
+            response = self._open(url, verb)
+            if response.is_redirect:
+                target = urljoin(url, response.headers.get("location", ""))
+                response.close()
+                if urlparse(target)[:2] != urlparse(self.url)[:2]:
+                    raise SourceError(f"{url} redirects to another host ({target}); refused "
+                                      "(only the archive's own host is followed)")
+                url = target
+                continue
+            try:
+                return _bounded_body(response, url, max_bytes, deadline, verb)
+            finally:
+                response.close()
+        raise SourceError(f"cannot {verb} {url}: more than {MAX_REDIRECTS} redirects")
+
+    def _open(self, url: str, verb: str) -> requests.Response:
+        try:
+            response = self.session.get(url, stream=True, timeout=self.timeout_s,
+                                        allow_redirects=False)
+        except requests.RequestException as exc:
+            raise SourceError(f"cannot {verb} {url}: {exc}") from None
+        if not response.is_redirect and response.status_code >= 400:
+            response.close()
+            raise SourceError(f"cannot {verb} {url}: HTTP {response.status_code}")
+        return response
+
+
+def _bounded_body(response: requests.Response, url: str, max_bytes: int, deadline: float,
+                  verb: str) -> bytes:
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise SourceError(f"{url} is {declared} bytes, above the {max_bytes}-byte limit")
+    chunks, total = [], 0
+    try:
+        while chunk := response.raw.read1(64 << 10, decode_content=True):
+            total += len(chunk)
+            if total > max_bytes:
+                raise SourceError(f"{url} is above the {max_bytes}-byte limit")
+            if time.monotonic() > deadline:
+                raise SourceError(f"{url} did not arrive within its deadline")
+            chunks.append(chunk)
+    except (requests.RequestException, OSError, urllib3.exceptions.HTTPError) as exc:
+        raise SourceError(f"cannot {verb} {url}: {exc}") from None
+    return b"".join(chunks)
 
 
 class S3Prefix:
@@ -144,14 +229,27 @@ class S3Prefix:
         self.description = url
 
     def entries(self) -> Iterator[Entry]:
-        """L2B objects under the prefix, in key order."""
-        for key in sorted(self.storage.keys(self.prefix)):
+        """L2B objects under the prefix, in key order, with the size and ETag listed."""
+        listed = self.storage.listing(self.prefix)
+        for key in sorted(listed):
             if L2B_NAME.match(key.rsplit("/", 1)[-1]):
-                yield Entry(key[len(self.prefix):].lstrip("/"))
+                size, etag = listed[key]
+                yield Entry(key[len(self.prefix):].lstrip("/"), size, etag)
+
+    def describe(self, entry: Entry) -> Entry:
+        """Size and ETag from a HEAD request."""
+        try:
+            size, etag = self.storage.describe(self._key(entry))
+        except Exception as exc:  # noqa: BLE001 - any storage fault: try again next poll
+            raise SourceError(f"cannot look at {self._key(entry)}: {exc}") from None
+        return replace(entry, size=size, tag=etag)
+
+    def _key(self, entry: Entry) -> str:
+        return f"{self.prefix.rstrip('/')}/{entry.path}" if self.prefix else entry.path
 
     def fetch(self, entry: Entry, max_bytes: int) -> bytes:
         """Download one object."""
-        key = f"{self.prefix.rstrip('/')}/{entry.path}" if self.prefix else entry.path
+        key = self._key(entry)
         try:
             return self.storage.get(key, max_bytes=max_bytes)[0]
         except Exception as exc:  # noqa: BLE001 - any storage fault: try again next poll
