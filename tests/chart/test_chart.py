@@ -234,3 +234,20 @@ def test_watcher_and_ingest_feed_the_broker():
 def test_an_enabled_watcher_needs_a_source():
     with pytest.raises(helm.HelmValuesError, match="/watcher/source"):
         render({**OFFLINE, "watcher": {"enabled": True}})
+
+
+def test_the_watcher_may_reach_the_archive_but_not_cloud_metadata_or_private_ranges():
+    objects = render(_values(CHART / "ci" / "watcher-ingest.yaml"))
+    [policy] = [p for p in _of(objects, "NetworkPolicy") if p["metadata"]["name"].endswith(
+        "watcher-egress")]
+    assert policy["spec"]["policyTypes"] == ["Egress"]
+    assert policy["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == \
+        "watcher"
+    blocks = [rule for rule in policy["spec"]["egress"]
+              if any("ipBlock" in peer for peer in rule.get("to", []))]
+    (archive,) = blocks
+    (block,) = archive["to"]
+    assert block["ipBlock"]["cidr"] == "0.0.0.0/0"
+    assert "169.254.0.0/16" in block["ipBlock"]["except"]
+    assert "10.0.0.0/8" in block["ipBlock"]["except"]
+    assert sorted(p["port"] for p in archive["ports"]) == [80, 443]
