@@ -102,3 +102,19 @@ def test_without_a_detector_every_screen_candidate_is_an_aurora():
     fusion, (detections, _), _ = run(observation, None)
     assert [d["decided_by"] for d in detections] == ["screen"]
     assert run(night_scan(0.5, 5), None)[1][0] == []
+
+
+def test_a_thin_sinuous_arc_beside_a_bright_crescent_is_one_aurora():
+    rows, cols = np.mgrid[0:SHAPE[0], 0:SHAPE[1]]
+    centre = 92 + 8 * np.sin(cols / 8.0)
+    arc = np.where((cols >= 10) & (cols <= 118),
+                   5.0 * np.exp(-0.5 * ((rows - centre) / 0.8) ** 2), 0.0)
+    observation = night_scan(0.3, 8, terminator_tail_r=400.0, limb_brightened=True,
+                             max_emission_deg=80.0, extra_r=arc)
+    assert observation.brightness_r[-1].mean() > 20, "the last integrations are a bright crescent"
+    assert 100 <= observation.sza_deg[100, 64] and observation.sza_deg[84, 64] <= 112
+    fusion, (detections, flagged), _ = run(observation, [])
+    assert len(detections) == 1 and not flagged
+    (row,) = detections
+    assert row["decided_by"] == "screen"
+    assert row["lon_max_deg"] - row["lon_min_deg"] >= 40, "the row spans the arc, end to end"
