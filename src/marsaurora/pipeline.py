@@ -180,11 +180,14 @@ def catalog(observation: Observation, heatmap: Heatmap, found: list[Detection] |
 
 
 @contextmanager
-def recording_failures(record: dict[str, Any]) -> Iterator[None]:
-    """Turn any failure inside the block into the record's ``error``; never raise.
+def recording_failures(record: dict[str, Any], *, bugs: bool = True) -> Iterator[None]:
+    """Turn a failure inside the block into the record's ``error``.
 
-    An :class:`ObservationError` is the file's fault and keeps its code; any
-    other exception is ours (``internal``) and is logged with its traceback.
+    An :class:`ObservationError` is the file's fault and keeps its code. Any
+    other exception is ours: with ``bugs`` (the embedded runner, where one
+    file must not end the batch) it becomes an ``internal`` error logged with
+    its traceback; without (a stage in the event chain) it propagates, so the
+    stage answers 500 and the broker retries it, then dead-letters it.
     """
     name = record["observation"]
     try:
@@ -194,7 +197,9 @@ def recording_failures(record: dict[str, Any]) -> Iterator[None]:
         record["error"] = exc.to_record()
         log.info("observation refused", extra={"observation": name, "code": exc.code,
                                                "stage": record["stage"]})
-    except Exception as exc:  # noqa: BLE001 - one bad file must not end the batch
+    except Exception as exc:
+        if not bugs:
+            raise
         record["status"] = "error"
         record["error"] = {"code": "internal", "message": f"{type(exc).__name__}: {exc}"}
         log.exception("unexpected failure", extra={"observation": name,

@@ -327,3 +327,18 @@ def test_a_record_forged_by_another_broker_client_is_refused_and_not_stored(cont
         reply = run_stage("record", forged, context)
         assert reply.status == 400 and "seal" in reply.message
     assert context.storage.get(key)[0] == genuine
+
+
+def test_a_bug_in_a_science_step_answers_500_so_the_broker_retries(context, aurora_file,
+                                                                    monkeypatch):
+    found = _found_event(context, aurora_file)
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("a bug, not the file's fault")
+
+    monkeypatch.setattr("marsaurora.pipeline.fuse", broken)
+    ready = run_stage("detect", found, context).event
+    reply = run_stage("catalog", ready, context)
+    assert reply.status == 500 and "internal error" in reply.message
+    assert not context.storage.exists(
+        context.layout.record_key(f"observations/{aurora_file.name}"))

@@ -55,7 +55,7 @@ def preprocess_stage(event: CloudEvent, context: StageContext) -> Reply:
         error = file_too_large(name, exc.size, limit)
         return _refuse(stage, stored, record, error, context)
     digest = content_digest(body)
-    with recording_failures(record):
+    with recording_failures(record, bugs=False):
         observation, heatmap = read_and_render(Path(name), context.options, record, data=body)
     del body
     if record["error"] is not None:
@@ -87,7 +87,7 @@ def classify_stage(event: CloudEvent, context: StageContext) -> Reply:
     else:
         stored = _derived_objects(data, observation_ref, context, ("scan",))
         observation, heatmap = _load_scan(stored, data, observation_ref, context)
-    with recording_failures(record):
+    with recording_failures(record, bugs=False):
         result = screen(observation, heatmap, context.options, record)
     if record["error"] is not None:
         return _refuse(stage, observation_ref, record, None, context)
@@ -128,7 +128,7 @@ def catalog_stage(event: CloudEvent, context: StageContext) -> Reply:
     found = _detections(data.get("detections"))
     stored = _derived_objects(data, observation_ref, context, ("heatmap", "scan"))
     observation, heatmap = _load_heatmap(stored, data, observation_ref, context)
-    with recording_failures(record):
+    with recording_failures(record, bugs=False):
         catalog(observation, heatmap, found, record, context.options)
     if record["error"] is not None:
         return _refuse(stage, observation_ref, record, None, context)
