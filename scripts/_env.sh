@@ -1,6 +1,7 @@
 # shellcheck shell=bash
-# Sourced by the scripts: make .venv with the project and its test tools installed.
-# Re-installs only when pyproject.toml changed since the last install.
+# Sourced by the scripts: make .venv with the project and the extras they need installed
+# (AURORA_EXTRAS, default "test": everything, the training stack included; the demo asks
+# for "report" only). Re-installs only when pyproject.toml or the extras changed.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv"
@@ -9,11 +10,12 @@ if [ ! -x "$VENV/bin/python" ]; then
   echo "creating $VENV" >&2
   "$PYTHON" -m venv "$VENV"
 fi
-stamp="$VENV/.installed-$(sha256sum "$ROOT/pyproject.toml" | cut -c1-16)"
+EXTRAS="${AURORA_EXTRAS:-test}"
+stamp="$VENV/.installed-$( (cat "$ROOT/pyproject.toml"; echo "$EXTRAS") | sha256sum | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
   echo "installing marsaurora and its dependencies into $VENV" >&2
   "$VENV/bin/python" -m pip install --quiet --upgrade pip
-  "$VENV/bin/python" -m pip install --quiet -e "${ROOT}[test]"
+  "$VENV/bin/python" -m pip install --quiet -e "${ROOT}[${EXTRAS}]"
   rm -f "$VENV"/.installed-*
   touch "$stamp"
 fi

@@ -2,6 +2,8 @@
 # The demo: make 40 synthetic EMUS L2B observations (plus two broken files),
 # run the pipeline over them (screen, YOLO detector, catalogue), print what it
 # found next to the injected truth, score it, and draw the summary figure.
+# Installs only what the demo runs (the pipeline and the figure), not the training stack.
+export AURORA_EXTRAS="report"
 # shellcheck source=scripts/_env.sh
 source "$(dirname "${BASH_SOURCE[0]}")/_env.sh"
 cd "$ROOT" || exit 1
@@ -21,7 +23,8 @@ for r in records:
     known = truth.get(r["observation"])
     label = known["scenario"] if known else "-"
     detail = r["error"]["message"] if r["error"] else ", ".join(
-        f"{d['peak_r']:.1f} R at {d['lat_deg']:.0f}N {d['lon_deg']:.0f}E ({d['confidence']:.2f})"
+        f"{d['peak_r']:.1f} R at {d['lat_deg']:.0f}N {d['lon_deg']:.0f}E ({d['decided_by']}"
+        + (f" {d['confidence']:.2f})" if d.get("confidence") is not None else ")")
         for d in r["detections"] if d.get("lat_deg") is not None)
     print(f"{r['observation']:66} {r['status']:10} {label:12} {detail[:90]}")
 PY
