@@ -7,7 +7,7 @@ import pytest
 
 from marsaurora.config import Settings
 from marsaurora.errors import ERROR_CODES
-from marsaurora.pipeline import STAGES, STATUSES, PipelineOptions, process_file
+from marsaurora.pipeline import STATUSES, STEPS, PipelineOptions, process_file
 from marsaurora.runner import RECORDS_FILE, discover_inputs, run_batch
 
 from conftest import load_truth
@@ -19,7 +19,7 @@ REQUIRED_FIELDS = {"observation", "status", "stage", "error", "candidates", "det
 def _check_record(record: dict) -> None:
     """Screened observations go on to detect and catalog; the detector then decides."""
     assert REQUIRED_FIELDS <= set(record)
-    assert record["status"] in STATUSES and record["stage"] in STAGES
+    assert record["status"] in STATUSES and record["stage"] in STEPS
     if record["status"] == "error":
         assert record["error"]["code"] in ERROR_CODES and record["error"]["message"]
         return

@@ -99,6 +99,9 @@ HOPS: tuple[Hop, ...] = (
 )
 DEAD_LETTER_STAGE = "deadletter"
 DEAD_LETTER_SERVICE = SERVICE_PREFIX + DEAD_LETTER_STAGE
+FUNCTIONS = tuple(hop.stage for hop in HOPS) + (DEAD_LETTER_STAGE,)
+"""Every event function, one Knative Service (``aurora-<name>``) each; the chart's list is
+checked against it."""
 
 
 class BadEvent(ValueError):

@@ -31,7 +31,8 @@ from marsaurora.overlay import draw_detections
 from marsaurora.preprocess import (DEFAULT_RANGE_R, Heatmap, HeatmapFrame, encode_png,
                                    render_heatmap)
 
-STAGES = ("read", "preprocess", "classify", "detect", "catalog")
+STEPS = ("read", "preprocess", "classify", "detect", "catalog")
+"""The steps of one observation, in order; a record's ``stage`` is the last it reached."""
 MAX_STEM_CHARS = 120
 """Longest output file stem; file systems refuse names over 255 bytes."""
 STATUSES = ("aurora", "no_aurora", "error")
@@ -86,7 +87,7 @@ def process_file(path: Path, options: PipelineOptions) -> dict[str, Any]:
     """Process one file and return its ``observations.jsonl`` record.
 
     The record always has ``observation``, ``status`` (one of
-    :data:`STATUSES`), ``stage`` (the last of :data:`STAGES` reached),
+    :data:`STATUSES`), ``stage`` (the last of :data:`STEPS` reached),
     ``error`` (``None`` or ``{"code", "message"}``), ``candidates`` (the
     screen's), ``detections`` (the auroras, one per connected emission, located
     on Mars), ``flagged`` (detector boxes with no physical excess under them)
@@ -97,11 +98,11 @@ def process_file(path: Path, options: PipelineOptions) -> dict[str, Any]:
     record = new_record(path.name)
     with recording_failures(record):
         observation, heatmap = read_and_render(path, options, record)
-        result = screen(observation, heatmap, options, record)
+        result = screen_step(observation, heatmap, options, record)
         if result.passed:
-            found = (detect(heatmap.rgb, load_detector(options.detector), record)
+            found = (detect_step(heatmap.rgb, load_detector(options.detector), record)
                      if options.detector is not None else None)
-            catalog(observation, heatmap, found, record, options, result.excess)
+            catalog_step(observation, heatmap, found, record, options, result.excess)
             if options.png_dir is not None and record["detections"]:
                 stem = safe_file_stem(path.name)
                 overlay = draw_detections(heatmap.rgb, record["detections"])
@@ -135,7 +136,7 @@ def read_and_render(path: Path, options: PipelineOptions, record: dict[str, Any]
     return observation, heatmap
 
 
-def screen(observation: Observation, heatmap: HeatmapFrame, options: PipelineOptions,
+def screen_step(observation: Observation, heatmap: HeatmapFrame, options: PipelineOptions,
            record: dict[str, Any]) -> ScreenResult:
     """The classify step; sets the record's status, screen and candidates."""
     record["stage"] = "classify"
@@ -149,7 +150,7 @@ def screen(observation: Observation, heatmap: HeatmapFrame, options: PipelineOpt
     return result
 
 
-def detect(rgb: np.ndarray, detector: Detector | BatchingDetector,
+def detect_step(rgb: np.ndarray, detector: Detector | BatchingDetector,
            record: dict[str, Any]) -> list[Detection]:
     """The detect step: every box the network finds on the heatmap's pixels."""
     record["stage"] = "detect"
@@ -157,7 +158,7 @@ def detect(rgb: np.ndarray, detector: Detector | BatchingDetector,
         return detector.detect([rgb])[0]
 
 
-def catalog(observation: Observation, heatmap: Heatmap, found: list[Detection] | None,
+def catalog_step(observation: Observation, heatmap: Heatmap, found: list[Detection] | None,
             record: dict[str, Any], options: PipelineOptions,
             excess: ExcessMap | None = None) -> None:
     """The catalog step: fuse boxes and excess into auroras, locate each on Mars, set the status.

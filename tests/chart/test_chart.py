@@ -6,11 +6,14 @@ Knative release in ../shared/schemas/knative (skipped, with a reason, where
 that folder is absent).
 """
 
+import re
 from pathlib import Path
 
 import jsonschema
 import pytest
 import yaml
+
+from marsaurora.events import FUNCTIONS
 
 helm = pytest.importorskip("helm_python")
 kubernetes_validate = pytest.importorskip("kubernetes_validate")
@@ -21,7 +24,6 @@ KNATIVE_SCHEMAS = ROOT.parent / "shared" / "schemas" / "knative"
 KUBERNETES_VERSION = "1.31.0"
 OFFLINE = {"knative": {"requireApis": False}}
 VALUE_FILES = sorted((CHART / "ci").glob("*.yaml"))
-STAGES = ("preprocess", "classify", "detect", "catalog", "record", "deadletter")
 
 
 def render(values: dict, namespace: str = "aurora") -> list[dict]:
@@ -118,7 +120,7 @@ def test_every_trigger_subscriber_is_a_rendered_service():
     objects = render(OFFLINE)
     services = {o["metadata"]["name"] for o in _of(objects, "Service")
                 if o["apiVersion"].startswith("serving.knative.dev")}
-    assert services == {f"aurora-{stage}" for stage in STAGES}
+    assert services == {f"aurora-{stage}" for stage in FUNCTIONS}
     for trigger in _of(objects, "Trigger"):
         assert trigger["spec"]["subscriber"]["ref"]["name"] in services
         assert trigger["spec"]["delivery"]["deadLetterSink"]["ref"]["name"] in services
@@ -129,7 +131,7 @@ def test_secure_defaults():
     pods = [o["spec"]["template"]["spec"] for o in objects
             if o["kind"] in ("Service", "Deployment", "Job") and "template" in o["spec"]]
     pods += [o["spec"] for o in _of(objects, "Pod")]
-    assert len(pods) == len(STAGES) + 3
+    assert len(pods) == len(FUNCTIONS) + 3
     for pod in pods:
         assert pod["securityContext"]["runAsNonRoot"] is True
         assert pod["automountServiceAccountToken"] is False
@@ -251,3 +253,9 @@ def test_the_watcher_may_reach_the_archive_but_not_cloud_metadata_or_private_ran
     assert "169.254.0.0/16" in block["ipBlock"]["except"]
     assert "10.0.0.0/8" in block["ipBlock"]["except"]
     assert sorted(p["port"] for p in archive["ports"]) == [80, 443]
+
+
+def test_the_charts_list_of_functions_is_the_event_contracts():
+    helpers = (CHART / "templates" / "_helpers.tpl").read_text()
+    listed = re.search(r'define "marsaurora.stages" -}}\s*(.*?)\s*{{-', helpers, re.S).group(1)
+    assert tuple(listed.split()) == FUNCTIONS

@@ -26,7 +26,7 @@ from marsaurora.emus import OI_1304_ROW
 from marsaurora.pipeline import timed
 from marsaurora.preprocess import DEFAULT_RANGE_R, DISK_CENTRE_PX, DISK_RADIUS_PX
 
-STAGES = ("read", "plot", "resize", "crop", "mask", "classify", "detect")
+STEPS = ("read", "plot", "resize", "crop", "mask", "classify", "detect")
 
 
 class BaselinePath:

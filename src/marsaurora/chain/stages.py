@@ -25,8 +25,8 @@ from marsaurora.events import (CANDIDATE_FOUND, CANDIDATE_NONE, DETECTIONS_READY
                                hop, new_event)
 from marsaurora.layout import content_digest
 from marsaurora.overlay import draw_detections
-from marsaurora.pipeline import (catalog, detect, new_record, read_and_render,
-                                 recording_failures, screen)
+from marsaurora.pipeline import (catalog_step, detect_step, new_record, read_and_render,
+                                 recording_failures, screen_step)
 from marsaurora.preprocess import Heatmap, HeatmapFrame, decode_png, encode_png
 from marsaurora.scan_artifact import ScanArtifactError, dump_scan, load_scan
 from marsaurora.storage import ObjectMissing, ObjectRef, ObjectTooLarge
@@ -88,7 +88,7 @@ def classify_stage(event: CloudEvent, context: StageContext) -> Reply:
         stored = _derived_objects(data, observation_ref, context, ("scan",))
         observation, heatmap = _load_scan(stored, data, observation_ref, context)
     with recording_failures(record, bugs=False):
-        result = screen(observation, heatmap, context.options, record)
+        result = screen_step(observation, heatmap, context.options, record)
     if record["error"] is not None:
         return _refuse(stage, observation_ref, record, None, context)
     next_type = CANDIDATE_FOUND if result.passed else CANDIDATE_NONE
@@ -114,7 +114,7 @@ def detect_stage(event: CloudEvent, context: StageContext) -> Reply:
         rgb = decode_png(png)
     except ValueError as exc:
         raise BadEvent(f"{data['heatmap'].get('key')!r}: {exc}; preprocess it again") from None
-    found = detect(rgb, context.detector, record)
+    found = detect_step(rgb, context.detector, record)
     return Reply(200, new_event(DETECTIONS_READY, stage, record["observation"], {
         **data, "record": record, "detections": [d.to_record() for d in found]}))
 
@@ -129,7 +129,7 @@ def catalog_stage(event: CloudEvent, context: StageContext) -> Reply:
     stored = _derived_objects(data, observation_ref, context, ("heatmap", "scan"))
     observation, heatmap = _load_heatmap(stored, data, observation_ref, context)
     with recording_failures(record, bugs=False):
-        catalog(observation, heatmap, found, record, context.options)
+        catalog_step(observation, heatmap, found, record, context.options)
     if record["error"] is not None:
         return _refuse(stage, observation_ref, record, None, context)
     overlay = None

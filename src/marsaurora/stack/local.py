@@ -18,7 +18,7 @@ from cloudevents.http import CloudEvent
 
 from marsaurora.config import Settings, env_name
 from marsaurora.detect import ModelError, model_file
-from marsaurora.events import DEAD_LETTER_STAGE, HOPS, SERVICE_PREFIX
+from marsaurora.events import FUNCTIONS, SERVICE_PREFIX
 from marsaurora.pipeline import PipelineOptions
 from marsaurora.stack.remote import ChainUnreachable, post_event
 from marsaurora.storage import Storage
@@ -36,7 +36,6 @@ body guards nothing; left out, 100 observations cost the S3 server and its clien
 15 ms less CPU each. A cluster keeps the SDK's default."""
 S3_SPILL_BYTES = 64 << 10
 """Objects above this size go to temporary files in the S3 server, not its memory."""
-STAGES = tuple(h.stage for h in HOPS) + (DEAD_LETTER_STAGE,)
 
 
 def detect_threads(settings: Settings) -> int:
@@ -47,7 +46,7 @@ def detect_threads(settings: Settings) -> int:
     functions and the S3 server want the same cores. Measured on 2 cores with the int8
     model: 15-16 ms of CPU per image on one thread, 18-25 ms when ONNX Runtime chose.
     """
-    return settings.detect_threads or max(1, (os.cpu_count() or 1) // len(STAGES))
+    return settings.detect_threads or max(1, (os.cpu_count() or 1) // len(FUNCTIONS))
 
 
 class StackError(RuntimeError):
@@ -112,10 +111,10 @@ class LocalStack:
             "s3", [sys.executable, "-m", "marsaurora.stack.s3server", "--port", str(s3_port)],
             {**base_env, "MOTO_S3_DEFAULT_KEY_BUFFER_SIZE": str(S3_SPILL_BYTES),
              "TMPDIR": str(state_dir / "s3-spill")}, s3_port, "/")
-        stage_env = {stage: base_env for stage in STAGES}
+        stage_env = {stage: base_env for stage in FUNCTIONS}
         stage_env["detect"] = {**base_env,
                                env_name("detect_threads"): str(detect_threads(settings))}
-        for stage in STAGES:
+        for stage in FUNCTIONS:
             port = _free_port()
             self.parts[stage] = _Part(
                 stage, [sys.executable, "-m", "marsaurora.stack.serve",
@@ -123,7 +122,7 @@ class LocalStack:
                 stage_env[stage], port, "/health/readiness")
         broker_port = broker_port or _free_port()
         services = [f"--service={SERVICE_PREFIX}{stage}={self.parts[stage].url}"
-                    for stage in STAGES]
+                    for stage in FUNCTIONS]
         self.parts["broker"] = _Part(
             "broker", [sys.executable, "-m", "marsaurora.stack.broker",
                        "--eventing", str(self.root / "eventing"),
@@ -157,9 +156,9 @@ class LocalStack:
         try:
             self.start_part("s3")
             self.storage().ensure_bucket()
-            for stage in STAGES:
+            for stage in FUNCTIONS:
                 self.start_part(stage, wait=False)
-            for stage in STAGES:
+            for stage in FUNCTIONS:
                 self._wait_ready(self.parts[stage])
             self.start_part("broker")
         except BaseException:
