@@ -1,60 +1,20 @@
 """Shared fixtures: synthetic observations made once per test session."""
 
-import http.server
-import json
 import os
-import socket
-import subprocess
 import sys
-import threading
-import time
-import contextlib
 from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 import pytest
-import requests
-from astropy.io import fits
 
 from marsaurora.detect import DetectorOptions, shipped_model
 from marsaurora.emus import read_l2b
 from marsaurora.preprocess import render_heatmap
-from marsaurora.synth.generate import TRUTH_FILE, SynthSpec, file_name, generate
+from marsaurora.synth.generate import SynthSpec, generate
 from marsaurora.synth.scene import Scene, make_scene
-from marsaurora.synth.writer import write_l2b
 
-START = datetime(2022, 3, 31, 21, 21, 7)
-
-
-def load_truth(folder: Path) -> list[dict]:
-    """The truth records of a generated folder, in file order."""
-    return [json.loads(line) for line in (folder / TRUTH_FILE).open()]
-
-
-def scenario_folder(root: Path, scenario: str, n: int, seed: int) -> Path:
-    """Generate ``n`` uncompressed files of one scenario under ``root``."""
-    folder = root / scenario
-    list(generate(SynthSpec(n=n, seed=seed, scenarios=(scenario,), compress=False), folder))
-    return folder
-
-
-def write_scene(scene: Scene, folder: Path, **options: object) -> Path:
-    """Write ``scene`` as a compressed L2B file with an EMUS-convention name."""
-    path = folder / file_name(START, "osr", "sw1of1")
-    write_l2b(scene, path, start_utc=START, **options)
-    return path
-
-
-def rewrite(source: Path, target: Path, change) -> Path:
-    """Copy an L2B file through ``change(hdulist)``, to make broken variants."""
-    with fits.open(source) as hdul:
-        hdul = fits.HDUList([hdu.copy() for hdu in hdul])
-    change(hdul)
-    hdul.writeto(target, overwrite=True)
-    return target
+from helpers import free_port, scenario_folder, serving, write_scene
 
 
 @pytest.fixture(scope="session")
@@ -117,147 +77,3 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with serving([sys.executable, "-m", "marsaurora.stack.s3server", "--port", str(port)],
                  port, "/", env) as endpoint:
         yield endpoint
-
-
-@contextmanager
-def serving(argv: list[str], port: int, health_path: str,
-            env: dict[str, str]) -> Iterator[str]:
-    """Run a server process until the block ends; yield its URL once ``health_path`` answers."""
-    process = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_http(url + health_path)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
-def serve_function(folder: Path, env: dict[str, str]) -> contextlib.AbstractContextManager[str]:
-    """A function folder served as its container serves it, on a free port."""
-    port = free_port()
-    return serving([sys.executable, "-m", "marsaurora.stack.serve", str(folder), "--port",
-                    str(port)], port, "/health/liveness", {**os.environ, **env})
-
-
-def free_port() -> int:
-    """A TCP port nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_for_http(url: str, timeout_s: float = 30.0) -> None:
-    """Block until ``url`` answers at all."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            requests.get(url, timeout=1)
-            return
-        except requests.RequestException:
-            time.sleep(0.1)
-    raise TimeoutError(f"{url} did not answer within {timeout_s} s")
-
-
-def without_timings(record: dict) -> dict:
-    """A record minus its timings, which differ from run to run."""
-    return {key: value for key, value in record.items() if key != "timings_ms"}
-
-
-class EventSink:
-    """An HTTP server that records each CloudEvent's subject; can be told to fail."""
-
-    def __init__(self) -> None:
-        self.subjects: list[str] = []
-        self.status = 202
-        sink = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-                self.rfile.read(int(self.headers.get("content-length", 0)))
-                if sink.status == 202:
-                    sink.subjects.append(self.headers["ce-subject"])
-                    assert self.headers["ce-type"] == "marsaurora.observation.stored"
-                self.send_response(sink.status)
-                self.end_headers()
-
-            def log_message(self, *args) -> None:
-                return
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def wait_for(self, count: int, timeout_s: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        while len(self.subjects) < count and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert len(self.subjects) >= count, self.subjects
-
-
-class TcpProxy:
-    """A loopback TCP proxy that can be cut: while down, connections are refused."""
-
-    def __init__(self, upstream_port: int) -> None:
-        self.upstream_port = upstream_port
-        self.port = free_port()
-        self._listener: socket.socket | None = None
-        self._connections: list[socket.socket] = []
-        self.up()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def up(self) -> None:
-        """Listen again and forward every connection to the upstream port."""
-        listener = socket.socket()
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.1", self.port))
-        listener.listen(64)
-        self._listener = listener
-        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
-
-    def down(self) -> None:
-        """Stop listening (new connections are refused) and cut open ones."""
-        if self._listener is not None:
-            self._listener.close()
-            self._listener = None
-        for connection in self._connections:
-            try:
-                connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            connection.close()
-        self._connections.clear()
-
-    def _accept(self, listener: socket.socket) -> None:
-        while True:
-            try:
-                client, _ = listener.accept()
-            except OSError:
-                return
-            try:
-                upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
-            except OSError:
-                client.close()
-                continue
-            self._connections += [client, upstream]
-            for source, sink in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
-
-    @staticmethod
-    def _pipe(source: socket.socket, sink: socket.socket) -> None:
-        try:
-            while chunk := source.recv(65536):
-                sink.sendall(chunk)
-        except OSError:
-            pass
-        finally:
-            for end in (source, sink):
-                try:
-                    end.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-                end.close()

@@ -15,7 +15,7 @@ from marsaurora.errors import ERROR_CODES, ObservationError
 from marsaurora.preprocess import render_heatmap
 from marsaurora.synth.scene import make_scene
 
-from conftest import rewrite, write_scene
+from helpers import rewrite, write_scene
 
 
 OBSERVATION_ARRAYS = ("brightness_r", "brightness_err_r", "lat_deg", "lon_deg",

@@ -10,7 +10,7 @@ from marsaurora.errors import ERROR_CODES
 from marsaurora.pipeline import STATUSES, STEPS, PipelineOptions, process_file
 from marsaurora.runner import RECORDS_FILE, discover_inputs, run_batch
 
-from conftest import load_truth
+from helpers import load_truth
 
 REQUIRED_FIELDS = {"observation", "status", "stage", "error", "candidates", "detections",
                    "timings_ms"}

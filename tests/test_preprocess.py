@@ -10,7 +10,7 @@ from marsaurora.emus import read_l2b
 from marsaurora.preprocess import (DISK_CENTRE_PX, DISK_RADIUS_PX, HEIGHT_PX, NO_SOURCE,
                                    WIDTH_PX, log_scaled, render_heatmap)
 
-from conftest import load_truth
+from helpers import load_truth
 
 
 def _disk_pixels(observation, heatmap) -> tuple[np.ndarray, np.ndarray]:

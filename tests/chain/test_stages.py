@@ -15,7 +15,7 @@ from marsaurora.events import (CANDIDATE_FOUND, DETECTIONS_READY, HEATMAP_READY,
                                new_event)
 from marsaurora.pipeline import PipelineOptions, process_file
 
-from conftest import without_timings
+from helpers import without_timings
 
 
 @pytest.fixture()
@@ -153,7 +153,7 @@ def test_forged_derived_keys_are_refused(context, aurora_file):
 
 
 def test_unreachable_storage_asks_for_a_retry(aurora_file, monkeypatch):
-    from conftest import free_port
+    from helpers import free_port
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
     dead = StageContext.from_settings(Settings(s3_endpoint=f"http://127.0.0.1:{free_port()}"))

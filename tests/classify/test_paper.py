@@ -7,7 +7,7 @@ from marsaurora.classify import PaperFilterParams, ScreenResult, classify, paper
 from marsaurora.emus import read_l2b
 from marsaurora.preprocess import HEIGHT_PX, WIDTH_PX, render_heatmap
 
-from conftest import load_truth
+from helpers import load_truth
 
 
 def _results(folder, params: PaperFilterParams | None = None) -> list[ScreenResult]:

@@ -9,7 +9,7 @@ from marsaurora.classify import PhysicalScreenParams, classify, physical_screen
 from marsaurora.emus import read_l2b
 from marsaurora.preprocess import render_heatmap
 
-from conftest import load_truth
+from helpers import load_truth
 from scans import night_scan
 
 def test_quiet_night_has_no_candidate():

@@ -17,7 +17,7 @@ from marsaurora.stack.broker import Broker, serve
 from marsaurora.stack.journal import Journal
 from marsaurora.stack.triggers import Delivery, Route
 
-from conftest import free_port
+from helpers import free_port
 
 
 class Subscriber:

@@ -18,7 +18,7 @@ from marsaurora.stack.batch import run_via_events
 from marsaurora.stack.local import LocalStack
 from marsaurora.synth.generate import SynthSpec, generate
 
-from conftest import TcpProxy, free_port, without_timings
+from helpers import TcpProxy, free_port, without_timings
 
 SETTINGS = Settings()
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import free_port, serve_function
+from helpers import free_port, serve_function
 from marsaurora.config import Settings
 from marsaurora.storage import Storage
 

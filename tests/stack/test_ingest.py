@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import EventSink, serve_function
+from helpers import EventSink, serve_function
 from marsaurora.layout import BucketLayout
 from marsaurora.watcher.notifications import events_from_notification
 

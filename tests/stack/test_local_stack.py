@@ -20,7 +20,7 @@ from marsaurora.stack.local import LOCAL_CREDENTIALS, LocalStack
 from marsaurora.storage import Storage
 from marsaurora.synth.generate import SynthSpec, generate
 
-from conftest import free_port, without_timings
+from helpers import free_port, without_timings
 
 SETTINGS = Settings()
 LAYOUT = BucketLayout.from_settings(SETTINGS)

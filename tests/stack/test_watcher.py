@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import EventSink as Sink, free_port
+from helpers import EventSink as Sink, free_port
 from marsaurora.config import Settings
 from marsaurora.storage import Storage
 

@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from conftest import EventSink as Sink
+from helpers import EventSink as Sink
 from marsaurora.config import Settings
 from marsaurora.layout import BucketLayout
 from marsaurora.storage import Storage

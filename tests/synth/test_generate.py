@@ -9,7 +9,7 @@ from marsaurora.synth.geometry import MARS_RADIUS_KM, unit_vector
 from marsaurora.synth.ranges import OOD, TRAIN
 from marsaurora.synth.scene import AURORA_TYPES, SCENARIOS, make_scene
 
-from conftest import load_truth
+from helpers import load_truth
 
 
 def _great_circle_deg(lat1, lon1, lat2, lon2) -> float:
