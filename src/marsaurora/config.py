@@ -107,7 +107,7 @@ class Settings:
         "", "Detector weights; empty uses the shipped ones in `model/` (see "
         "`AURORA_DETECT_PRECISION`; `.pt` for the ultralytics backend).")
     detect_precision: str = _setting(
-        "auto", "Shipped ONNX weights: `int8` (`aurora-yolo11n-int8.onnx`, 1.8x faster on the "
+        "auto", "Shipped ONNX weights: `int8` (`aurora-yolo11n-int8.onnx`, faster on the "
         "CPU), `fp32` (`aurora-yolo11n.onnx`), or `auto`: int8 on the CPU, fp32 on CUDA.",
         choices=PRECISIONS)
     detect_device: str = _setting(

@@ -197,7 +197,7 @@ def read_l2b(path: str | Path, *, limits: ReadLimits = ReadLimits(),
     data : bytes, optional
         The file's bytes, when they are already in memory (a stage that
         fetched them from a bucket); ``path`` then only names the file.
-        Saves writing and re-reading a temporary file (about 20 ms for 8 MB).
+        Saves writing and re-reading a temporary file.
 
     Returns
     -------

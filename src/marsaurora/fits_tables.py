@@ -1,15 +1,14 @@
 """Stream chosen binary tables out of a FITS file, plain or gzip, without astropy.
 
-Why: an L2B file inflates to about 18 MB in seven HDUs, of which the
+Why: an L2B file inflates to many megabytes in seven HDUs, of which the
 pipeline needs three tables and eight columns. Opening it with astropy
-costs about 30 ms of header and table objects on top of the inflate, and
-holds the whole inflated file; this reader passes over the bytes once,
-keeps only the wanted tables and views their columns in place. A
-single-member gzip file is inflated in one call by libdeflate (the
-``deflate`` wheel: 21 ms against zlib-ng's 26 ms on 8.5 MB L2B files);
-anything else, damage included, is streamed through zlib-ng when it is
-installed (about 1.7x faster than zlib) and the standard library
-otherwise, which also words the errors.
+builds header and table objects for all of them and holds the whole
+inflated file; this reader passes over the bytes once, keeps only the
+wanted tables and views their columns in place. A single-member gzip file
+is inflated in one call by libdeflate (the ``deflate`` wheel, the fastest
+here); anything else, damage included, is streamed through zlib-ng when it
+is installed (faster than zlib) and the standard library otherwise, which
+also words the errors. The figures are in docs/performance.md.
 
 It reads exactly what L2B tables are made of: ``BINTABLE`` extensions with
 fixed-width columns of types B, I, J, K, E, D and A, with optional

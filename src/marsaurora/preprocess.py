@@ -26,8 +26,8 @@ WIDTH_PX, HEIGHT_PX = 640, 480
 PNG_PARAMS = ([cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_NONE, cv2.IMWRITE_PNG_COMPRESSION, 1]
               if hasattr(cv2, "IMWRITE_PNG_FILTER") else [cv2.IMWRITE_PNG_COMPRESSION, 1])
 """Heatmaps are colour-mapped, so neighbouring bytes do not predict each other and PNG's row
-filters only cost time: unfiltered, on 10 heatmaps, encode 4.3 -> 3.8 ms, decode 3.7 -> 1.8 ms,
-and 156 -> 112 KB. Lossless either way; an OpenCV without the filter choice keeps its own."""
+filters only cost time (and bytes; docs/performance.md). Lossless either way; an OpenCV
+without the filter choice keeps its own."""
 DISK_CENTRE_PX = (320.0, 230.0)
 DISK_RADIUS_PX = 170.0
 NO_SOURCE = -1
@@ -94,7 +94,7 @@ class Heatmap(HeatmapFrame):
     slit_pixel: np.ndarray
 
     def write_png(self, path: Path) -> None:
-        """Write the heatmap as a PNG (only when asked: it costs ~10 ms).
+        """Write the heatmap as a PNG (only when asked: encoding costs time).
 
         Python writes the file, not ``cv2.imwrite``, which crashes the
         process on a path holding a byte the file system could not decode.
@@ -111,7 +111,7 @@ class Heatmap(HeatmapFrame):
 
         The per-pixel source maps are recomputed from ``scan_to_px`` rather
         than stored: they are derived data, and recomputing them is cheaper
-        than moving 1.2 MB through the bucket.
+        than moving them through the bucket.
         """
         rgb = decode_png(png)
         _, _, slit_index, integ_index = _source_maps(frame.scan_to_px, shape)

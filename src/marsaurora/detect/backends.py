@@ -48,8 +48,8 @@ class OnnxBackend:
         if threads:
             options.intra_op_num_threads = threads
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        """Idle threads sleep instead of spinning: at two threads spinning nearly doubled the
-        CPU per image (52 against 29 ms) for 1.5 ms of latency, CPU the other stages need."""
+        """Idle threads sleep instead of spinning: spinning nearly doubled the CPU per image
+        for a little latency, CPU the other stages need (figures in docs/performance.md)."""
         providers = _providers(device, ort.get_available_providers())
         try:
             self.session = ort.InferenceSession(str(path), options, providers=providers)

@@ -31,9 +31,8 @@ from marsaurora.storage import ObjectMissing, Storage
 POLL_S = 0.1
 """Wait between two reads of a record that is not there yet. Records are awaited one by one
 in input order, which is about the order the chain finishes them, so a read mostly finds its
-record; a miss costs the local S3 server and this client about 4 ms of CPU. Listing the
-records instead cost 0.2 ms per record listed (about 220 ms per listing of 1000), and
-stretched the wait after the last record to the listing interval."""
+record. Listing the records instead cost CPU in proportion to the records listed, and
+stretched the wait after the last record to the listing interval (docs/performance.md)."""
 log = logging.getLogger(__name__)
 
 

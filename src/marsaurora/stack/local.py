@@ -26,14 +26,12 @@ from marsaurora.storage import Storage
 LOCAL_CREDENTIALS = ("aurora-local", "aurora-local-secret")
 """The local S3 server accepts any credentials; these keep real ones out of it."""
 MALLOC_ARENAS = "2"
-"""glibc's malloc arenas for the threaded function servers: 2, not 8 per core. With astropy
-imported only where FITS is read, 40 observations through the stack: classify peak RSS
-179 -> 147 MB, catalog 204 -> 165 MB, record 110 -> 97 MB."""
+"""glibc's malloc arenas for the threaded function servers: 2, not 8 per core, which cut
+each function's peak memory by about a fifth (docs/performance.md)."""
 LOOPBACK_CHECKSUMS = {"AWS_REQUEST_CHECKSUM_CALCULATION": "when_required",
                       "AWS_RESPONSE_CHECKSUM_VALIDATION": "when_required"}
 """Every byte of the local stack stays on loopback, where the SDK's optional CRC32 of each
-body guards nothing; left out, 100 observations cost the S3 server and its clients about
-15 ms less CPU each. A cluster keeps the SDK's default."""
+body guards nothing but costs CPU on both sides. A cluster keeps the SDK's default."""
 S3_SPILL_BYTES = 64 << 10
 """Objects above this size go to temporary files in the S3 server, not its memory."""
 
@@ -43,8 +41,8 @@ def detect_threads(settings: Settings) -> int:
     cores per function.
 
     Left to choose, ONNX Runtime takes every core for one image, while here the other
-    functions and the S3 server want the same cores. Measured on 2 cores with the int8
-    model: 15-16 ms of CPU per image on one thread, 18-25 ms when ONNX Runtime chose.
+    functions and the S3 server want the same cores; one thread also costs less CPU per
+    image (docs/performance.md).
     """
     return settings.detect_threads or max(1, (os.cpu_count() or 1) // len(FUNCTIONS))
 
