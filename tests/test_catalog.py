@@ -130,12 +130,13 @@ def test_a_run_without_detections_writes_an_empty_catalogue(tmp_path):
 
 
 def test_a_box_through_its_record_locates_like_the_box_itself(scan, aurora_scene):
-    """The catalog stage gets boxes from events (0.1 px); in process they are exact."""
+    """The catalog stage gets boxes from events (0.1 px); in process detect_step hands on the
+    same rounding (Detection.as_recorded)."""
     observation, heatmap = scan
     for exact in _truth_detections(aurora_scene, heatmap):
         nudged = Detection("aurora", 0.9, tuple(float(int(v)) + 0.97 for v in exact.box_px))
         record = nudged.to_record()
         through_event = Detection(record["label"], record["confidence"],
                                   tuple(record["box_px"]))
-        assert locate(observation, heatmap, nudged) == \
+        assert locate(observation, heatmap, nudged.as_recorded()) == \
             locate(observation, heatmap, through_event)

@@ -139,7 +139,7 @@ def test_infinite_values_never_reach_a_record_as_infinity(aurora_file, tmp_path)
     emiss.data["RADIANCE"][list(emiss.data["NAME"]).index("O I 130.4 triplet")][..., 7] = 3e38
     path = tmp_path / "infinite.fits"
     hdus.writeto(path)
-    record = process_file(path, PipelineOptions(detector=None))
+    record = process_file(path, PipelineOptions(detector=None)).to_json()
     def refuse(constant):
         raise AssertionError(f"{constant} in a record")
 
@@ -164,7 +164,7 @@ def test_a_scan_of_forty_thousand_integrations_is_refused_not_an_opencv_assertio
                                                                           name="FOV_GEOM"), emiss])
     path = tmp_path / "long.fits"
     hdus.writeto(path)
-    record = process_file(path, PipelineOptions(detector=None))
+    record = process_file(path, PipelineOptions(detector=None)).to_json()
     assert record["error"]["code"] == "too_large" and "40000 integrations" in \
         record["error"]["message"]
 

@@ -7,7 +7,8 @@ import pytest
 
 from marsaurora.config import Settings
 from marsaurora.errors import ERROR_CODES
-from marsaurora.pipeline import STATUSES, STEPS, PipelineOptions, process_file
+from marsaurora.pipeline import PipelineOptions, process_file
+from marsaurora.record import STATUSES, STEPS
 from marsaurora.runner import RECORDS_FILE, discover_inputs, run_batch
 
 from helpers import load_truth
@@ -32,7 +33,7 @@ def _check_record(record: dict) -> None:
 
 
 def test_aurora_file_gives_an_aurora_record(aurora_file, tmp_path):
-    record = process_file(aurora_file, PipelineOptions(png_dir=tmp_path))
+    record = process_file(aurora_file, PipelineOptions(), png_dir=tmp_path).to_json()
     _check_record(record)
     assert record["status"] == "aurora" and record["candidates"] and record["detections"]
     assert record["candidates"][0]["significance"] >= 10
@@ -43,7 +44,7 @@ def test_aurora_file_gives_an_aurora_record(aurora_file, tmp_path):
 
 
 def test_without_the_detector_the_screen_decides(aurora_file):
-    record = process_file(aurora_file, PipelineOptions(detector=None))
+    record = process_file(aurora_file, PipelineOptions(detector=None)).to_json()
     assert record["status"] == "aurora" and record["stage"] == "catalog"
     assert "detect" not in record["timings_ms"] and "disk_detected" not in record
     assert len(record["detections"]) == len(record["candidates"]) > 0
@@ -53,7 +54,7 @@ def test_without_the_detector_the_screen_decides(aurora_file):
 def test_a_bad_file_becomes_an_error_record(tmp_path):
     bad = tmp_path / "emm_emu_l2b_20220101t000000_0001_osr_sw1of1_r_v01-00.fits.gz"
     bad.write_bytes(b"\x1f\x8b" + b"\x00" * 40)
-    record = process_file(bad, PipelineOptions())
+    record = process_file(bad, PipelineOptions()).to_json()
     _check_record(record)
     assert record["status"] == "error" and record["stage"] == "read"
 
@@ -120,8 +121,8 @@ def test_odd_and_long_input_names_get_safe_png_names(tmp_path, aurora_file):
     for path in (odd, long):
         path.write_bytes(aurora_file.read_bytes())
     pngs = tmp_path / "png"
-    summary = run_batch([odd, long], tmp_path / "out", PipelineOptions(png_dir=pngs),
-                        workers=1, progress=False)
+    summary = run_batch([odd, long], tmp_path / "out", PipelineOptions(),
+                        workers=1, progress=False, png_dir=pngs)
     assert summary.by_status.get("error", 0) == 0
     names = sorted(p.name for p in pngs.iterdir())
     assert len(names) == 4, names

@@ -83,14 +83,8 @@ class AuroraLocation:
 
 
 def locate(observation: Observation, heatmap: Heatmap, detection: Detection) -> AuroraLocation:
-    """Map one detector box back onto Mars, with the background measured around it.
-
-    The box is taken at the precision records carry (:data:`BOX_DECIMALS`), so
-    the catalog stage, which gets it from an event, selects the same pixels
-    as the in-process pipeline.
-    """
-    box = tuple(round(v, BOX_DECIMALS) for v in detection.box_px)
-    integ, slit = box_pixels(heatmap, box)
+    """Map one detector box back onto Mars, with the background measured around it."""
+    integ, slit = box_pixels(heatmap, detection.box_px)
     disk = observation.on_disk[integ, slit] & np.isfinite(observation.brightness_r[integ, slit])
     integ, slit = integ[disk], slit[disk]
     if integ.size == 0:

@@ -207,8 +207,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
                 print(f"  {route}: {latency['n']} events, accepted -> answered p50 "
                       f"{latency['p50']} ms, p95 {latency['p95']} ms")
         return 0
-    options = PipelineOptions.from_settings(
-        settings, png_dir=args.out / "heatmaps" if args.png else None)
+    options = PipelineOptions.from_settings(settings)
     if options.detector is not None:
         try:
             model_file(options.detector)
@@ -216,7 +215,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             print(f"aurora: {exc}", file=sys.stderr)
             return 2
     summary = run_batch(paths, args.out, options, workers=settings.workers,
-                        progress=not args.no_progress)
+                        progress=not args.no_progress,
+                        png_dir=args.out / "heatmaps" if args.png else None)
     _finish(summary, args.out)
     return 0
 

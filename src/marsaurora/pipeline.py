@@ -1,8 +1,11 @@
 """One observation through read -> preprocess -> classify -> detect -> catalog, as one record.
 
-This is the unit every mode runs: the embedded batch runner calls it in
-worker processes, and the stage functions call the same steps one at a time.
-It never raises for a bad file: the failure becomes the record's ``error``.
+The steps are written here once, as functions from what the step needs to
+what it makes, each filling the typed :class:`~marsaurora.record.ObservationRecord`;
+:func:`needs_detector` decides, in one place, whether an observation goes on
+after classify. The embedded runner (:func:`process_file`) and the event
+chain's stage handlers are thin adapters over these steps. For a bad file
+nothing raises: the failure becomes the record's ``error``.
 """
 
 import hashlib
@@ -12,7 +15,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -21,21 +23,18 @@ from marsaurora.classify import (DEFAULT_SCREEN, PaperFilterParams, PhysicalScre
                                  ScreenResult, classify)
 from marsaurora.classify.excess import ExcessMap, excess_map
 from marsaurora.config import Settings
-from marsaurora.detect import (AURORA_LABEL, DISK_LABEL, Detection, Detector, DetectorOptions,
+from marsaurora.detect import (AURORA_LABEL, DISK_LABEL, BoxFinder, Detection, DetectorOptions,
                                load_detector)
-from marsaurora.detect.service import BatchingDetector
 from marsaurora.emus import Observation, ReadLimits, read_l2b
 from marsaurora.errors import ObservationError
 from marsaurora.fusion import FusionParams, fuse
 from marsaurora.overlay import draw_detections
 from marsaurora.preprocess import (DEFAULT_RANGE_R, Heatmap, HeatmapFrame, encode_png,
                                    render_heatmap)
+from marsaurora.record import ObservationRecord
 
-STEPS = ("read", "preprocess", "classify", "detect", "catalog")
-"""The steps of one observation, in order; a record's ``stage`` is the last it reached."""
 MAX_STEM_CHARS = 120
 """Longest output file stem; file systems refuse names over 255 bytes."""
-STATUSES = ("aurora", "no_aurora", "error")
 log = logging.getLogger(__name__)
 
 
@@ -52,11 +51,9 @@ class PipelineOptions:
     detector: DetectorOptions | None = field(default_factory=DetectorOptions)
     """The detector run on screened candidates (the shipped model by default); None stops
     after classify."""
-    png_dir: Path | None = None
-    """Write each heatmap here as PNG when set, and an overlay of any detections."""
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, png_dir: Path | None = None) -> "PipelineOptions":
+    def from_settings(cls, settings: Settings) -> "PipelineOptions":
         """Options from the ``AURORA_*`` settings."""
         return cls(
             screen=settings.screen,
@@ -79,109 +76,112 @@ class PipelineOptions:
                 backend=settings.detector, device=settings.detect_device,
                 confidence=settings.detect_confidence, iou=settings.detect_iou,
                 threads=settings.detect_threads, precision=settings.detect_precision),
-            png_dir=png_dir,
         )
 
 
-def process_file(path: Path, options: PipelineOptions) -> dict[str, Any]:
-    """Process one file and return its ``observations.jsonl`` record.
+def process_file(path: Path, options: PipelineOptions, *,
+                 png_dir: Path | None = None) -> ObservationRecord:
+    """Process one file and return its record; never raises for a bad file.
 
-    The record always has ``observation``, ``status`` (one of
-    :data:`STATUSES`), ``stage`` (the last of :data:`STEPS` reached),
-    ``error`` (``None`` or ``{"code", "message"}``), ``candidates`` (the
-    screen's), ``detections`` (the auroras, one per connected emission, located
-    on Mars), ``flagged`` (detector boxes with no physical excess under them)
-    and ``timings_ms``. ``status`` is ``aurora`` when fusion keeps at least one
-    aurora (:mod:`marsaurora.fusion`); without a detector, when the screen
-    passes.
+    ``status`` is ``aurora`` when fusion keeps at least one aurora
+    (:mod:`marsaurora.fusion`); without a detector, when the screen passes.
+    With ``png_dir``, each heatmap is written there as PNG, and an overlay of
+    its auroras when it has any.
     """
-    record = new_record(path.name)
+    record = ObservationRecord(path.name)
     with recording_failures(record):
         observation, heatmap = read_and_render(path, options, record)
+        if png_dir is not None:
+            heatmap.write_png(png_dir / f"{safe_file_stem(path.name)}.png")
         result = screen_step(observation, heatmap, options, record)
-        if result.passed:
+        if needs_detector(result):
             found = (detect_step(heatmap.rgb, load_detector(options.detector), record)
                      if options.detector is not None else None)
             catalog_step(observation, heatmap, found, record, options, result.excess)
-            if options.png_dir is not None and record["detections"]:
-                stem = safe_file_stem(path.name)
-                overlay = draw_detections(heatmap.rgb, record["detections"])
-                (options.png_dir / f"{stem}-detections.png").write_bytes(encode_png(overlay))
+            if png_dir is not None and record.detections:
+                overlay = draw_detections(heatmap.rgb, record.detections)
+                (png_dir / f"{safe_file_stem(path.name)}-detections.png").write_bytes(
+                    encode_png(overlay))
     return record
 
 
-def new_record(observation_name: str) -> dict[str, Any]:
-    """The record of an observation nothing has been done to yet."""
-    return {"observation": observation_name, "status": "error", "stage": "read",
-            "error": None, "candidates": [], "detections": [], "flagged": [], "timings_ms": {}}
+def needs_detector(result: ScreenResult) -> bool:
+    """Whether an observation goes on from classify to detect and catalog: the screen passed.
+
+    The one place the order after classify is decided; the embedded runner and
+    the classify stage (``candidate.found`` or ``candidate.none``) both ask it.
+    """
+    return result.passed
 
 
-def read_and_render(path: Path, options: PipelineOptions, record: dict[str, Any],
+def read_and_render(path: Path, options: PipelineOptions, record: ObservationRecord,
                     data: bytes | None = None) -> tuple[Observation, Heatmap]:
     """The read and preprocess steps; fills the record's description and timings.
 
     ``data``: the file's bytes when already in memory; ``path`` then only names it.
     """
-    timings = record["timings_ms"]
-    record["stage"] = "read"
-    with timed(timings, "read"):
+    record.stage = "read"
+    with timed(record.timings_ms, "read"):
         observation = read_l2b(path, limits=options.limits, data=data)
-    record.update(_describe(observation))
-    record["stage"] = "preprocess"
-    with timed(timings, "preprocess"):
+    _describe(observation, record)
+    record.stage = "preprocess"
+    with timed(record.timings_ms, "preprocess"):
         low, high = options.heatmap_range_r
         heatmap = render_heatmap(observation, min_r=low, max_r=high)
-        if options.png_dir is not None:
-            heatmap.write_png(options.png_dir / f"{safe_file_stem(path.name)}.png")
     return observation, heatmap
 
 
 def screen_step(observation: Observation, heatmap: HeatmapFrame, options: PipelineOptions,
-           record: dict[str, Any]) -> ScreenResult:
+                record: ObservationRecord) -> ScreenResult:
     """The classify step; sets the record's status, screen and candidates."""
-    record["stage"] = "classify"
-    with timed(record["timings_ms"], "classify"):
+    record.stage = "classify"
+    with timed(record.timings_ms, "classify"):
         result = classify(observation, heatmap, screen=options.screen,
                           physical=options.physical, paper=options.paper)
-    record["status"] = "aurora" if result.passed else "no_aurora"
-    record["screen"] = result.screen
-    record["screen_stats"] = {k: round(v, 4) for k, v in result.stats.items()}
-    record["candidates"] = [c.to_record() for c in result.candidates]
+    record.status = "aurora" if result.passed else "no_aurora"
+    record.screen = result.screen
+    record.screen_stats = {k: round(v, 4) for k, v in result.stats.items()}
+    record.candidates = [c.to_record() for c in result.candidates]
     return result
 
 
-def detect_step(rgb: np.ndarray, detector: Detector | BatchingDetector,
-           record: dict[str, Any]) -> list[Detection]:
-    """The detect step: every box the network finds on the heatmap's pixels."""
-    record["stage"] = "detect"
-    with timed(record["timings_ms"], "detect"):
-        return detector.detect([rgb])[0]
+def detect_step(rgb: np.ndarray, detector: BoxFinder,
+                record: ObservationRecord) -> list[Detection]:
+    """The detect step: every box the network finds on the heatmap's pixels, as recorded.
+
+    Boxes come back at the precision records and events carry them
+    (:meth:`Detection.as_recorded`), so the catalog step sees the same boxes
+    in process and in the event chain.
+    """
+    record.stage = "detect"
+    with timed(record.timings_ms, "detect"):
+        return [box.as_recorded() for box in detector.detect([rgb])[0]]
 
 
 def catalog_step(observation: Observation, heatmap: Heatmap, found: list[Detection] | None,
-            record: dict[str, Any], options: PipelineOptions,
-            excess: ExcessMap | None = None) -> None:
+                 record: ObservationRecord, options: PipelineOptions,
+                 excess: ExcessMap | None = None) -> None:
     """The catalog step: fuse boxes and excess into auroras, locate each on Mars, set the status.
 
     ``found`` is None when no detector ran; ``excess`` is the screen's excess
     map when it made one (it is measured here otherwise).
     """
-    record["stage"] = "catalog"
-    with timed(record["timings_ms"], "catalog"):
+    record.stage = "catalog"
+    with timed(record.timings_ms, "catalog"):
         if excess is None:
             excess = excess_map(observation, options.physical.excess)
         boxes = None if found is None else [d for d in found if d.label == AURORA_LABEL]
         fusion = fuse(excess, heatmap, boxes, physical_evidence=options.screen != "paper",
                       candidate=options.physical.is_candidate, params=options.fusion)
-        record["detections"], record["flagged"] = catalog_auroras(observation, heatmap,
-                                                                  excess, fusion)
+        record.detections, record.flagged = catalog_auroras(observation, heatmap, excess,
+                                                            fusion)
     if found is not None:
-        record["disk_detected"] = any(d.label == DISK_LABEL for d in found)
-    record["status"] = "aurora" if record["detections"] else "no_aurora"
+        record.disk_detected = any(d.label == DISK_LABEL for d in found)
+    record.status = "aurora" if record.detections else "no_aurora"
 
 
 @contextmanager
-def recording_failures(record: dict[str, Any], *, bugs: bool = True) -> Iterator[None]:
+def recording_failures(record: ObservationRecord, *, bugs: bool = True) -> Iterator[None]:
     """Turn a failure inside the block into the record's ``error``.
 
     An :class:`ObservationError` is the file's fault and keeps its code. Any
@@ -190,32 +190,28 @@ def recording_failures(record: dict[str, Any], *, bugs: bool = True) -> Iterator
     its traceback; without (a stage in the event chain) it propagates, so the
     stage answers 500 and the broker retries it, then dead-letters it.
     """
-    name = record["observation"]
     try:
         yield
     except ObservationError as exc:
-        record["status"] = "error"
-        record["error"] = exc.to_record()
-        log.info("observation refused", extra={"observation": name, "code": exc.code,
-                                               "stage": record["stage"]})
+        record.fail(exc.code, exc.message)
+        log.info("observation refused", extra={"observation": record.observation,
+                                               "code": exc.code, "stage": record.stage})
     except Exception as exc:
         if not bugs:
             raise
-        record["status"] = "error"
-        record["error"] = {"code": "internal", "message": f"{type(exc).__name__}: {exc}"}
-        log.exception("unexpected failure", extra={"observation": name,
-                                                   "stage": record["stage"]})
+        record.fail("internal", f"{type(exc).__name__}: {exc}")
+        log.exception("unexpected failure", extra={"observation": record.observation,
+                                                   "stage": record.stage})
 
 
-def _describe(observation: Observation) -> dict[str, Any]:
-    described: dict[str, Any] = {"shape": list(observation.shape)}
+def _describe(observation: Observation, record: ObservationRecord) -> None:
+    record.shape = list(observation.shape)
     name = observation.filename
     if name is not None:
-        described.update(orbit=name.orbit, mode=name.mode, swath=name.swath,
-                         start_utc=name.start_utc.isoformat())
+        record.orbit, record.mode, record.swath = name.orbit, name.mode, name.swath
+        record.start_utc = name.start_utc.isoformat()
     if observation.warnings:
-        described["warnings"] = list(observation.warnings)
-    return described
+        record.warnings = list(observation.warnings)
 
 
 def observation_stem(name: str) -> str:

@@ -20,13 +20,14 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import cv2
 from tqdm import tqdm
 
 from marsaurora import jsonsafe, logs
-from marsaurora.pipeline import PipelineOptions, new_record, process_file
+from marsaurora.pipeline import PipelineOptions, process_file
+from marsaurora.record import ObservationRecord
 
 RECORDS_FILE = "observations.jsonl"
 IN_FLIGHT_PER_WORKER = 2
@@ -82,7 +83,8 @@ def resolve_workers(requested: int) -> int:
 
 
 def run_batch(paths: Sequence[Path], out_dir: Path, options: PipelineOptions, *,
-              workers: int = 0, progress: bool = True) -> RunSummary:
+              workers: int = 0, progress: bool = True,
+              png_dir: Path | None = None) -> RunSummary:
     """Process ``paths`` and write ``out_dir/observations.jsonl``.
 
     Parameters
@@ -91,20 +93,22 @@ def run_batch(paths: Sequence[Path], out_dir: Path, options: PipelineOptions, *,
         Worker processes; 0 means one per core, 1 runs in this process.
     progress : bool
         Show a progress bar with observations/s on stderr.
+    png_dir : pathlib.Path, optional
+        Also write each heatmap there as PNG, and an overlay of its auroras.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
-    if options.png_dir is not None:
-        options.png_dir.mkdir(parents=True, exist_ok=True)
+    if png_dir is not None:
+        png_dir.mkdir(parents=True, exist_ok=True)
     workers = resolve_workers(workers)
     records_path = out_dir / RECORDS_FILE
     counts: Counter[str] = Counter()
     start = time.perf_counter()
     with records_path.open("w", encoding="utf-8") as sink, \
             tqdm(total=len(paths), unit="obs", disable=not progress, dynamic_ncols=True) as bar:
-        for record in _records(paths, options, workers):
-            sink.write(jsonsafe.dumps(record) + "\n")
+        for record in _records(paths, options, workers, png_dir):
+            sink.write(jsonsafe.dumps(record.to_json()) + "\n")
             sink.flush()
-            counts[record["status"]] += 1
+            counts[record.status] += 1
             bar.update(1)
     summary = RunSummary(records_path, sum(counts.values()), dict(counts),
                          time.perf_counter() - start)
@@ -112,24 +116,22 @@ def run_batch(paths: Sequence[Path], out_dir: Path, options: PipelineOptions, *,
     return summary
 
 
-def _records(paths: Sequence[Path], options: PipelineOptions,
-             workers: int) -> Iterator[dict[str, Any]]:
-    work = partial(process_file, options=_share_cores(options, workers))
+def _records(paths: Sequence[Path], options: PipelineOptions, workers: int,
+             png_dir: Path | None) -> Iterator[ObservationRecord]:
+    work = partial(process_file, options=_share_cores(options, workers), png_dir=png_dir)
     if workers == 1 or len(paths) <= 1:
         yield from map(work, paths)
         return
     yield from surviving_map(work, paths, min(workers, len(paths)), _worker_died)
 
 
-def _worker_died(path: Path, reason: str) -> dict[str, Any]:
+def _worker_died(path: Path, reason: str) -> ObservationRecord:
     """The record of a file whose worker died twice while processing it."""
-    record = new_record(path.name)
-    record["error"] = {"code": "internal", "message": (
+    log.error("worker died", extra={"observation": path.name, "reason": reason})
+    return ObservationRecord.failed(path.name, "internal", (
         f"the worker processing {path.name} died ({reason}); the file was run again alone and "
         "its worker died again. Out of memory? Check AURORA_MAX_FILE_BYTES and the machine's "
-        "memory, and report the file if it is a valid L2B file.")}
-    log.error("worker died", extra={"observation": path.name, "reason": reason})
-    return record
+        "memory, and report the file if it is a valid L2B file."))
 
 
 Item = TypeVar("Item")

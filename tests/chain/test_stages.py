@@ -60,7 +60,7 @@ def test_chain_writes_the_same_record_as_the_embedded_pipeline(context, aurora_f
     assert {r.event["subject"] for r in replies[:4]} == {aurora_file.name}
     stored, _ = context.storage.get(context.layout.record_key(f"observations/{aurora_file.name}"))
     record = json.loads(stored)
-    expected = process_file(aurora_file, PipelineOptions.from_settings(Settings()))
+    expected = process_file(aurora_file, PipelineOptions.from_settings(Settings())).to_json()
     assert without_timings(record) == without_timings(expected)
     assert record["status"] == "aurora" and record["detections"]
     assert set(record["timings_ms"]) == {"read", "preprocess", "classify", "detect", "catalog"}
@@ -109,7 +109,8 @@ def test_corrupt_file_answers_400_and_leaves_its_error_record(context, tmp_path)
     failure = reply.event.get_data()
     assert failure["error"]["code"] in {"not_fits", "corrupt", "truncated"}
     record = json.loads(context.storage.get(failure["record"]["key"])[0])
-    assert record == {**process_file(bad, PipelineOptions()), "timings_ms": record["timings_ms"]}
+    embedded = process_file(bad, PipelineOptions()).to_json()
+    assert record == {**embedded, "timings_ms": record["timings_ms"]}
     assert len(json.dumps(failure)) < 1024
 
 
@@ -219,7 +220,7 @@ def test_classify_reads_the_heatmap_png_only_for_a_screen_that_looks_at_pixels(
     settings = Settings(s3_endpoint=s3_server, s3_bucket=context.storage.bucket, screen=screen)
     stage_context = StageContext.from_settings(settings)
     ready = run_stage("preprocess", _upload(stage_context, aurora_file), stage_context).event
-    expected = process_file(aurora_file, PipelineOptions.from_settings(settings))
+    expected = process_file(aurora_file, PipelineOptions.from_settings(settings)).to_json()
     classified = run_stage("classify", ready, stage_context).event.get_data()["record"]
     screened = ("screen", "screen_stats", "candidates")
     assert {k: classified[k] for k in screened} == {k: expected[k] for k in screened}
@@ -243,7 +244,7 @@ def test_without_a_detector_the_screen_decides_as_in_process(context, aurora_fil
     record = json.loads(plain.storage.get(
         plain.layout.record_key(f"observations/{aurora_file.name}"))[0])
     assert without_timings(record) == without_timings(
-        process_file(aurora_file, PipelineOptions.from_settings(settings)))
+        process_file(aurora_file, PipelineOptions.from_settings(settings)).to_json())
     assert record["status"] == "aurora" and record["detections"]
     assert {d["decided_by"] for d in record["detections"]} == {"screen"}
 

@@ -44,7 +44,7 @@ def _after_first_record(stack: LocalStack, fault) -> threading.Thread:
 
 def _assert_complete(summary, paths: list[Path]) -> None:
     records = [json.loads(line) for line in summary.records_path.open()]
-    expected = [process_file(p, PipelineOptions.from_settings(SETTINGS)) for p in paths]
+    expected = [process_file(p, PipelineOptions.from_settings(SETTINGS)).to_json() for p in paths]
     assert [without_timings(r) for r in records] == [without_timings(r) for r in expected]
 
 

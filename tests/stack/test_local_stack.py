@@ -154,7 +154,8 @@ def test_a_client_with_only_a_broker_url_and_the_bucket_gets_the_records(stack, 
          "--timeout", "120"], capture_output=True, text=True, env=environment, timeout=300)
     assert ran.returncode == 0, ran.stderr
     records = _read_records(tmp_path / "out" / RECORDS_FILE)
-    expected = [process_file(path, PipelineOptions.from_settings(SETTINGS)) for path in paths]
+    options = PipelineOptions.from_settings(SETTINGS)
+    expected = [process_file(path, options).to_json() for path in paths]
     assert [without_timings(r) for r in records] == [without_timings(r) for r in expected]
     refused = subprocess.run(
         [sys.executable, "-m", "marsaurora.cli", "run", str(tmp_path / "in"), "--out",

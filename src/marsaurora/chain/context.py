@@ -1,6 +1,6 @@
 """What every stage handler gets (storage, layout, options) and what it returns."""
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from cloudevents.http import CloudEvent
@@ -37,11 +37,11 @@ class StageContext:
 
     @classmethod
     def from_settings(cls, settings: Settings, stage: str = "") -> "StageContext":
-        """The context named by the ``AURORA_*`` settings (never writes local PNGs).
+        """The context named by the ``AURORA_*`` settings.
 
         For ``stage="detect"`` the model starts loading in the background.
         """
-        options = replace(PipelineOptions.from_settings(settings), png_dir=None)
+        options = PipelineOptions.from_settings(settings)
         detector = None
         if stage == "detect" and options.detector is not None:
             detector = BatchingDetector(options.detector, max_batch=settings.detect_batch)

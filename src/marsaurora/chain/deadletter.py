@@ -26,7 +26,7 @@ from marsaurora.chain.seal import is_sealed
 from marsaurora.events import (CANDIDATE_FOUND, CANDIDATE_NONE, DETECTIONS_READY, HEATMAP_READY,
                                OBSERVATION_CATALOGED, OBSERVATION_STORED)
 from marsaurora.layout import KeyRefused
-from marsaurora.pipeline import new_record
+from marsaurora.record import ObservationRecord, RecordInvalid
 
 ERROR_EXTENSIONS = ("knativeerrorcode", "knativeerrordest", "knativeerrordata")
 _STAGE_OF_TYPE = {OBSERVATION_STORED: "read", HEATMAP_READY: "classify",
@@ -95,18 +95,20 @@ def _input_key(event_type: Any, data: Any, context: StageContext) -> str | None:
 def _fallback_record(event: CloudEvent, data: dict[str, Any], input_key: str,
                      delivery: dict[str, Any]) -> dict[str, Any]:
     name = input_key.rpartition("/")[2]
-    so_far = data.get("record")
-    if not isinstance(so_far, dict) or so_far.get("observation") != name:
+    try:
+        so_far: ObservationRecord | None = ObservationRecord.from_json(data.get("record"))
+    except RecordInvalid:
+        so_far = None
+    if so_far is not None and so_far.observation != name:
         so_far = None
     if so_far is not None and event.get("type") in _FINAL_TYPES:
-        return so_far
-    record = new_record(name) if so_far is None else {**so_far, "status": "error"}
-    record["stage"] = _STAGE_OF_TYPE.get(event.get("type"), "classify")
+        return so_far.to_json()
+    record = so_far or ObservationRecord(name)
+    record.stage = _STAGE_OF_TYPE.get(event.get("type"), "classify")
     reason = delivery["reason"]
     if isinstance(reason, dict):
         reason = reason.get("error", {}).get("message") or json.dumps(reason)
-    record["error"] = {"code": "undeliverable",
-                       "message": f"{delivery['destination'] or 'a stage'} answered "
-                                  f"{delivery['code'] or 'nothing'} on every attempt"
-                                  + (f": {reason}" if reason else "")}
-    return record
+    return record.fail("undeliverable",
+                       f"{delivery['destination'] or 'a stage'} answered "
+                       f"{delivery['code'] or 'nothing'} on every attempt"
+                       + (f": {reason}" if reason else "")).to_json()

@@ -6,9 +6,9 @@ built by :mod:`marsaurora.pipeline` in every mode, so ``aurora run`` and
 ``aurora run --via-events`` write the same records.
 """
 
-import copy
 import logging
 import re
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +25,10 @@ from marsaurora.events import (CANDIDATE_FOUND, CANDIDATE_NONE, DETECTIONS_READY
                                hop, new_event)
 from marsaurora.layout import content_digest
 from marsaurora.overlay import draw_detections
-from marsaurora.pipeline import (catalog_step, detect_step, new_record, read_and_render,
+from marsaurora.pipeline import (catalog_step, detect_step, needs_detector, read_and_render,
                                  recording_failures, screen_step)
 from marsaurora.preprocess import Heatmap, HeatmapFrame, decode_png, encode_png
+from marsaurora.record import ObservationRecord, RecordError, RecordInvalid
 from marsaurora.scan_artifact import ScanArtifactError, dump_scan, load_scan
 from marsaurora.storage import ObjectMissing, ObjectRef, ObjectTooLarge
 
@@ -45,7 +46,7 @@ def preprocess_stage(event: CloudEvent, context: StageContext) -> Reply:
     data = event_data(event, hop(stage).consumes)
     stored = _input_ref(data, "data", context)
     name = stored.key.rpartition("/")[2]
-    record = new_record(name)
+    record = ObservationRecord(name)
     limit = context.options.limits.max_file_bytes
     try:
         body, stored = context.storage.get(stored.key, max_bytes=limit)
@@ -58,7 +59,7 @@ def preprocess_stage(event: CloudEvent, context: StageContext) -> Reply:
     with recording_failures(record, bugs=False):
         observation, heatmap = read_and_render(Path(name), context.options, record, data=body)
     del body
-    if record["error"] is not None:
+    if record.error is not None:
         return _refuse(stage, stored, record, None, context)
     layout, storage = context.layout, context.storage
     heatmap_ref = storage.put(layout.heatmap_key(stored.key, digest), heatmap.png_bytes(),
@@ -67,7 +68,7 @@ def preprocess_stage(event: CloudEvent, context: StageContext) -> Reply:
                            "application/octet-stream")
     return Reply(200, new_event(HEATMAP_READY, stage, name, {
         "observation": stored.to_json(), "digest": digest, "heatmap": heatmap_ref.to_json(),
-        "scan": scan_ref.to_json(), "record": record}))
+        "scan": scan_ref.to_json(), "record": record.to_json()}))
 
 
 def classify_stage(event: CloudEvent, context: StageContext) -> Reply:
@@ -89,11 +90,11 @@ def classify_stage(event: CloudEvent, context: StageContext) -> Reply:
         observation, heatmap = _load_scan(stored, data, observation_ref, context)
     with recording_failures(record, bugs=False):
         result = screen_step(observation, heatmap, context.options, record)
-    if record["error"] is not None:
+    if record.error is not None:
         return _refuse(stage, observation_ref, record, None, context)
-    next_type = CANDIDATE_FOUND if result.passed else CANDIDATE_NONE
-    return Reply(200, new_event(next_type, stage, record["observation"],
-                                {**data, "record": record}))
+    next_type = CANDIDATE_FOUND if needs_detector(result) else CANDIDATE_NONE
+    return Reply(200, new_event(next_type, stage, record.observation,
+                                {**data, "record": record.to_json()}))
 
 
 def detect_stage(event: CloudEvent, context: StageContext) -> Reply:
@@ -107,16 +108,16 @@ def detect_stage(event: CloudEvent, context: StageContext) -> Reply:
     observation_ref = _input_ref(data.get("observation"), "observation", context)
     record = _partial_record(data, observation_ref)
     if context.detector is None:
-        return Reply(200, new_event(DETECTIONS_READY, stage, record["observation"], {
-            **data, "record": record, "detections": None}))
+        return Reply(200, new_event(DETECTIONS_READY, stage, record.observation, {
+            **data, "record": record.to_json(), "detections": None}))
     png = _derived_objects(data, observation_ref, context, ("heatmap",))["heatmap"]
     try:
         rgb = decode_png(png)
     except ValueError as exc:
         raise BadEvent(f"{data['heatmap'].get('key')!r}: {exc}; preprocess it again") from None
     found = detect_step(rgb, context.detector, record)
-    return Reply(200, new_event(DETECTIONS_READY, stage, record["observation"], {
-        **data, "record": record, "detections": [d.to_record() for d in found]}))
+    return Reply(200, new_event(DETECTIONS_READY, stage, record.observation, {
+        **data, "record": record.to_json(), "detections": [d.to_record() for d in found]}))
 
 
 def catalog_stage(event: CloudEvent, context: StageContext) -> Reply:
@@ -130,16 +131,16 @@ def catalog_stage(event: CloudEvent, context: StageContext) -> Reply:
     observation, heatmap = _load_heatmap(stored, data, observation_ref, context)
     with recording_failures(record, bugs=False):
         catalog_step(observation, heatmap, found, record, context.options)
-    if record["error"] is not None:
+    if record.error is not None:
         return _refuse(stage, observation_ref, record, None, context)
     overlay = None
-    if record["detections"]:
+    if record.detections:
         overlay = context.storage.put(
             context.layout.overlay_key(observation_ref.key, data["digest"]),
-            encode_png(draw_detections(heatmap.rgb, record["detections"])), "image/png").to_json()
-    return Reply(200, new_event(OBSERVATION_CATALOGED, stage, record["observation"], {
+            encode_png(draw_detections(heatmap.rgb, record.detections)), "image/png").to_json()
+    return Reply(200, new_event(OBSERVATION_CATALOGED, stage, record.observation, {
         "observation": observation_ref.to_json(), "digest": data["digest"], "overlay": overlay,
-        "record": record}))
+        "record": record.to_json()}))
 
 
 def record_stage(event: CloudEvent, context: StageContext) -> Reply:
@@ -159,34 +160,34 @@ def record_stage(event: CloudEvent, context: StageContext) -> Reply:
             current = observation_ref.etag
         if current != observation_ref.etag:
             log.info("stale record not stored", extra={
-                "observation": record["observation"], "processed_etag": observation_ref.etag,
+                "observation": record.observation, "processed_etag": observation_ref.etag,
                 "current_etag": current})
             return Reply(204)
-    context.put_json(context.layout.record_key(observation_ref.key), record)
+    context.put_json(context.layout.record_key(observation_ref.key), record.to_json())
     return Reply(204)
 
 
 def refuse_event(stage: str, event: CloudEvent, reason: str) -> Reply:
     """Answer 400 to an event that cannot be acted on; no record can be written."""
     subject = event.get("subject") or ""
-    error = {"code": "bad_event", "message": reason[:FAILURE_MESSAGE_CHARS]}
+    error = RecordError("bad_event", reason[:FAILURE_MESSAGE_CHARS])
     return Reply(400, new_event(OBSERVATION_FAILED, stage, subject, {
-        "observation": None, "stage": stage, "error": error, "record": None}), message=reason)
+        "observation": None, "stage": stage, "error": asdict(error), "record": None}),
+        message=reason)
 
 
-def _refuse(stage: str, observation_ref: ObjectRef, record: dict[str, Any],
+def _refuse(stage: str, observation_ref: ObjectRef, record: ObservationRecord,
             error: ObservationError | None, context: StageContext) -> Reply:
     """Store the error record and answer 400 with the failure event."""
     if error is not None:
-        record["status"] = "error"
-        record["error"] = error.to_record()
+        record.fail(error.code, error.message)
+    reason = record.error or RecordError("internal", f"{stage} refused without a reason")
     record_ref = ObjectRef(context.storage.bucket,
                            context.layout.record_key(observation_ref.key))
-    context.put_json(record_ref.key, record)
-    failure = {"code": record["error"]["code"],
-               "message": record["error"]["message"][:FAILURE_MESSAGE_CHARS]}
-    return Reply(400, new_event(OBSERVATION_FAILED, stage, record["observation"], {
-        "observation": observation_ref.to_json(), "stage": record["stage"], "error": failure,
+    context.put_json(record_ref.key, record.to_json())
+    failure = asdict(RecordError(reason.code, reason.message[:FAILURE_MESSAGE_CHARS]))
+    return Reply(400, new_event(OBSERVATION_FAILED, stage, record.observation, {
+        "observation": observation_ref.to_json(), "stage": record.stage, "error": failure,
         "record": record_ref.to_json()}), message=failure["message"])
 
 
@@ -269,10 +270,15 @@ def _input_ref(data: Any, what: str, context: StageContext) -> ObjectRef:
     return ref
 
 
-def _partial_record(data: dict[str, Any], observation_ref: ObjectRef) -> dict[str, Any]:
-    record = data.get("record")
+def _partial_record(data: dict[str, Any], observation_ref: ObjectRef) -> ObservationRecord:
+    """The record so far that an event carries, parsed and checked against its observation."""
     name = observation_ref.key.rpartition("/")[2]
-    if not isinstance(record, dict) or record.get("observation") != name \
-            or not isinstance(record.get("timings_ms"), dict):
-        raise BadEvent(f"event data needs the record of {name!r} so far as 'record'")
-    return copy.deepcopy(record)
+    try:
+        record = ObservationRecord.from_json(data.get("record"))
+    except RecordInvalid as exc:
+        raise BadEvent(f"event data needs the record of {name!r} so far as 'record': "
+                       f"{exc}") from None
+    if record.observation != name:
+        raise BadEvent(f"event data needs the record of {name!r} so far as 'record', "
+                       f"not that of {record.observation!r}")
+    return record

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -27,7 +27,8 @@ DEFAULT_CONFIDENCE = 0.25
 DEFAULT_IOU = 0.7
 BOX_DECIMALS = 1
 """Records and events carry boxes to 0.1 px; the catalogue uses boxes at that precision."""
-__all__ = ["BACKENDS", "DEVICES", "PRECISIONS", "Detection", "Detector", "DetectorOptions",
+__all__ = ["BACKENDS", "DEVICES", "PRECISIONS", "BoxFinder", "Detection", "Detector",
+           "DetectorOptions",
            "ModelError", "load_detector", "model_file", "resolved_precision", "shipped_model"]
 
 
@@ -44,6 +45,21 @@ class Detection:
         """JSON-ready form."""
         return {"label": self.label, "confidence": round(self.confidence, 4),
                 "box_px": [round(v, BOX_DECIMALS) for v in self.box_px]}
+
+    def as_recorded(self) -> "Detection":
+        """This box as its record carries it: what a step receiving it from an event sees."""
+        recorded = self.to_record()
+        return Detection(recorded["label"], recorded["confidence"],
+                         tuple(float(v) for v in recorded["box_px"]))
+
+
+class BoxFinder(Protocol):
+    """Anything that finds boxes on heatmaps: a :class:`Detector`, or the detect function's
+    batching front to one."""
+
+    def detect(self, images: list[np.ndarray]) -> list[list[Detection]]:
+        """The boxes on each image."""
+        ...
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,6 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from cloudevents.http import CloudEvent
 from tqdm import tqdm
@@ -22,7 +21,8 @@ from marsaurora import jsonsafe
 from marsaurora.config import Settings
 from marsaurora.events import OBSERVATION_STORED, new_event
 from marsaurora.layout import BucketLayout
-from marsaurora.pipeline import PipelineOptions, new_record, process_file
+from marsaurora.pipeline import PipelineOptions, process_file
+from marsaurora.record import ObservationRecord
 from marsaurora.runner import RECORDS_FILE, RunSummary
 from marsaurora.stack.local import LocalStack
 from marsaurora.stack.remote import RemoteChain
@@ -71,7 +71,7 @@ def _run(paths: Sequence[Path], out_dir: Path, settings: Settings,
     storage = stack.storage()
     layout = BucketLayout.from_settings(settings)
     options = PipelineOptions.from_settings(settings)
-    local: dict[Path, dict[str, Any]] = {}
+    local: dict[Path, ObservationRecord] = {}
     expected: dict[Path, str] = {}
     with tqdm(total=len(paths), unit="obs", desc="upload", disable=not progress) as bar:
         for path in paths:
@@ -94,21 +94,21 @@ def _run(paths: Sequence[Path], out_dir: Path, settings: Settings,
                 bar.update(1)
             if record is None:
                 record = _timed_out(path, stack)
-            sink.write(jsonsafe.dumps(record) + "\n")
-            counts[record["status"]] += 1
+            sink.write(jsonsafe.dumps(record.to_json()) + "\n")
+            counts[record.status] += 1
     summary = RunSummary(records_path, sum(counts.values()), dict(counts),
                          time.perf_counter() - start, stack.latency_ms())
     log.info(summary.describe())
     return summary
 
 
-def _await_record(storage: Storage, key: str, deadline: float) -> dict[str, Any] | None:
+def _await_record(storage: Storage, key: str, deadline: float) -> ObservationRecord | None:
     """The record at ``key`` once it is stored; None if it is still missing at ``deadline``
     (read once even when the deadline has passed, so late batches still collect what is done).
     """
     while True:
         try:
-            return json.loads(storage.get(key)[0])
+            return ObservationRecord.from_json(json.loads(storage.get(key)[0]))
         except ObjectMissing:
             if time.monotonic() >= deadline:
                 return None
@@ -140,11 +140,9 @@ def upload(path: Path, storage: Storage, layout: BucketLayout) -> CloudEvent:
                      {**ref.to_json(), "size": path.stat().st_size})
 
 
-def _timed_out(path: Path, stack: LocalStack | RemoteChain) -> dict[str, Any]:
-    record = new_record(path.name)
-    record["error"] = {"code": "undeliverable",
-                       "message": f"no record arrived before the timeout; {stack.logs_hint}"}
-    return record
+def _timed_out(path: Path, stack: LocalStack | RemoteChain) -> ObservationRecord:
+    return ObservationRecord.failed(path.name, "undeliverable",
+                                    f"no record arrived before the timeout; {stack.logs_hint}")
 
 
 def _refuse_duplicate_names(paths: Sequence[Path]) -> None:
