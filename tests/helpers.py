@@ -70,7 +70,7 @@ def serving(argv: list[str], port: int, health_path: str,
 def serve_function(folder: Path, env: dict[str, str]) -> contextlib.AbstractContextManager[str]:
     """A function folder served as its container serves it, on a free port."""
     port = free_port()
-    return serving([sys.executable, "-m", "marsaurora.stack.serve", str(folder), "--port",
+    return serving([sys.executable, "-m", "marsaurora.chain.serve", str(folder), "--port",
                     str(port)], port, "/health/liveness", {**os.environ, **env})
 
 

@@ -31,7 +31,7 @@ from marsaurora.runner import (RunSummary, discover_inputs, resolve_workers, run
                                worker_pool)
 from marsaurora.stack.batch import run_via_events
 from marsaurora.stack.local import LOCAL_CREDENTIALS, LocalStack, StackError
-from marsaurora.stack.remote import ChainUnreachable, RemoteChain
+from marsaurora.chain.remote import ChainUnreachable, RemoteChain
 from marsaurora.layout import BucketLayout
 from marsaurora.storage import Storage, StorageUnavailable
 from marsaurora.watcher.sources import SourceError, open_source

@@ -5,7 +5,7 @@ settings are read and the bucket client built once, when the runtime loads
 the function, so a misconfigured function fails at start with a clear
 message instead of on the first event. ``main.readiness`` says whether the
 function can work yet (the detect stage loads its model in the background);
-:mod:`marsaurora.stack.serve` answers the readiness probe with it.
+:mod:`marsaurora.chain.serve` answers the readiness probe with it.
 """
 
 from collections.abc import Callable

@@ -1,5 +1,8 @@
-"""The local event-driven stack: an S3 server, the stage functions and a broker on loopback.
+"""The local emulator of the cluster: an S3 server, a Knative-style broker and a batch client.
 
-The same chain as on Knative, on one machine: ``aurora stack up`` starts it,
-``aurora run --via-events`` pushes a batch through it.
+On one machine with no cluster, ``aurora stack up`` starts the S3 server,
+each stage function (served by :mod:`marsaurora.chain.serve`, as in the
+containers) and the broker; ``aurora run --via-events`` pushes a batch
+through them. Nothing here runs in production: the function server and the
+event poster the watcher and ingest use live in :mod:`marsaurora.chain`.
 """

@@ -25,7 +25,7 @@ from marsaurora.pipeline import PipelineOptions, process_file
 from marsaurora.record import ObservationRecord
 from marsaurora.runner import RECORDS_FILE, RunSummary
 from marsaurora.stack.local import LocalStack
-from marsaurora.stack.remote import RemoteChain
+from marsaurora.chain.remote import RemoteChain
 from marsaurora.storage import ObjectMissing, Storage
 
 POLL_S = 0.1

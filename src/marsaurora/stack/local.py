@@ -20,7 +20,7 @@ from marsaurora.config import Settings, env_name
 from marsaurora.detect import ModelError, model_file
 from marsaurora.events import FUNCTIONS, SERVICE_PREFIX
 from marsaurora.pipeline import PipelineOptions
-from marsaurora.stack.remote import ChainUnreachable, post_event
+from marsaurora.chain.remote import ChainUnreachable, post_event
 from marsaurora.storage import Storage
 
 LOCAL_CREDENTIALS = ("aurora-local", "aurora-local-secret")
@@ -115,7 +115,7 @@ class LocalStack:
         for stage in FUNCTIONS:
             port = _free_port()
             self.parts[stage] = _Part(
-                stage, [sys.executable, "-m", "marsaurora.stack.serve",
+                stage, [sys.executable, "-m", "marsaurora.chain.serve",
                         str(self.root / "functions" / stage), "--port", str(port)],
                 stage_env[stage], port, "/health/readiness")
         broker_port = broker_port or _free_port()

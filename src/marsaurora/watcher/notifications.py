@@ -22,7 +22,7 @@ from marsaurora import logs
 from marsaurora.config import Settings
 from marsaurora.events import OBSERVATION_STORED, new_event
 from marsaurora.layout import BucketLayout, KeyRefused
-from marsaurora.stack.remote import ChainUnreachable, post_event
+from marsaurora.chain.remote import ChainUnreachable, post_event
 from marsaurora.watcher.sources import L2B_NAME
 
 MAX_RECORDS = 1000

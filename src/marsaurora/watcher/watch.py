@@ -30,7 +30,7 @@ from typing import Any
 
 from marsaurora.events import OBSERVATION_STORED, new_event
 from marsaurora.layout import BucketLayout, KeyRefused
-from marsaurora.stack.remote import ChainUnreachable, post_event
+from marsaurora.chain.remote import ChainUnreachable, post_event
 from marsaurora.storage import ObjectMissing, Storage, StorageUnavailable
 from marsaurora.watcher.sources import Entry, Source, SourceError
 
