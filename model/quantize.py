@@ -18,7 +18,8 @@ quantization with ONNX Runtime:
 Both models are then validated on the test split with ultralytics (the
 ``train`` extra), and the figures go to ``<name>.metrics.json``. Usage::
 
-    python model/quantize.py --model model/aurora-yolo11n.onnx --data model/data/dataset.yaml
+    python model/quantize.py --data model/data/dataset.yaml \
+        --model model/weights/aurora-yolo11n.onnx
 """
 
 import argparse
@@ -104,7 +105,7 @@ def test_split(models: list[Path], dataset: Path, imgsz: int, runs: Path,
 def main(argv: list[str] | None = None) -> int:
     """Quantize, validate both models, write ``<stem>-int8.onnx`` and its metrics."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", type=Path, default=HERE / "aurora-yolo11n.onnx",
+    parser.add_argument("--model", type=Path, default=HERE / "weights" / "aurora-yolo11n.onnx",
                         help="the float ONNX export (default: the shipped one)")
     parser.add_argument("--data", type=Path, required=True,
                         help="dataset.yaml written by model/dataset.py")

@@ -10,7 +10,7 @@ our synthetic set. A run cut short continues from its ``last.pt`` with
 ``model/MODEL_CARD.md``)::
 
     python model/train.py --data model/data/dataset.yaml --epochs 40 --imgsz 416
-    python model/train.py --data model/data/dataset.yaml --init model/aurora-yolo11n.pt
+    python model/train.py --data model/data/dataset.yaml --init model/weights/aurora-yolo11n.pt
     python model/train.py --data model/data/dataset.yaml --resume
 
 Writes ``<out>/<name>.pt``, ``<out>/<name>.onnx`` and ``<out>/<name>.metrics.json``.
@@ -141,7 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="PyTorch CPU threads; 0 keeps its choice (one per physical core, "
                              "which is one on some 2-vCPU machines)")
     parser.add_argument("--name", default="aurora-yolo11n", help="run and weights name")
-    parser.add_argument("--out", type=Path, default=HERE, help="where the weights go")
+    parser.add_argument("--out", type=Path, default=HERE / "weights",
+                        help="where the weights go (model/weights/, shipped as package data)")
     parser.add_argument("--runs", type=Path, default=HERE / "runs",
                         help="ultralytics run folder (checkpoints, logs)")
     parser.add_argument("--config-dir", type=Path, default=HERE / "runs" / "ultralytics-config",

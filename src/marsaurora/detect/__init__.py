@@ -8,6 +8,7 @@ every mode loads it once per process and reuses it) and answers
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from importlib import resources
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -20,7 +21,7 @@ DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "int8")
 """Which shipped ONNX weights: ``auto`` is int8 on the CPU and fp32 on CUDA."""
 SHIPPED_MODEL = "aurora-yolo11n"
-"""Stem of the weights in the repository's ``model/`` folder."""
+"""Stem of the shipped weights (``model/weights/`` in the repository)."""
 AURORA_LABEL = "aurora"
 DISK_LABEL = "mars"
 DEFAULT_CONFIDENCE = 0.25
@@ -80,23 +81,23 @@ class DetectorOptions:
 
 
 def shipped_model(backend: str = "onnx", precision: str = "fp32") -> Path:
-    """The weights shipped in the clone's ``model/`` folder.
+    """The shipped weights: package data of ``marsaurora.weights`` (``model/weights/``).
 
-    ``.pt`` for ultralytics; for ONNX the float export, or its int8
-    quantization (``model/quantize.py``) with ``precision="int8"``. Looked
-    for above the installed package (an editable install or a container
-    holding the clone), then under the working folder.
+    For ONNX the float export, or its int8 quantization (``model/quantize.py``)
+    with ``precision="int8"``; both install with the package. The ultralytics
+    ``.pt`` checkpoint is a training artefact: it is there in a clone (an
+    editable install), not in a wheel.
     """
     if backend == "ultralytics":
         name = f"{SHIPPED_MODEL}.pt"
     else:
         name = f"{SHIPPED_MODEL}{'-int8' if precision == 'int8' else ''}.onnx"
-    for start in (Path(__file__).resolve().parent, Path.cwd().resolve()):
-        for folder in (start, *start.parents):
-            if (folder / "model" / name).is_file():
-                return folder / "model" / name
-    raise ModelError(f"the shipped model/{name} is not above {Path(__file__).parent} nor the "
-                     "working folder; set AURORA_MODEL_PATH to the weights")
+    path = Path(str(resources.files("marsaurora.weights") / name))
+    if path.is_file():
+        return path
+    where = ("the .pt checkpoint ships only in the repository (model/weights/); use a clone"
+             if backend == "ultralytics" else "the installed package lacks it; reinstall")
+    raise ModelError(f"no shipped {name}: {where}, or set AURORA_MODEL_PATH to the weights")
 
 
 def model_file(options: DetectorOptions) -> Path:

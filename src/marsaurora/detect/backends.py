@@ -43,7 +43,7 @@ class OnnxBackend:
 
         if not path.is_file():
             raise ModelError(f"no detector model at {path}; set AURORA_MODEL_PATH to the "
-                             "shipped model/aurora-yolo11n.onnx or your own export")
+                             "shipped model/weights/aurora-yolo11n.onnx or your own export")
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads

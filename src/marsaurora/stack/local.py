@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field, replace
+from importlib import resources
 from pathlib import Path
 from types import TracebackType
 
@@ -65,36 +66,21 @@ class _Part:
         return f"http://127.0.0.1:{self.port}"
 
 
-def project_root() -> Path:
-    """The repository clone holding ``eventing/`` and ``functions/``.
-
-    Raises
-    ------
-    StackError
-        When neither the installed package nor the working folder is inside
-        a clone: the stack runs the function folders and Trigger manifests
-        of the repository itself.
-    """
-    for start in (Path(__file__).resolve(), Path.cwd().resolve()):
-        for folder in (start, *start.parents):
-            if (folder / "eventing" / "triggers.yaml").is_file() and \
-                    (folder / "functions").is_dir():
-                return folder
-    raise StackError("the local stack needs the repository's eventing/ and functions/ folders; "
-                     "run it from a clone (pip install -e . inside it)")
+def manifests() -> Path:
+    """The folder of Broker and Trigger manifests the broker routes by: package data
+    (``marsaurora.eventing``, the repository's ``eventing/``)."""
+    return Path(str(resources.files("marsaurora.eventing")))
 
 
 class LocalStack:
     """The whole chain on loopback; use as a context manager."""
 
     def __init__(self, state_dir: Path, settings: Settings, *, broker_port: int = 0,
-                 s3_port: int = 0, root: Path | None = None,
-                 functions_s3_endpoint: str = "") -> None:
+                 s3_port: int = 0, functions_s3_endpoint: str = "") -> None:
         """``functions_s3_endpoint``: where the functions reach S3, when not directly at the
         stack's server (a proxy in between, to cut the link in fault tests)."""
         self.state_dir = state_dir
         self.settings = settings
-        self.root = root or project_root()
         (state_dir / "logs").mkdir(parents=True, exist_ok=True)
         (state_dir / "s3-spill").mkdir(parents=True, exist_ok=True)
         s3_port = s3_port or _free_port()
@@ -115,15 +101,15 @@ class LocalStack:
         for stage in FUNCTIONS:
             port = _free_port()
             self.parts[stage] = _Part(
-                stage, [sys.executable, "-m", "marsaurora.chain.serve",
-                        str(self.root / "functions" / stage), "--port", str(port)],
+                stage, [sys.executable, "-m", "marsaurora.chain.serve", "--stage", stage,
+                        "--port", str(port)],
                 stage_env[stage], port, "/health/readiness")
         broker_port = broker_port or _free_port()
         services = [f"--service={SERVICE_PREFIX}{stage}={self.parts[stage].url}"
                     for stage in FUNCTIONS]
         self.parts["broker"] = _Part(
             "broker", [sys.executable, "-m", "marsaurora.stack.broker",
-                       "--eventing", str(self.root / "eventing"),
+                       "--eventing", str(manifests()),
                        "--journal", str(state_dir / "broker-journal.sqlite"),
                        "--port", str(broker_port), "--log-level", settings.log_level, *services],
             base_env, broker_port, "/healthz")
@@ -171,7 +157,7 @@ class LocalStack:
             return
         log_file = (self.state_dir / "logs" / f"{name}.log").open("ab")
         part.process = subprocess.Popen(part.argv, env=part.env, stdout=log_file,
-                                        stderr=subprocess.STDOUT, cwd=self.root)
+                                        stderr=subprocess.STDOUT, cwd=self.state_dir)
         log_file.close()
         if wait:
             self._wait_ready(part)

@@ -1,0 +1,1 @@
+"""The shipped detector weights, installed as package data (``marsaurora.weights``)."""
