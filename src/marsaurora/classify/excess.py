@@ -480,14 +480,16 @@ def _despiked_excess(brightness: np.ndarray, background: np.ndarray, sigma: np.n
     """
     filled = np.where(searched, brightness, background)
     padded = np.pad(filled, 1, mode="edge")
-    rows, cols = filled.shape
-    neighbours = np.stack([padded[1 + di:1 + di + rows, 1 + dj:1 + dj + cols]
+    rows, cols = np.nonzero(searched)
+    neighbours = np.stack([padded[rows + 1 + di, cols + 1 + dj]
                            for di in (-1, 0, 1) for dj in (-1, 0, 1) if di or dj])
     second = np.partition(neighbours, 6, axis=0)[6]
-    raw = brightness - background
-    spike = searched & (brightness - second > np.maximum(3 * sigma, 0.5 * raw))
-    excess = np.where(spike, np.minimum(second, brightness) - background, raw)
-    return np.where(searched, excess, 0.0)
+    value = brightness[rows, cols]
+    raw = value - background[rows, cols]
+    spike = value - second > np.maximum(3 * sigma[rows, cols], 0.5 * raw)
+    excess = np.zeros(brightness.shape)
+    excess[rows, cols] = np.where(spike, np.minimum(second, value) - background[rows, cols], raw)
+    return excess
 
 
 def _smoothed(excess: np.ndarray, searched: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
