@@ -40,3 +40,24 @@ def test_readme_lists_every_setting_with_its_default():
     rows = dict(re.findall(r"^\| `(AURORA_[A-Z0-9_]+)` \| `([^`]*)` \|", text, re.MULTILINE))
     expected = {name: default for name, default, _ in documented_settings()}
     assert rows == expected
+
+
+def test_every_science_knob_is_a_setting_that_reaches_the_pipeline():
+    from dataclasses import fields
+
+    from marsaurora.config import SCIENCE_KNOBS, Settings
+    from marsaurora.knobs import is_knob
+    from marsaurora.pipeline import PipelineOptions
+
+    changed = {}
+    for params, prefix in SCIENCE_KNOBS:
+        for spec in fields(params):
+            if is_knob(spec):
+                changed[f"AURORA_{(prefix + spec.name).upper()}"] = str(spec.default * 2 + 1)
+    options = PipelineOptions.from_settings(Settings.from_env(changed))
+    for params, _ in SCIENCE_KNOBS:
+        built = next(getattr(options, name) for name in ("physical", "paper", "fusion", "limits")
+                     if isinstance(getattr(options, name), params))
+        for spec in fields(params):
+            if is_knob(spec):
+                assert getattr(built, spec.name) == type(spec.default)(spec.default * 2 + 1)

@@ -1,14 +1,16 @@
 """Every ``AURORA_*`` setting, read once from the environment.
 
 Each field of :class:`Settings` is one environment variable: the field
-``night_sza_min_deg`` is ``AURORA_NIGHT_SZA_MIN_DEG``. Defaults of science
-parameters come from the science code's own defaults, so the two cannot
-drift; the README table is checked against this class.
+``night_sza_min_deg`` is ``AURORA_NIGHT_SZA_MIN_DEG``. The science
+parameters are not listed here: each is a knob of its parameter dataclass
+(:mod:`marsaurora.knobs`), with its default and help text, and becomes a
+setting by name; adding one touches only that dataclass. The README table is
+checked against this class.
 """
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields, make_dataclass
 from typing import Any
 
 from marsaurora.classify import DEFAULT_SCREEN, SCREENS
@@ -17,131 +19,81 @@ from marsaurora.classify.physical import PhysicalScreenParams
 from marsaurora.detect import BACKENDS, DEFAULT_CONFIDENCE, DEFAULT_IOU, DEVICES, PRECISIONS
 from marsaurora.emus import ReadLimits
 from marsaurora.fusion import FusionParams
+from marsaurora.knobs import knob, settings_fields
 from marsaurora.preprocess import DEFAULT_RANGE_R
 
 ENV_PREFIX = "AURORA_"
 
 
-_PHYSICAL = PhysicalScreenParams()
-_PAPER = PaperFilterParams()
-_FUSION = FusionParams()
-_LIMITS = ReadLimits()
+SCIENCE_KNOBS: tuple[tuple[type, str], ...] = (
+    (PhysicalScreenParams, ""), (FusionParams, ""), (PaperFilterParams, "paper_"),
+    (ReadLimits, ""))
+"""Parameter dataclasses whose knobs are settings, and the prefix of their setting names."""
 
 
 class ConfigError(ValueError):
     """An ``AURORA_*`` variable holds a value that cannot be used."""
 
 
-def _setting(default: Any, help_text: str, *, choices: tuple[str, ...] = (),
-             minimum: float | None = None) -> Any:
-    return field(default=default,
-                 metadata={"help": help_text, "choices": choices, "minimum": minimum})
-
-
 @dataclass(frozen=True)
-class Settings:
-    """Runtime settings; build with :meth:`from_env`, never from globals."""
+class _RuntimeSettings:
+    """The settings that are not science parameters, and what every setting can do."""
 
-    screen: str = _setting(
+    screen: str = knob(
         DEFAULT_SCREEN, "Classify screen: `physical` (Rayleighs on the file's geometry) "
         "or `paper` (the paper's OpenCV filter, for comparison).",
         choices=SCREENS)
-    workers: int = _setting(0, "Worker processes for `aurora run`; 0 uses every core.",
+    workers: int = knob(0, "Worker processes for `aurora run`; 0 uses every core.",
                             minimum=0)
-    night_sza_min_deg: float = _setting(
-        _PHYSICAL.night_sza_min_deg,
-        "Physical screen: look for auroras at solar zenith angles above this (the terminator "
-        "band from 100 deg; the background is fitted from 6 deg lower).", minimum=90.0)
-    night_emission_max_deg: float = _setting(
-        _PHYSICAL.night_emission_max_deg,
-        "Physical screen: look for auroras up to this emission angle (towards the limb).",
-        minimum=0.0)
-    min_excess_r: float = _setting(
-        _PHYSICAL.min_excess_r,
-        "Physical screen: a candidate's peak must stand this many rayleigh above "
-        "the local night background.", minimum=0.0)
-    min_significance: float = _setting(
-        _PHYSICAL.min_significance,
-        "Physical screen: a candidate's summed excess, without its brightest pixel, "
-        "must be this many sigma.", minimum=0.0)
-    min_area_px: int = _setting(
-        _PHYSICAL.min_area_px,
-        "Physical screen: a candidate must cover at least this many detector pixels.",
-        minimum=1)
-    support_significance: float = _setting(
-        _FUSION.support_significance,
-        "Decision: a detector box counts as an aurora only over an excess of at least this many "
-        "sigma; weaker, it is kept as a flagged box.", minimum=0.0)
-    screen_only_significance: float = _setting(
-        _FUSION.screen_only_significance,
-        "Decision: an excess of at least this many sigma is an aurora even where the detector "
-        "drew no box.", minimum=0.0)
-    paper_mask_radius_px: int = _setting(
-        _PAPER.mask_radius_px,
-        "Paper filter: radius of the circular disk mask in the 640x480 heatmap.",
-        minimum=1)
-    paper_min_object_area_px: int = _setting(
-        _PAPER.min_object_area_px,
-        "Paper filter: objects smaller than this many heatmap pixels are not "
-        "counted (0 counts every object, as in the paper).", minimum=0)
-    heatmap_min_r: float = _setting(
+    heatmap_min_r: float = knob(
         DEFAULT_RANGE_R[0], "Heatmap: brightness mapped to the bottom of the log colour scale.",
         minimum=1e-6)
-    heatmap_max_r: float = _setting(
+    heatmap_max_r: float = knob(
         DEFAULT_RANGE_R[1], "Heatmap: brightness mapped to the top of the log colour scale.",
         minimum=1e-6)
-    max_file_bytes: int = _setting(
-        _LIMITS.max_file_bytes, "Refuse input files larger than this many bytes, on disk or once "
-        "inflated from gzip (a gzip bomb stops here).", minimum=1)
-    max_hdu_bytes: int = _setting(
-        _LIMITS.max_hdu_bytes, "Refuse a FITS extension whose header claims more data than this "
-        "many bytes, before reading it.", minimum=1)
-    max_hdus: int = _setting(
-        _LIMITS.max_hdus, "Stop looking for the needed FITS extensions after this many HDUs.",
-        minimum=1)
-    detector: str = _setting(
+    detector: str = knob(
         "onnx", "Detector backend for screened candidates: `onnx` (ONNX Runtime), "
         "`ultralytics` (PyTorch, needs the `train` extra) or `off` (stop after classify).",
         choices=(*BACKENDS, "off"))
-    model_path: str = _setting(
-        "", "Detector weights; empty uses the shipped ones in `model/` (see "
+    model_path: str = knob(
+        "", "Detector weights; empty uses the shipped ones in `model/weights/` (see "
         "`AURORA_DETECT_PRECISION`; `.pt` for the ultralytics backend).")
-    detect_precision: str = _setting(
+    detect_precision: str = knob(
         "auto", "Shipped ONNX weights: `int8` (`aurora-yolo11n-int8.onnx`, faster on the "
         "CPU), `fp32` (`aurora-yolo11n.onnx`), or `auto`: int8 on the CPU, fp32 on CUDA.",
         choices=PRECISIONS)
-    detect_device: str = _setting(
+    detect_device: str = knob(
         "auto", "Where the detector runs: `auto` (the GPU when the backend has one), `cpu` "
         "or `cuda`.", choices=DEVICES)
-    detect_confidence: float = _setting(
+    detect_confidence: float = knob(
         DEFAULT_CONFIDENCE, "Detector: keep boxes at least this confident.", minimum=0.0)
-    detect_iou: float = _setting(
+    detect_iou: float = knob(
         DEFAULT_IOU, "Detector: non-maximum suppression drops boxes overlapping a better one "
         "by more than this IoU.", minimum=0.0)
-    detect_batch: int = _setting(
+    detect_batch: int = knob(
         8, "Detect function: most images run through the network in one batch.", minimum=1)
-    detect_threads: int = _setting(
+    detect_threads: int = knob(
         0, "ONNX Runtime threads per process; 0 lets it choose (`aurora run` shares the "
         "cores among its workers).", minimum=0)
-    log_level: str = _setting("INFO", "Log level of the JSON logs on stderr.",
+    log_level: str = knob("INFO", "Log level of the JSON logs on stderr.",
                               choices=("DEBUG", "INFO", "WARNING", "ERROR"))
-    s3_endpoint: str = _setting(
+    s3_endpoint: str = knob(
         "", "S3-compatible endpoint URL of the bucket (MinIO, Ceph, moto); empty uses AWS S3. "
         "Credentials come from the usual `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY`.")
-    s3_region: str = _setting("us-east-1", "Region name sent to the S3 endpoint.")
-    s3_bucket: str = _setting("aurora", "Bucket holding observations and every derived object.")
-    seal_key: str = _setting(
+    s3_region: str = knob("us-east-1", "Region name sent to the S3 endpoint.")
+    s3_bucket: str = knob("aurora", "Bucket holding observations and every derived object.")
+    seal_key: str = knob(
         "", "Key the stages seal their events with, so no other broker client can forge a "
         "record; empty derives one from the bucket's secret key (every stage must agree).")
-    s3_input_prefix: str = _setting(
+    s3_input_prefix: str = knob(
         "observations/", "Key prefix where new L2B observations land; stages refuse keys "
         "outside it.")
-    s3_output_prefix: str = _setting(
+    s3_output_prefix: str = knob(
         "", "Key prefix above the derived folders (`heatmaps/`, `scans/`, `records/`, "
         "`dead-letter/`).")
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Any:
         """Read every ``AURORA_*`` variable, falling back to the defaults.
 
         Raises
@@ -173,6 +125,17 @@ class Settings:
     def to_env(self) -> dict[str, str]:
         """Every setting as its ``AURORA_*`` variable, to hand to a child process."""
         return {env_name(spec.name): str(getattr(self, spec.name)) for spec in fields(self)}
+
+
+Settings = make_dataclass(
+    "Settings", [spec for params, prefix in SCIENCE_KNOBS
+                 for spec in settings_fields(params, prefix)],
+    bases=(_RuntimeSettings,), frozen=True)
+Settings.__doc__ = """Runtime settings; build with :meth:`from_env`, never from globals.
+
+The science parameters among them are the knobs of the dataclasses in
+:data:`SCIENCE_KNOBS`, declared (with default and help) where the science
+defines them; the rest are declared above."""
 
 
 def env_name(field_name: str) -> str:

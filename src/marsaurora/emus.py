@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from astropy.io import fits
 
 from marsaurora.errors import ObservationError
+from marsaurora.knobs import knob
 from marsaurora.fits_tables import (GZIP_MAGIC, GzipDamage, Malformed, Table, check_headers,
                                     inflated, read_tables)
 
@@ -121,9 +122,14 @@ def parse_filename(name: str) -> EmusFileName:
 class ReadLimits:
     """Sizes refused before allocation (see ``AURORA_MAX_*``)."""
 
-    max_file_bytes: int = 1 << 30
-    max_hdu_bytes: int = 256 << 20
-    max_hdus: int = 64
+    max_file_bytes: int = knob(
+        1 << 30, "Refuse input files larger than this many bytes, on disk or once inflated "
+        "from gzip (a gzip bomb stops here).", minimum=1)
+    max_hdu_bytes: int = knob(
+        256 << 20, "Refuse a FITS extension whose header claims more data than this many "
+        "bytes, before reading it.", minimum=1)
+    max_hdus: int = knob(64, "Stop looking for the needed FITS extensions after this many HDUs.",
+                         minimum=1)
 
 
 @dataclass(frozen=True, eq=False)

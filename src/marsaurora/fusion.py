@@ -31,6 +31,7 @@ import numpy as np
 
 from marsaurora.classify.excess import ExcessMap, Feature
 from marsaurora.detect import Detection
+from marsaurora.knobs import knob
 from marsaurora.preprocess import NO_SOURCE, Heatmap
 
 DECIDERS = ("detector", "screen", "both")
@@ -40,10 +41,12 @@ DECIDERS = ("detector", "screen", "both")
 class FusionParams:
     """How much physical evidence an aurora needs (``AURORA_*`` settings)."""
 
-    support_significance: float = 6.0
-    """A detector box needs a feature of at least this many sigma under it."""
-    screen_only_significance: float = 25.0
-    """A feature of at least this many sigma is an aurora without any box."""
+    support_significance: float = knob(
+        6.0, "Decision: a detector box counts as an aurora only over an excess of at least this "
+        "many sigma; weaker, it is kept as a flagged box.", minimum=0.0)
+    screen_only_significance: float = knob(
+        25.0, "Decision: an excess of at least this many sigma is an aurora even where the "
+        "detector drew no box.", minimum=0.0)
 
 
 @dataclass(frozen=True)

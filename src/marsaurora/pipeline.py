@@ -28,6 +28,7 @@ from marsaurora.detect import (AURORA_LABEL, DISK_LABEL, BoxFinder, Detection, D
 from marsaurora.emus import Observation, ReadLimits, read_l2b
 from marsaurora.errors import ObservationError
 from marsaurora.fusion import FusionParams, fuse
+from marsaurora.knobs import from_settings
 from marsaurora.overlay import draw_detections
 from marsaurora.preprocess import (DEFAULT_RANGE_R, Heatmap, HeatmapFrame, encode_png,
                                    render_heatmap)
@@ -57,19 +58,10 @@ class PipelineOptions:
         """Options from the ``AURORA_*`` settings."""
         return cls(
             screen=settings.screen,
-            physical=PhysicalScreenParams(
-                night_sza_min_deg=settings.night_sza_min_deg,
-                night_emission_max_deg=settings.night_emission_max_deg,
-                min_excess_r=settings.min_excess_r,
-                min_significance=settings.min_significance,
-                min_area_px=settings.min_area_px),
-            paper=PaperFilterParams(mask_radius_px=settings.paper_mask_radius_px,
-                                    min_object_area_px=settings.paper_min_object_area_px),
-            fusion=FusionParams(support_significance=settings.support_significance,
-                                screen_only_significance=settings.screen_only_significance),
-            limits=ReadLimits(max_file_bytes=settings.max_file_bytes,
-                              max_hdu_bytes=settings.max_hdu_bytes,
-                              max_hdus=settings.max_hdus),
+            physical=from_settings(PhysicalScreenParams, settings),
+            paper=from_settings(PaperFilterParams, settings, "paper_"),
+            fusion=from_settings(FusionParams, settings),
+            limits=from_settings(ReadLimits, settings),
             heatmap_range_r=(settings.heatmap_min_r, settings.heatmap_max_r),
             detector=None if settings.detector == "off" else DetectorOptions(
                 model_path=Path(settings.model_path) if settings.model_path else None,

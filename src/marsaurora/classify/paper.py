@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from marsaurora.classify.result import Candidate, ScreenResult
+from marsaurora.knobs import knob
 from marsaurora.preprocess import Heatmap
 
 
@@ -25,13 +26,16 @@ class PaperFilterParams:
     """The filter's constants; the defaults are the paper's."""
 
     mask_centre_px: tuple[float, float] = (320.0, 230.0)
-    mask_radius_px: int = 170
+    mask_radius_px: int = knob(
+        170, "Paper filter: radius of the circular disk mask in the 640x480 heatmap.",
+        minimum=1)
     block_size_px: int = 11
     threshold_offset: float = 2.0
     erosion_px: int = 4
     min_objects: int = 2
-    min_object_area_px: int = 0
-    """Objects smaller than this are not counted (0: count all, as the paper)."""
+    min_object_area_px: int = knob(
+        0, "Paper filter: objects smaller than this many heatmap pixels are not "
+        "counted (0 counts every object, as in the paper).", minimum=0)
 
 
 def paper_filter(heatmap: Heatmap, params: PaperFilterParams = PaperFilterParams()) -> ScreenResult:

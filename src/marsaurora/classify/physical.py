@@ -18,6 +18,7 @@ import numpy as np
 from marsaurora.classify.excess import ExcessMap, ExcessParams, Feature, excess_map
 from marsaurora.classify.result import Candidate, ScreenResult
 from marsaurora.emus import Observation
+from marsaurora.knobs import knob
 from marsaurora.preprocess import HeatmapFrame
 
 
@@ -25,11 +26,24 @@ from marsaurora.preprocess import HeatmapFrame
 class PhysicalScreenParams:
     """Thresholds of the physical screen (``AURORA_*`` settings)."""
 
-    night_sza_min_deg: float = ExcessParams.night_sza_min_deg
-    night_emission_max_deg: float = ExcessParams.night_emission_max_deg
-    min_excess_r: float = ExcessParams.min_excess_r
-    min_significance: float = 10.0
-    min_area_px: int = 4
+    night_sza_min_deg: float = knob(
+        ExcessParams.night_sza_min_deg,
+        "Physical screen: look for auroras at solar zenith angles above this (the terminator "
+        "band from 100 deg; the background is fitted from 6 deg lower).", minimum=90.0)
+    night_emission_max_deg: float = knob(
+        ExcessParams.night_emission_max_deg,
+        "Physical screen: look for auroras up to this emission angle (towards the limb).",
+        minimum=0.0)
+    min_excess_r: float = knob(
+        ExcessParams.min_excess_r,
+        "Physical screen: a candidate's peak must stand this many rayleigh above "
+        "the local night background.", minimum=0.0)
+    min_significance: float = knob(
+        10.0, "Physical screen: a candidate's summed excess, without its brightest pixel, "
+        "must be this many sigma.", minimum=0.0)
+    min_area_px: int = knob(
+        4, "Physical screen: a candidate must cover at least this many detector pixels.",
+        minimum=1)
     min_sigma_r: float = ExcessParams.min_sigma_r
 
     @property
