@@ -133,10 +133,10 @@ def test_secure_defaults():
     pods += [o["spec"] for o in _of(objects, "Pod")]
     assert len(pods) == len(FUNCTIONS) + 3
     for pod in pods:
-        assert pod["securityContext"]["runAsNonRoot"] is True
         assert pod["automountServiceAccountToken"] is False
         for container in pod["containers"]:
             context = container["securityContext"]
+            assert {**pod.get("securityContext", {}), **context}["runAsNonRoot"] is True
             assert context["readOnlyRootFilesystem"] is True
             assert context["allowPrivilegeEscalation"] is False
             assert context["capabilities"]["drop"] == ["ALL"]
@@ -228,6 +228,10 @@ def test_watcher_and_ingest_feed_the_broker():
     minio = _of(objects, "Deployment")[0]["spec"]["template"]["spec"]["containers"][0]
     env = {e["name"]: e.get("value") for e in minio["env"]}
     assert env["MINIO_NOTIFY_WEBHOOK_ENDPOINT_AURORA"].startswith("http://aurora-ingest.aurora.")
+    queue = env["MINIO_NOTIFY_WEBHOOK_QUEUE_DIR_AURORA"]
+    mounts = {m["mountPath"] for m in _of(objects, "Deployment")[0]["spec"]["template"]["spec"][
+        "containers"][0]["volumeMounts"]}
+    assert any(queue.startswith(path + "/") for path in mounts), "the queue is on the volume"
     [job] = _of(objects, "Job")
     assert "arn:minio:sqs::AURORA:webhook" in job["spec"]["template"]["spec"]["containers"][0][
         "command"]

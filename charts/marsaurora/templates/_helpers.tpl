@@ -66,10 +66,16 @@ seccompProfile:
   type: RuntimeDefault
 {{- end }}
 
+{{- /* Everything the pod-level context says, said per container: Knative Serving's webhook
+       (pkg/apis/serving/fieldmask.go, PodSecurityContextMask) drops a Service's pod
+       securityContext unless kubernetes.podspec-securitycontext is enabled, and refuses the
+       Service; SecurityContextMask keeps all of these on the container. */ -}}
 {{- define "marsaurora.containerSecurityContext" -}}
 allowPrivilegeEscalation: false
 readOnlyRootFilesystem: true
 runAsNonRoot: true
+runAsUser: 10001
+runAsGroup: 10001
 capabilities:
   drop: [ALL]
 seccompProfile:
