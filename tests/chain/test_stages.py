@@ -343,3 +343,27 @@ def test_a_bug_in_a_science_step_answers_500_so_the_broker_retries(context, auro
     assert reply.status == 500 and "internal error" in reply.message
     assert not context.storage.exists(
         context.layout.record_key(f"observations/{aurora_file.name}"))
+
+
+def test_failure_replies_stay_under_knatives_error_data_limit_even_in_non_ascii(context,
+                                                                               tmp_path):
+    from cloudevents.conversion import to_binary
+
+    from marsaurora.chain.stages import MAX_FAILURE_BODY_BYTES, refuse_event
+
+    reason = "l'émission ne correspond à aucun déclencheur — " * 80
+    stored = _upload(context, _bad_file(tmp_path))
+    replies = [refuse_event("classify", stored, reason),
+               run_stage("preprocess", stored, context)]
+    for reply in replies:
+        assert reply.status == 400
+        _, body = to_binary(reply.event)
+        assert len(body) <= MAX_FAILURE_BODY_BYTES
+        assert len(base64.b64encode(body)) <= 1024
+    assert replies[0].event.get_data()["error"]["message"].startswith("l'émission")
+
+
+def _bad_file(folder):
+    path = folder / ("emm_emu_l2b_20220101t000000_0002_os2_sw1of1_f_v01-04_" + "é" * 60 + ".fits")
+    path.write_bytes(b"SIMPLE  = T" + b" " * 100)
+    return path

@@ -231,3 +231,13 @@ def test_slow_clients_are_bounded_in_time_and_number(make_broker, monkeypatch):
     assert answer.split(b" ")[1] == b"408", "a body trickled past the deadline is refused"
     for connection in stalled:
         connection.close()
+
+
+def test_a_long_reply_body_is_cut_in_base64_at_1024_characters_as_knative_does(make_broker):
+    body = "é" * 1500
+    target, dls = Subscriber([(400, body)]), Subscriber()
+    _, url, _ = make_broker([_route("r", "t.a", "svc")], {"svc": target.url, "dls": dls.url})
+    _send(url, _event())
+    dls.wait_for(1)
+    data = dls.received[0][1]["knativeerrordata"]
+    assert data == base64.b64encode(body.encode()).decode()[:1024]

@@ -6,6 +6,7 @@ built by :mod:`marsaurora.pipeline` in every mode, so ``aurora run`` and
 ``aurora run --via-events`` write the same records.
 """
 
+import json
 import logging
 import re
 from dataclasses import asdict
@@ -32,8 +33,13 @@ from marsaurora.record import ObservationRecord, RecordError, RecordInvalid
 from marsaurora.scan_artifact import ScanArtifactError, dump_scan, load_scan
 from marsaurora.storage import ObjectMissing, ObjectRef, ObjectTooLarge
 
-FAILURE_MESSAGE_CHARS = 400
-"""Failure bodies reach the dead-letter sink through ``knativeerrordata``, cut at 1024 bytes."""
+MAX_FAILURE_BODY_BYTES = 700
+"""A 400 reply's body reaches the dead-letter sink as ``knativeerrordata``: base64, which Knative
+cuts at 1024 characters (768 bytes of body), and an over-long one has been reported to crash its
+in-memory channel dispatcher. Every failure body stays under this many bytes, as JSON sends it
+(non-ASCII escaped), by shortening its message."""
+MIN_FAILURE_MESSAGE_CHARS = 120
+"""A failure message is not cut below this to keep object references in the body."""
 MAX_DETECTIONS = 300
 """The detector keeps at most this many boxes per image (as ultralytics does)."""
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
@@ -170,10 +176,9 @@ def record_stage(event: CloudEvent, context: StageContext) -> Reply:
 def refuse_event(stage: str, event: CloudEvent, reason: str) -> Reply:
     """Answer 400 to an event that cannot be acted on; no record can be written."""
     subject = event.get("subject") or ""
-    error = RecordError("bad_event", reason[:FAILURE_MESSAGE_CHARS])
-    return Reply(400, new_event(OBSERVATION_FAILED, stage, subject, {
-        "observation": None, "stage": stage, "error": asdict(error), "record": None}),
-        message=reason)
+    data = _fitting({"observation": None, "stage": stage, "error": None, "record": None},
+                    "bad_event", reason)
+    return Reply(400, new_event(OBSERVATION_FAILED, stage, subject, data), message=reason)
 
 
 def _refuse(stage: str, observation_ref: ObjectRef, record: ObservationRecord,
@@ -185,10 +190,32 @@ def _refuse(stage: str, observation_ref: ObjectRef, record: ObservationRecord,
     record_ref = ObjectRef(context.storage.bucket,
                            context.layout.record_key(observation_ref.key))
     context.put_json(record_ref.key, record.to_json())
-    failure = asdict(RecordError(reason.code, reason.message[:FAILURE_MESSAGE_CHARS]))
-    return Reply(400, new_event(OBSERVATION_FAILED, stage, record.observation, {
-        "observation": observation_ref.to_json(), "stage": record.stage, "error": failure,
-        "record": record_ref.to_json()}), message=failure["message"])
+    data = _fitting({"observation": observation_ref.to_json(), "stage": record.stage,
+                     "error": None, "record": record_ref.to_json()}, reason.code, reason.message)
+    return Reply(400, new_event(OBSERVATION_FAILED, stage, record.observation, data),
+                 message=data["error"]["message"])
+
+
+def _fitting(data: dict[str, Any], code: str, message: str) -> dict[str, Any]:
+    """``data`` with ``error`` set to ``code`` and as much of ``message`` as keeps the whole,
+    as JSON, within :data:`MAX_FAILURE_BODY_BYTES` (shortened with an ellipsis).
+
+    When even a short message does not fit (very long object keys), the object
+    references go: the dead-letter sink has them in the original event.
+    """
+    for candidate in (data, {**data, "observation": None, "record": None}):
+        text = message
+        while True:
+            fitted = {**candidate, "error": asdict(RecordError(code, text))}
+            if len(json.dumps(fitted).encode("utf-8")) <= MAX_FAILURE_BODY_BYTES:
+                return fitted
+            if len(text) <= MIN_FAILURE_MESSAGE_CHARS and candidate is data:
+                break
+            cut = max(len(text) - max(8, len(text) // 8), 0)
+            text = text[:cut].rstrip() + "..." if cut else ""
+            if not text:
+                return {**candidate, "error": asdict(RecordError(code, ""))}
+    return fitted
 
 
 def _derived_objects(data: dict[str, Any], observation_ref: ObjectRef, context: StageContext,

@@ -11,7 +11,8 @@ What it does, as the Knative multi-tenant broker does:
   Trigger's ``delivery`` (retry count, linear or exponential backoff); other
   statuses, or retries exhausted, send the original event to the
   ``deadLetterSink`` with ``knativeerrorcode``, ``knativeerrordest`` and
-  ``knativeerrordata`` (the reply body, base64, at most 1024 bytes).
+  ``knativeerrordata`` (the reply body in base64, cut at 1024 characters as
+  eventing's ``event_dispatcher.go`` cuts it, ``KnativeErrorDataExtensionMaxLength``).
 - ``GET /stats`` reports counts and per-route latency; ``GET /healthz`` is 200.
 
 Run it with ``python -m marsaurora.stack.broker`` (see ``--help``).
@@ -49,7 +50,11 @@ REQUEST_DEADLINE_S = 30.0
 """A request body not complete this long after it started is refused (slow senders)."""
 MAX_CONNECTIONS = 64
 """Connections served at once; more are answered 503 straight away."""
-ERROR_DATA_BYTES = 1024
+ERROR_DATA_CHARS = 1024
+"""Knative cuts the base64 reply body at 1024 characters (eventing v1.22,
+pkg/kncloudevents/event_dispatcher.go, dispatchExecutionInfoTransformers); a body whose base64
+is longer has been reported to crash its in-memory channel dispatcher, so our stages keep theirs
+well under (marsaurora.chain.stages.MAX_FAILURE_BODY_BYTES)."""
 REQUIRED_ATTRIBUTES = ("id", "source", "type", "specversion")
 _RETRYABLE = {404, 409, 429}
 log = logging.getLogger(__name__)
@@ -199,8 +204,8 @@ class Broker:
         if status > 0:
             attributes["knativeerrorcode"] = str(status)
         if body:
-            attributes["knativeerrordata"] = base64.b64encode(
-                body[:ERROR_DATA_BYTES]).decode("ascii")
+            attributes["knativeerrordata"] = base64.b64encode(body).decode(
+                "ascii")[:ERROR_DATA_CHARS]
         letter = CloudEvent(attributes, event.get_data())
         self._journal.dead_letter(delivery.id, sink, to_json(letter).decode("utf-8"))
         self._wake.set()
