@@ -12,14 +12,19 @@ its ``subject``, so one ``subject`` filter traces a file through the chain.
 """
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote, unquote
 
-from cloudevents.http import CloudEvent
+from cloudevents.conversion import to_binary
+from cloudevents.http import CloudEvent, from_http
 
 from marsaurora import jsonsafe
 
 SPEC_PREFIX = "marsaurora."
+ID_NAMESPACE = uuid.UUID("6f1d2a3e-4b5c-5d6e-8f70-81a2b3c4d5e6")
+"""Namespace of the derived event ids (:func:`new_event`)."""
 OBSERVATION_STORED = "marsaurora.observation.stored"
 HEATMAP_READY = "marsaurora.heatmap.ready"
 CANDIDATE_FOUND = "marsaurora.candidate.found"
@@ -121,13 +126,63 @@ def hop(stage: str) -> Hop:
     raise KeyError(f"no stage {stage!r}; stages are {', '.join(h.stage for h in HOPS)}")
 
 
-def new_event(event_type: str, emitter: str, subject: str, data: dict[str, Any]) -> CloudEvent:
-    """A CloudEvent of the contract with every attribute set explicitly."""
+def new_event(event_type: str, emitter: str, subject: str, data: dict[str, Any], *,
+              identity: str | None = None) -> CloudEvent:
+    """A CloudEvent of the contract with every attribute set explicitly.
+
+    With an ``identity`` (the object key and ETag an upload announces, say)
+    its id is derived from it, so the same content announced twice has the
+    same id and a consumer can recognise the duplicate; without, it is
+    random. A stage's reply gets its id from the event it answers
+    (:func:`caused_by`).
+    """
     if event_type not in {row.type for row in EVENT_TYPES}:
         raise ValueError(f"{event_type!r} is not in the event contract (marsaurora.events)")
+    event_id = (str(uuid.uuid5(ID_NAMESPACE, f"{identity}|{event_type}")) if identity is not None
+                else str(uuid.uuid4()))
     return CloudEvent({"type": event_type, "source": source_of(emitter), "subject": subject,
-                       "id": str(uuid.uuid4()), "datacontenttype": DATA_CONTENT_TYPE},
+                       "id": event_id, "datacontenttype": DATA_CONTENT_TYPE},
                       jsonsafe.finite(data))
+
+
+def caused_by(event: CloudEvent, cause: CloudEvent) -> CloudEvent:
+    """``event`` with an id derived from the event that caused it (its source, id and type):
+    a redelivered event yields replies with the very same ids."""
+    identity = "|".join(str(cause.get(name)) for name in ("source", "id", "type"))
+    attributes = {**event.get_attributes(),
+                  "id": str(uuid.uuid5(ID_NAMESPACE, f"{identity}|{event.get('type')}"))}
+    return CloudEvent(attributes, event.get_data())
+
+
+def binary(event: CloudEvent) -> tuple[dict[str, str], bytes]:
+    """Headers and body of ``event`` in binary mode, header values percent-encoded.
+
+    The CloudEvents HTTP binding (binary mode, section 3.1.3.2) percent-encodes
+    space, ``"``, ``%`` and every byte outside printable ASCII in ``ce-``
+    header values: a subject with a non-ASCII letter otherwise cannot be sent
+    at all (``requests`` refuses it).
+    """
+    headers, body = to_binary(event)
+    return {name: _percent_encoded(value) if name.lower().startswith("ce-") else value
+            for name, value in dict(headers).items()}, body
+
+
+def from_binary(headers: Mapping[str, str], body: bytes) -> CloudEvent:
+    """The event a request carries (either mode), its binary-mode values percent-decoded."""
+    decoded = {name: unquote(value) if name.lower().startswith("ce-") else value
+               for name, value in headers.items()}
+    return from_http(decoded, body)
+
+
+def decoded(event: CloudEvent) -> CloudEvent:
+    """``event`` with its string attributes percent-decoded (for events parsed elsewhere)."""
+    attributes = {name: unquote(value) if isinstance(value, str) else value
+                  for name, value in event.get_attributes().items()}
+    return CloudEvent(attributes, event.get_data())
+
+
+def _percent_encoded(value: str) -> str:
+    return quote(value, safe="".join(chr(c) for c in range(0x21, 0x7F) if chr(c) not in '%"'))
 
 
 def event_data(event: CloudEvent, accepted: tuple[str, ...]) -> dict[str, Any]:

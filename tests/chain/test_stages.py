@@ -367,3 +367,24 @@ def _bad_file(folder):
     path = folder / ("emm_emu_l2b_20220101t000000_0002_os2_sw1of1_f_v01-04_" + "é" * 60 + ".fits")
     path.write_bytes(b"SIMPLE  = T" + b" " * 100)
     return path
+
+
+def test_a_redelivered_event_yields_replies_with_the_same_ids(context, aurora_file):
+    stored = _upload(context, aurora_file)
+    first = run_stage("preprocess", stored, context).event
+    again = run_stage("preprocess", stored, context).event
+    assert first["id"] == again["id"]
+    other = run_stage("preprocess", _upload(context, aurora_file, name="other-" + aurora_file.name),
+                      context).event
+    assert other["id"] != first["id"]
+
+
+def test_a_subject_with_non_ascii_letters_travels_percent_encoded():
+    from marsaurora.events import binary, from_binary
+
+    event = new_event(OBSERVATION_STORED, "ingest", "émission «boréale» 100%.fits",
+                      {"bucket": "b", "key": "k", "etag": "", "size": 1})
+    headers, body = binary(event)
+    assert all(value.isascii() for value in headers.values())
+    assert headers["ce-subject"] == "%C3%A9mission%20%C2%ABbor%C3%A9ale%C2%BB%20100%25.fits"
+    assert from_binary(headers, body)["subject"] == event["subject"]

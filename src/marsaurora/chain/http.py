@@ -10,13 +10,13 @@ function can work yet (the detect stage loads its model in the background);
 
 from collections.abc import Callable
 
-from cloudevents.conversion import to_binary
 from parliament import Context
 
 from marsaurora import logs
 from marsaurora.chain.context import Reply, StageContext
 from marsaurora.chain.run import HANDLERS, run_stage
 from marsaurora.config import Settings
+from marsaurora.events import binary, decoded
 
 Response = tuple[bytes | str, int, dict[str, str]]
 
@@ -34,7 +34,7 @@ def stage_main(stage: str) -> Callable[[Context], Response]:
         if event is None:
             return _text(400, "the request is not a CloudEvent; send one in binary or "
                               "structured mode with ce-type, ce-source, ce-id, ce-specversion")
-        return to_response(run_stage(stage, event, stage_context))
+        return to_response(run_stage(stage, decoded(event), stage_context))
 
     main.readiness = stage_context.readiness  # type: ignore[attr-defined]
     return main
@@ -44,7 +44,7 @@ def to_response(reply: Reply) -> Response:
     """A Flask response: the event in binary mode, or a short text reason."""
     if reply.event is None:
         return _text(reply.status, reply.message)
-    headers, body = to_binary(reply.event)
+    headers, body = binary(reply.event)
     return body, reply.status, dict(headers)
 
 

@@ -7,10 +7,10 @@ stack; the chart's ``helm test`` does exactly this from inside the cluster.
 """
 
 import requests
-from cloudevents.conversion import to_binary
 from cloudevents.http import CloudEvent
 
 from marsaurora.config import Settings
+from marsaurora.events import binary
 from marsaurora.storage import Storage
 
 ACCEPTED = (200, 202)
@@ -28,7 +28,7 @@ def post_event(url: str, event: CloudEvent) -> None:
     ChainUnreachable
         When the broker cannot be reached or does not accept the event.
     """
-    headers, body = to_binary(event)
+    headers, body = binary(event)
     try:
         response = requests.post(url, headers=dict(headers), data=body, timeout=10)
     except requests.RequestException as exc:

@@ -12,7 +12,7 @@ from marsaurora.chain.seal import check, sealed
 from marsaurora.chain.stages import (catalog_stage, classify_stage, detect_stage,
                                      preprocess_stage, record_stage, refuse_event)
 from marsaurora.detect import ModelError
-from marsaurora.events import DEAD_LETTER_STAGE, BadEvent, hop
+from marsaurora.events import DEAD_LETTER_STAGE, BadEvent, caused_by, hop
 from marsaurora.layout import KeyRefused
 from marsaurora.storage import StorageUnavailable
 
@@ -44,9 +44,12 @@ def run_stage(stage: str, event: CloudEvent, context: StageContext) -> Reply:
         if stage in SEALED_INPUT and event.get("type") in hop(stage).consumes:
             check(event, context.seal_key)
         reply = HANDLERS[stage](event, context)
-        if reply.event is not None and reply.status < 300:
-            return replace(reply, event=sealed(reply.event, context.seal_key))
-        return reply
+        if reply.event is None:
+            return reply
+        answer = caused_by(reply.event, event)
+        if reply.status < 300:
+            answer = sealed(answer, context.seal_key)
+        return replace(reply, event=answer)
     except (BadEvent, KeyRefused) as exc:
         log.warning("bad event refused: %s", exc, extra=attributes)
         return refuse_event(stage, event, str(exc))

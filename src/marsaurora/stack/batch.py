@@ -137,7 +137,8 @@ def upload(path: Path, storage: Storage, layout: BucketLayout) -> CloudEvent:
     """Store one file under the input prefix; return the ``observation.stored`` event to send."""
     ref = storage.put(layout.input_key(path.name), path.read_bytes(), "application/fits")
     return new_event(OBSERVATION_STORED, "ingest", path.name,
-                     {**ref.to_json(), "size": path.stat().st_size})
+                     {**ref.to_json(), "size": path.stat().st_size},
+                     identity=f"{ref.key}|{ref.etag}")
 
 
 def _timed_out(path: Path, stack: LocalStack | RemoteChain) -> ObservationRecord:

@@ -35,11 +35,11 @@ from typing import Any
 
 import numpy as np
 import requests
-from cloudevents.conversion import to_binary, to_json
-from cloudevents.http import CloudEvent, from_http, from_json
+from cloudevents.conversion import to_json
+from cloudevents.http import CloudEvent, from_json
 
 from marsaurora import logs
-from marsaurora.events import BROKER_NAME
+from marsaurora.events import BROKER_NAME, binary, from_binary
 from marsaurora.stack.journal import Delivery, Journal
 from marsaurora.stack.triggers import Route, load_routes
 
@@ -218,7 +218,7 @@ class Broker:
             # Subscribers are the stack's own functions on loopback, where no proxy applies;
             # reading the proxy environment on every delivery cost about 2% of the broker.
             session.trust_env = False
-        headers, body = to_binary(event)
+        headers, body = binary(event)
         try:
             response = session.post(url, headers=dict(headers), data=body,
                                     timeout=(2.0, self._timeout_s))
@@ -227,7 +227,7 @@ class Broker:
         reply = None
         if 200 <= response.status_code < 300 and response.content:
             try:
-                reply = from_http(dict(response.headers), response.content)
+                reply = from_binary(dict(response.headers), response.content)
             except Exception:  # noqa: BLE001 - a non-event reply body is simply not chained
                 log.warning("reply from %s is not a CloudEvent; not chained", url)
         return response.status_code, response.content, reply
@@ -264,7 +264,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._answer(408, f"the body did not arrive within {REQUEST_DEADLINE_S:.0f} s")
             return
         try:
-            event = from_http(dict(self.headers.items()), body)
+            event = from_binary(dict(self.headers.items()), body)
         except Exception as exc:  # noqa: BLE001 - any parse failure is the sender's
             self._answer(400, f"not a CloudEvent: {type(exc).__name__}: {exc}")
             return

@@ -71,9 +71,9 @@ def _event(record: Any, layout: BucketLayout) -> CloudEvent | None:
     name = key.rsplit("/", 1)[-1]
     if not L2B_NAME.match(name):
         return None
+    etag = str(obj.get("eTag", "")).strip('"')
     return new_event(OBSERVATION_STORED, "ingest", name, {
-        "bucket": bucket, "key": key, "etag": str(obj.get("eTag", "")).strip('"'),
-        "size": size})
+        "bucket": bucket, "key": key, "etag": etag, "size": size}, identity=f"{key}|{etag}")
 
 
 def _size(value: Any) -> int:

@@ -133,7 +133,8 @@ class Watcher:
         ref = self.storage.put(key, body, "application/fits")
         name = entry.path.rsplit("/", 1)[-1]
         post_event(self.sink, new_event(OBSERVATION_STORED, "watcher", name,
-                                        {**ref.to_json(), "size": len(body)}))
+                                        {**ref.to_json(), "size": len(body)},
+                                        identity=f"{ref.key}|{ref.etag}"))
         remembered = {"size": len(body), "etag": ref.etag, "at": time.time(),
                       "listed_size": entry.size, "tag": entry.tag}
         self.seen[entry.path] = remembered
