@@ -81,3 +81,13 @@ def test_iso_durations(text, seconds):
 def test_bad_durations_are_refused(text):
     with pytest.raises(ManifestError):
         parse_duration_s(text)
+
+
+def test_a_delivery_key_the_local_broker_does_not_implement_is_refused(tmp_path):
+    (tmp_path / "t.yaml").write_text(yaml.safe_dump({
+        "apiVersion": "eventing.knative.dev/v1", "kind": "Trigger", "metadata": {"name": "t"},
+        "spec": {"broker": "aurora", "filter": {"attributes": {"type": "x"}},
+                 "subscriber": {"uri": "http://x"},
+                 "delivery": {"retry": 2, "retryAfterMax": "PT10S", "timeout": "PT3S"}}}))
+    with pytest.raises(ManifestError, match="retryAfterMax"):
+        load_routes(tmp_path, "aurora")

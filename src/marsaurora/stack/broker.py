@@ -56,8 +56,37 @@ pkg/kncloudevents/event_dispatcher.go, dispatchExecutionInfoTransformers); a bod
 is longer has been reported to crash its in-memory channel dispatcher, so our stages keep theirs
 well under (marsaurora.chain.stages.MAX_FAILURE_BODY_BYTES)."""
 REQUIRED_ATTRIBUTES = ("id", "source", "type", "specversion")
-_RETRYABLE = {404, 409, 429}
+_RETRYABLE = {404, 408, 409, 429}
+"""Besides 5xx and no answer: eventing v1.22, pkg/kncloudevents/retries.go, SelectiveRetry."""
 log = logging.getLogger(__name__)
+
+
+TTL_ATTRIBUTE = "knativebrokerttl"
+MAX_TTL = 255
+"""Knative's broker default for the hop count (``MaxTTL``)."""
+
+
+class EventLooped(ValueError):
+    """An event whose ``knativebrokerttl`` is spent; the broker drops it."""
+
+
+def _with_attribute(event: CloudEvent, name: str, value: Any) -> CloudEvent:
+    attributes = {k: v for k, v in event.get_attributes().items() if k != name}
+    if value is not None:
+        attributes[name] = value
+    return CloudEvent(attributes, event.get_data())
+
+
+def _ttl_spent_or_lowered(event: CloudEvent) -> CloudEvent:
+    raw = event.get(TTL_ATTRIBUTE)
+    try:
+        ttl = MAX_TTL if raw is None else max(int(raw) - 1, 0)
+    except (TypeError, ValueError):
+        ttl = MAX_TTL
+    if ttl <= 0:
+        raise EventLooped(f"event {event.get('id')!r} has passed the broker {MAX_TTL} times "
+                          f"({TTL_ATTRIBUTE} spent); dropped as a loop")
+    return _with_attribute(event, TTL_ATTRIBUTE, str(ttl))
 
 
 class Broker:
@@ -104,7 +133,18 @@ class Broker:
         self._pool.shutdown(wait=True)
 
     def accept(self, event: CloudEvent) -> int:
-        """Commit one delivery per matching route; returns how many."""
+        """Commit one delivery per matching route; returns how many.
+
+        As Knative's ingress (pkg/broker/ttl.go, TTLDefaulter), an event gets
+        ``knativebrokerttl`` (:data:`MAX_TTL`) when it has none, one less when
+        it has one; at 0 it is dropped, so replies that loop die out.
+
+        Raises
+        ------
+        EventLooped
+            When the event's TTL is spent.
+        """
+        event = _ttl_spent_or_lowered(event)
         attributes = event.get_attributes()
         payload = to_json(event).decode("utf-8")
         rows = [(route.name, route.subscriber, payload) for route in self.routes.values()
@@ -158,7 +198,7 @@ class Broker:
             return
         event = from_json(delivery.event)
         url = self.resolve(delivery.target)
-        status, body, reply = self._post(url, event)
+        status, body, reply = self._post(url, event, route.delivery.timeout_s)
         if 200 <= status < 300:
             self._succeeded(delivery, reply)
             return
@@ -166,13 +206,22 @@ class Broker:
         if retryable and delivery.attempts < route.delivery.retry:
             with self._stats_lock:
                 self.counts["retries"] += 1
-            self._journal.retry_later(delivery.id,
-                                      route.delivery.backoff_s(delivery.attempts + 1))
+            self._journal.retry_later(delivery.id, route.delivery.backoff_s(delivery.attempts))
             return
         self._give_up(delivery, route, event, url, status, body)
 
     def _succeeded(self, delivery: Delivery, reply: CloudEvent | None) -> None:
         rows = []
+        if reply is not None:
+            ttl = from_json(delivery.event).get(TTL_ATTRIBUTE)
+            try:
+                reply = _ttl_spent_or_lowered(_with_attribute(reply, TTL_ATTRIBUTE, ttl))
+            except EventLooped:
+                log.warning("reply dropped: its hop count is spent (a loop?)",
+                            extra={"route": delivery.route, "event_id": reply.get("id")})
+                with self._stats_lock:
+                    self.counts["looped"] += 1
+                reply = None
         if reply is not None:
             attributes = reply.get_attributes()
             payload = to_json(reply).decode("utf-8")
@@ -201,8 +250,11 @@ class Broker:
             return
         attributes = dict(event.get_attributes())
         attributes["knativeerrordest"] = url
-        if status > 0:
-            attributes["knativeerrorcode"] = str(status)
+        if status <= 0:
+            # Knative's dispatcher reports a delivery that got no answer as a 500 whose body
+            # is "dispatch error: ..." (pkg/kncloudevents/event_dispatcher.go, executeRequest).
+            status, body = 500, b"dispatch error: " + body
+        attributes["knativeerrorcode"] = str(status)
         if body:
             attributes["knativeerrordata"] = base64.b64encode(body).decode(
                 "ascii")[:ERROR_DATA_CHARS]
@@ -210,22 +262,28 @@ class Broker:
         self._journal.dead_letter(delivery.id, sink, to_json(letter).decode("utf-8"))
         self._wake.set()
 
-    def _post(self, url: str, event: CloudEvent) -> tuple[int, bytes, CloudEvent | None]:
-        """Status (0 when there was no answer), body, and the reply event if any."""
+    def _post(self, url: str, event: CloudEvent,
+              timeout_s: float | None) -> tuple[int, bytes, CloudEvent | None]:
+        """Status (0 when there was no answer), body, and the reply event if any.
+
+        As Knative's dispatcher does, it asks for a reply (``Prefer: reply``),
+        and a 2xx answer whose body is not an event is a success without one.
+        """
         session = getattr(self._local, "session", None)
         if session is None:
             session = self._local.session = requests.Session()
             # Subscribers are the stack's own functions on loopback, where no proxy applies;
             # reading the proxy environment on every delivery cost about 2% of the broker.
             session.trust_env = False
-        headers, body = binary(event)
+        headers, body = binary(_with_attribute(event, TTL_ATTRIBUTE, None))
         try:
-            response = session.post(url, headers=dict(headers), data=body,
-                                    timeout=(2.0, self._timeout_s))
+            response = session.post(url, headers={**headers, "Prefer": "reply"}, data=body,
+                                    timeout=(2.0, timeout_s or self._timeout_s))
         except requests.RequestException as exc:
             return 0, f"{type(exc).__name__}: {exc}".encode(), None
         reply = None
-        if 200 <= response.status_code < 300 and response.content:
+        if 200 <= response.status_code < 300 and response.status_code != 202 \
+                and response.content:
             try:
                 reply = from_binary(dict(response.headers), response.content)
             except Exception:  # noqa: BLE001 - a non-event reply body is simply not chained
@@ -274,6 +332,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         try:
             self.broker.accept(event)
+        except EventLooped as exc:
+            self._answer(400, str(exc))
+            return
         except Exception:  # noqa: BLE001 - tell the sender to retry
             log.exception("could not commit an event")
             self._answer(503, "broker journal unavailable; retry")

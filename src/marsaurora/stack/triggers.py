@@ -30,12 +30,19 @@ class Delivery:
     backoff_policy: str = "exponential"
     backoff_delay_s: float = 0.2
     dead_letter_sink: str | None = None
+    timeout_s: float | None = None
+    """``delivery.timeout``: how long one attempt may take; None leaves the broker's own."""
 
-    def backoff_s(self, retry_number: int) -> float:
-        """Wait before retry ``retry_number`` (1-based), as Knative computes it."""
+    def backoff_s(self, retries_done: int) -> float:
+        """Wait before the next retry when ``retries_done`` retries were made, as Knative does.
+
+        Eventing v1.22 (pkg/kncloudevents/retries.go, RetryConfigFromDeliverySpec) computes
+        ``delay * 2**n`` or ``delay * n``, and go-retryablehttp (client.go, Do) passes n = 0 for
+        the first retry: exponential waits the delay first, linear retries at once.
+        """
         if self.backoff_policy == "linear":
-            return self.backoff_delay_s * retry_number
-        return self.backoff_delay_s * 2 ** retry_number
+            return self.backoff_delay_s * retries_done
+        return self.backoff_delay_s * 2 ** retries_done
 
 
 @dataclass(frozen=True)
@@ -49,8 +56,10 @@ class Route:
     delivery: Delivery
 
     def matches(self, attributes: dict[str, Any]) -> bool:
-        """Knative's exact-match attribute filter."""
-        return all(attributes.get(key) == value for key, value in self.filter.items())
+        """Knative's attribute filter: each value matched exactly, and an empty one matching
+        any value the event sets (eventing v1.22, pkg/eventfilter/attributes/filter.go)."""
+        return all(attributes.get(key) not in (None, "") if value == ""
+                   else attributes.get(key) == value for key, value in self.filter.items())
 
 
 def load_routes(folder: Path, broker_name: str) -> list[Route]:
@@ -97,6 +106,10 @@ def parse_duration_s(text: str) -> float:
     return parts["d"] * 86400 + parts["h"] * 3600 + parts["m"] * 60 + parts["s"]
 
 
+DELIVERY_KEYS = frozenset({"retry", "backoffPolicy", "backoffDelay", "deadLetterSink", "timeout"})
+"""The DeliverySpec keys the local broker implements; any other is refused, not ignored."""
+
+
 def _documents(folder: Path) -> list[dict[str, Any]]:
     files = sorted(folder.glob("*.yaml")) + sorted(folder.glob("*.yml"))
     if not files:
@@ -111,14 +124,21 @@ def _documents(folder: Path) -> list[dict[str, Any]]:
 def _delivery(spec: dict[str, Any] | None, owner: str) -> Delivery:
     if not spec:
         return Delivery()
+    unknown = sorted(set(spec) - DELIVERY_KEYS)
+    if unknown:
+        raise ManifestError(f"{owner}: delivery keys {unknown} are not implemented by the local "
+                            f"broker (it knows {sorted(DELIVERY_KEYS)}); remove them or run on "
+                            "Knative")
     policy = spec.get("backoffPolicy", "exponential")
     if policy not in ("exponential", "linear"):
         raise ManifestError(f"{owner}: backoffPolicy {policy!r} is not exponential or linear")
     sink = spec.get("deadLetterSink")
     sink_name = _destination(sink, f"{owner} deadLetterSink") if sink else None
+    timeout = spec.get("timeout")
     return Delivery(retry=int(spec.get("retry", 0)), backoff_policy=policy,
                     backoff_delay_s=parse_duration_s(spec.get("backoffDelay", "PT0.2S")),
-                    dead_letter_sink=sink_name)
+                    dead_letter_sink=sink_name,
+                    timeout_s=parse_duration_s(timeout) if timeout else None)
 
 
 def _destination(spec: dict[str, Any] | None, owner: str) -> str:
