@@ -263,3 +263,16 @@ def test_the_charts_list_of_functions_is_the_event_contracts():
     helpers = (CHART / "templates" / "_helpers.tpl").read_text()
     listed = re.search(r'define "marsaurora.stages" -}}\s*(.*?)\s*{{-', helpers, re.S).group(1)
     assert tuple(listed.split()) == FUNCTIONS
+
+
+def test_every_object_says_its_app_version():
+    for document in render(OFFLINE):
+        labels = document["metadata"].get("labels", {})
+        if "helm.sh/chart" in labels:
+            assert labels["app.kubernetes.io/version"] == "0.1.0"
+
+
+def test_a_second_release_in_the_namespace_is_refused_in_words():
+    checks = (CHART / "templates" / "checks.yaml").read_text()
+    assert 'lookup "eventing.knative.dev/v1" "Broker" .Release.Namespace "aurora"' in checks
+    assert "one release per namespace" in checks
