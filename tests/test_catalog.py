@@ -140,3 +140,23 @@ def test_a_box_through_its_record_locates_like_the_box_itself(scan, aurora_scene
                                   tuple(record["box_px"]))
         assert locate(observation, heatmap, nudged.as_recorded()) == \
             locate(observation, heatmap, through_event)
+
+
+def test_each_aurora_says_when_it_was_seen(scan, aurora_scene):
+    from datetime import datetime
+
+    from marsaurora.mars_time import solar_longitude_deg
+
+    observation, heatmap = scan
+    params = PhysicalScreenParams()
+    excess = excess_map(observation, params.excess)
+    fusion = fuse(excess, heatmap, None, physical_evidence=True, candidate=params.is_candidate)
+    detections, _ = catalog_auroras(observation, heatmap, excess, fusion)
+    assert detections
+    for row in detections:
+        assert row["peak_utc"] in observation.time_utc
+        moment = datetime.fromisoformat(row["peak_utc"])
+        assert row["ls_deg"] == pytest.approx(solar_longitude_deg(moment), abs=1e-3)
+        assert 1.38 <= row["sun_distance_au"] <= 1.67
+        assert row["sc_alt_km"] == pytest.approx(aurora_scene.view.sc_distance_km - 3389.5,
+                                                 abs=1.0)

@@ -20,7 +20,7 @@ from helpers import rewrite, write_scene
 
 OBSERVATION_ARRAYS = ("brightness_r", "brightness_err_r", "lat_deg", "lon_deg",
                       "lat_corners_deg", "lon_corners_deg", "sza_deg", "emission_deg",
-                      "local_time_h", "mrh_alt_km")
+                      "local_time_h", "mrh_alt_km", "sc_alt_km")
 
 
 def read_both(path: Path, **kwargs: object) -> Observation:

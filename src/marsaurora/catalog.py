@@ -19,6 +19,7 @@ catalogue in physical units, one row per aurora, not boxes on a picture.
 
 import json
 from collections.abc import Iterable
+from datetime import datetime
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from marsaurora.classify.physical import bbox_px
 from marsaurora.detect import BOX_DECIMALS, Detection
 from marsaurora.emus import Observation
 from marsaurora.fusion import Fusion, FusedAurora, box_pixels
+from marsaurora.mars_time import solar_longitude_deg, sun_distance_au
 from marsaurora.preprocess import Heatmap
 
 MARS_RADIUS_KM = 3389.5
@@ -39,7 +41,9 @@ EMITTING_PEAK_FRACTION = 0.2
 EMITTING_SIGMA = 3.0
 CATALOG_STEM = "catalog"
 CATALOG_COLUMNS: tuple[tuple[str, type, str | None], ...] = (
-    ("observation", str, None), ("orbit", int, None), ("start_utc", str, None),
+    ("observation", str, None), ("orbit", int, None), ("mode", str, None),
+    ("product_version", str, None), ("start_utc", str, None), ("peak_utc", str, None),
+    ("ls_deg", float, "deg"), ("sun_distance_au", float, "AU"), ("sc_alt_km", float, "km"),
     ("index", int, None), ("decided_by", str, None), ("confidence", float, None),
     ("significance", float, None), ("n_boxes", int, None), ("lat_deg", float, "deg"),
     ("lon_deg", float, "deg"), ("lat_min_deg", float, "deg"), ("lat_max_deg", float, "deg"),
@@ -74,6 +78,13 @@ class AuroraLocation:
     background_r: float
     n_pixels: int
     """Scan pixels on the disk that make it up."""
+    peak_utc: str | None = None
+    """UTC of the integration holding the peak (``TIME_UTC``); None when the file lacks it."""
+    ls_deg: float = float("nan")
+    """Solar longitude (the Martian season) at ``peak_utc``, or at the file's start."""
+    sun_distance_au: float = float("nan")
+    sc_alt_km: float = float("nan")
+    """Spacecraft altitude at the peak's integration (``SC_GEOM`` ``SC_ALT``)."""
 
     def to_record(self) -> dict[str, Any]:
         """JSON-ready, rounded; NaN becomes None."""
@@ -127,6 +138,7 @@ def _locate(observation: Observation, integ: np.ndarray, slit: np.ndarray, exces
     at = (integ[nearest], slit[nearest])
     peak = int(np.nanargmax(excess))
     lon_min, lon_max = _longitude_span(lon)
+    when = _when(observation, int(integ[peak]))
     return AuroraLocation(
         lat_deg=float(np.degrees(np.arcsin(np.clip(centroid[2], -1, 1)))),
         lon_deg=float(np.degrees(np.arctan2(centroid[1], centroid[0])) % 360.0),
@@ -137,7 +149,24 @@ def _locate(observation: Observation, integ: np.ndarray, slit: np.ndarray, exces
         area_km2=_footprint_areas_km2(observation, integ[emitting], slit[emitting]),
         peak_r=float(excess[peak] + background[peak]),
         mean_r=float(np.nanmean(brightness[emitting])),
-        background_r=float(background[peak]), n_pixels=int(integ.size))
+        background_r=float(background[peak]), n_pixels=int(integ.size), **when)
+
+
+def _when(observation: Observation, integration: int) -> dict[str, Any]:
+    """When the integration holding a peak was taken: UTC, Ls, Mars-Sun distance, altitude."""
+    utc: str | None = None
+    moment = observation.filename.start_utc if observation.filename is not None else None
+    if integration < len(observation.time_utc):
+        utc = observation.time_utc[integration]
+        try:
+            moment = datetime.fromisoformat(utc.replace("Z", ""))
+        except ValueError:
+            utc = None
+    altitude = (float(observation.sc_alt_km[integration])
+                if integration < observation.sc_alt_km.size else float("nan"))
+    return {"peak_utc": utc, "sc_alt_km": altitude,
+            "ls_deg": solar_longitude_deg(moment) if moment else float("nan"),
+            "sun_distance_au": sun_distance_au(moment) if moment else float("nan")}
 
 
 def _nowhere() -> AuroraLocation:
@@ -234,6 +263,7 @@ def catalog_rows(records: Iterable[dict[str, Any]]) -> Iterable[dict[str, Any]]:
         for index, detection in enumerate(record.get("detections") or []):
             x0, y0, x1, y1 = detection["box_px"]
             row = {"observation": record["observation"], "orbit": record.get("orbit"),
+                   "mode": record.get("mode"), "product_version": record.get("product_version"),
                    "start_utc": record.get("start_utc"), "index": index, **detection,
                    "x0_px": x0, "y0_px": y0, "x1_px": x1, "y1_px": y1}
             yield {name: _cell(row.get(name), kind) for name, kind, _ in CATALOG_COLUMNS}

@@ -25,7 +25,7 @@ import io
 import logging
 import re
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -56,7 +56,7 @@ OPTIONAL_GEOMETRY = frozenset({"LOCAL_TIME", "MRH_ALT"})
 """Columns the screens do without (read as NaN, with a warning, when absent)."""
 
 REQUIRED_TABLES = ("FOV_GEOM", "EMISS")
-OPTIONAL_TABLES = ("TIME",)
+OPTIONAL_TABLES = ("TIME", "SC_GEOM")
 FOV_POINTS = 5
 MAX_SCAN_SIDE = 8192
 """Most integrations or slit pixels of a scan: far above any EMUS swath, and below the
@@ -173,6 +173,8 @@ class Observation:
     centre_point: int
     warnings: tuple[str, ...] = ()
     reader: str = "astropy"
+    sc_alt_km: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    """Spacecraft altitude per integration (``SC_GEOM`` ``SC_ALT``), km; empty when unknown."""
     """Which reader produced it: ``"stream"`` (the usual) or ``"astropy"``."""
 
     @property
@@ -405,6 +407,7 @@ def _observation(path: Path, tables: dict[str, "Table | _AstropyTable"],
     brightness, error, axes = _read_oi_1304(path, emiss, nint, npix,
                                             geometry["sza_deg"], notes)
     time_utc = _read_times(tables.get("TIME"), nint)
+    sc_alt_km = _read_altitudes(tables.get("SC_GEOM"), nint)
     observation = Observation(
         name=path.name,
         filename=_try_parse_filename(path.name, notes),
@@ -417,6 +420,7 @@ def _observation(path: Path, tables: dict[str, "Table | _AstropyTable"],
         centre_point=centre,
         warnings=tuple(notes),
         reader=reader,
+        sc_alt_km=sc_alt_km,
         **geometry,
     )
     _check_content(observation)
@@ -666,6 +670,17 @@ def _read_times(table: "Table | _AstropyTable | None", nint: int) -> tuple[str, 
         return tuple(_text(v) for v in table.column("TIME_UTC"))
     except (TypeError, ValueError):
         return ()
+
+
+def _read_altitudes(table: "Table | _AstropyTable | None", nint: int) -> np.ndarray:
+    """Spacecraft altitude per integration, or an empty array when SC_GEOM does not say."""
+    if table is None or table.rows != nint or "SC_ALT" not in table.column_names():
+        return np.zeros(0, np.float32)
+    try:
+        altitudes = np.asarray(table.column("SC_ALT"), dtype=np.float32).reshape(nint, -1)[:, 0]
+    except (TypeError, ValueError):
+        return np.zeros(0, np.float32)
+    return np.where(np.isfinite(altitudes), altitudes, np.float32(np.nan))
 
 
 def _try_parse_filename(name: str, notes: list[str]) -> EmusFileName | None:

@@ -201,6 +201,7 @@ def _describe(observation: Observation, record: ObservationRecord) -> None:
     name = observation.filename
     if name is not None:
         record.orbit, record.mode, record.swath = name.orbit, name.mode, name.swath
+        record.product_version = f"v{name.version:02d}-{name.revision:02d}"
         record.start_utc = name.start_utc.isoformat()
     if observation.warnings:
         record.warnings = list(observation.warnings)

@@ -73,6 +73,7 @@ class ObservationRecord:
     orbit: int | None = None
     mode: str | None = None
     swath: str | None = None
+    product_version: str | None = None
     start_utc: str | None = None
     screen: str | None = None
     screen_stats: dict[str, float] | None = None

@@ -22,9 +22,10 @@ import numpy as np
 from marsaurora.emus import EmusFileName, Observation
 from marsaurora.preprocess import DiskFit, HeatmapFrame
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 ARRAY_FIELDS = ("brightness_r", "brightness_err_r", "lat_deg", "lon_deg", "lat_corners_deg",
-                "lon_corners_deg", "sza_deg", "emission_deg", "local_time_h", "mrh_alt_km")
+                "lon_corners_deg", "sza_deg", "emission_deg", "local_time_h", "mrh_alt_km",
+                "sc_alt_km")
 
 
 class ScanArtifactError(ValueError):
