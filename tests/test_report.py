@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 
 from marsaurora.cli import main
@@ -27,3 +28,37 @@ def test_report_of_a_folder_without_a_run_says_what_to_do(tmp_path):
     with pytest.raises(ReportError, match="aurora run"):
         make_report(tmp_path)
     assert main(["report", str(tmp_path)]) == 2
+
+
+def test_the_figure_is_legible(tmp_path, monkeypatch):
+    """Integer counts, log ticks that do not run into each other, no title cut off."""
+    import matplotlib.pyplot as plt
+
+    kept = {}
+    monkeypatch.setattr(plt, "close", lambda figure: kept.setdefault("figure", figure))
+    rng = np.random.default_rng(3)
+    detections = [{"label": "aurora", "confidence": 0.9, "box_px": [1, 2, 3, 4],
+                   "lat_deg": float(rng.uniform(-80, 80)), "lon_deg": float(rng.uniform(0, 360)),
+                   "peak_r": float(rng.uniform(1.5, 60)), "area_km2": 1e5} for _ in range(25)]
+    records = ([{"observation": f"a{i}.fits", "status": "aurora", "detections": detections[i::3]}
+                for i in range(3)]
+               + [{"observation": f"q{i}.fits", "status": "no_aurora", "detections": []}
+                  for i in range(20)]
+               + [{"observation": "e.fits", "status": "error", "detections": []}] * 2)
+    (tmp_path / "observations.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    make_report(tmp_path)
+    figure = kept["figure"]
+    renderer = figure.canvas.get_renderer()
+    page = figure.bbox
+    for axes in figure.axes:
+        title = axes.title.get_window_extent(renderer)
+        assert page.x0 <= title.x0 and title.x1 <= page.x1, axes.get_title()
+    where, brightness, counts = figure.axes[:3]
+    for axes in (brightness, counts):
+        for value in axes.get_yticks():
+            assert float(value).is_integer()
+    labels = [label.get_window_extent(renderer) for label in brightness.get_xticklabels()
+              if label.get_text() and label.get_visible()]
+    assert len(labels) >= 2
+    for left, right in zip(labels, labels[1:], strict=False):
+        assert left.x1 < right.x0, "tick labels overlap"

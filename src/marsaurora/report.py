@@ -34,7 +34,6 @@ def make_report(run_dir: Path) -> tuple[Path, dict[str, Any]]:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
         from matplotlib.colors import LogNorm
-        from matplotlib.ticker import MaxNLocator
     except ImportError as exc:
         raise ReportError("aurora report draws with matplotlib: "
                           "pip install 'marsaurora[report]'") from exc
@@ -47,13 +46,14 @@ def make_report(run_dir: Path) -> tuple[Path, dict[str, Any]]:
                               if r.get("status") != "error")
 
     figure, (where, brightness, counts) = plt.subplots(
-        1, 3, figsize=(16, 4.8), gridspec_kw={"width_ratios": [2.2, 1, 1]})
-    figure.suptitle(f"{len(records)} observations, {len(detections)} aurora detections "
-                    f"({run_dir.name})")
+        1, 3, figsize=(16, 5.0), gridspec_kw={"width_ratios": [2.2, 1, 1]},
+        layout="constrained")
+    status_line = ", ".join(f"{n} {s}" for s, n in sorted(statuses.items()))
+    figure.suptitle(f"{len(records)} observations ({status_line}), {len(detections)} aurora "
+                    f"detections ({run_dir.name})")
     _map_panel(where, detections, LogNorm, figure)
     _brightness_panel(brightness, detections)
-    _count_panel(counts, statuses, per_observation, MaxNLocator)
-    figure.tight_layout()
+    _count_panel(counts, per_observation)
     out = run_dir / REPORT_FILE
     figure.savefig(out, dpi=110)
     plt.close(figure)
@@ -80,18 +80,33 @@ def _map_panel(axes: Any, detections: list[dict[str, Any]], log_norm: Any, figur
 
 
 def _brightness_panel(axes: Any, detections: list[dict[str, Any]]) -> None:
+    from matplotlib.ticker import FixedLocator, MaxNLocator, NullFormatter, NullLocator
+
     axes.set(xlabel="peak brightness (R)", ylabel="detections", title="how bright",
              xscale="log")
     peaks = [d["peak_r"] for d in detections if (d.get("peak_r") or 0) > 0]
     if peaks:
-        axes.hist(peaks, bins=np.geomspace(min(peaks), max(peaks) * 1.01, 20), color="tab:orange")
+        low, high = min(peaks), max(peaks) * 1.01
+        axes.hist(peaks, bins=np.geomspace(low, high, 20), color="tab:orange")
+        ticks = [t for t in READABLE_TICKS_R if low / 1.5 <= t <= high * 1.5] or [low, high]
+        axes.xaxis.set_major_locator(FixedLocator(ticks))
+        axes.set_xticklabels([f"{t:g}" for t in ticks])
+        axes.xaxis.set_minor_locator(NullLocator())
+        axes.xaxis.set_minor_formatter(NullFormatter())
+    axes.yaxis.set_major_locator(MaxNLocator(integer=True))
 
 
-def _count_panel(axes: Any, statuses: Counter[str], per_observation: Counter[int],
-                 locator: Any) -> None:
+READABLE_TICKS_R = (0.1, 0.3, 1, 3, 10, 30, 100, 300, 1000)
+"""Brightness ticks a third of a decade apart, so their labels never run into each other."""
+
+
+def _count_panel(axes: Any, per_observation: Counter[int]) -> None:
+    from matplotlib.ticker import MaxNLocator
+
     most = max(per_observation, default=0)
     axes.bar(range(most + 1), [per_observation.get(n, 0) for n in range(most + 1)],
              color="tab:blue")
     axes.set(xlabel="aurora detections in an observation", ylabel="observations",
-             title="how many: " + ", ".join(f"{n} {s}" for s, n in sorted(statuses.items())))
-    axes.xaxis.set_major_locator(locator(integer=True))
+             title="how many per observation")
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.yaxis.set_major_locator(MaxNLocator(integer=True))
