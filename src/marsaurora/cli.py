@@ -3,7 +3,9 @@
 ``aurora synth`` makes synthetic EMUS L2B files, ``aurora run`` runs the
 pipeline over files or folders (in process, or ``--via-events`` through the
 local event-driven stack or a cluster's Broker) and writes the aurora
-catalogue, ``aurora report`` draws a run's summary figure, ``aurora watch``
+catalogue (a rerun into the same folder processes only what changed; ``aurora
+catalog`` rebuilds the catalogue, ``aurora provenance`` says what made the
+records), ``aurora report`` draws a run's summary figure, ``aurora watch``
 feeds new archive files to a chain, ``aurora bucket init`` creates the
 bucket, ``aurora stack up`` starts the stack for other clients. Command-line
 flags override the matching ``AURORA_*`` settings.
@@ -16,6 +18,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from tqdm import tqdm
 
@@ -23,10 +26,12 @@ from marsaurora import __version__, logs
 from marsaurora.classify import SCREENS
 from marsaurora.catalog import write_catalog
 from marsaurora.config import ConfigError, Settings
-from marsaurora.detect import ModelError, model_file
+from marsaurora.detect import ModelError
 from marsaurora.events import OBSERVATION_STORED
 from marsaurora.pipeline import PipelineOptions
+from marsaurora.provenance import ASPECTS, model_digest, provenance_summary, run_provenance
 from marsaurora.report import ReportError, make_report
+from marsaurora.resume import RunFolder, RunFolderError
 from marsaurora.runner import (RunSummary, discover_inputs, resolve_workers, run_batch,
                                worker_pool)
 from marsaurora.stack.batch import run_via_events
@@ -83,7 +88,21 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--timeout", type=float, default=None,
                      help="with --via-events: seconds to wait for all records "
                           "(default 60 + 5 per file)")
+    run.add_argument("--force", action="store_true",
+                     help="process every input again, even those OUT already has a current "
+                          "record of")
+    run.add_argument("--reprocess-if", default=None, metavar="ASPECTS",
+                     help="comma-separated: which provenance differences make a record stale "
+                          f"({', '.join(ASPECTS)}; default all of them)")
     run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+    catalog = commands.add_parser("catalog", help="rebuild OUT/catalog.ecsv and .csv from "
+                                                  "the records (also after an interrupted run)")
+    catalog.add_argument("run_dir", type=Path, help="the --out folder of an `aurora run`")
+
+    provenance = commands.add_parser("provenance", help="how many of a run's records each "
+                                                        "software, model and settings made")
+    provenance.add_argument("run_dir", type=Path, help="the --out folder of an `aurora run`")
 
     report = commands.add_parser("report", help="draw OUT/report.png from a run's records")
     report.add_argument("run_dir", type=Path, help="the --out folder of an `aurora run`")
@@ -147,6 +166,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _stack_up(args, settings)
     if args.command == "report":
         return _report(args)
+    if args.command == "catalog":
+        return _catalog(args)
+    if args.command == "provenance":
+        return _provenance(args)
     if args.command == "bucket":
         return _bucket_init(args, settings)
     if args.command == "watch":
@@ -189,35 +212,91 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         print(f"aurora: --out {args.out} is a file; give a folder (it is created if missing)",
               file=sys.stderr)
         return 2
-    if args.via_events:
-        if args.png:
-            print("aurora: --png is for in-process runs; with --via-events the heatmaps are "
-                  "in the bucket under heatmaps/", file=sys.stderr)
-            return 2
+    if args.via_events and args.png:
+        print("aurora: --png is for in-process runs; with --via-events the heatmaps are "
+              "in the bucket under heatmaps/", file=sys.stderr)
+        return 2
+    options = PipelineOptions.from_settings(settings)
+    try:
+        current = _current_provenance(options, remote=bool(args.broker))
+        folder = RunFolder(args.out)
+        plan = folder.plan(paths, current, force=args.force,
+                           reprocess_if=_aspects(args.reprocess_if, current))
+    except (ModelError, RunFolderError, ValueError) as exc:
+        print(f"aurora: {exc}", file=sys.stderr)
+        return 2
+    print(f"{args.out}: {plan.describe()}", file=sys.stderr)
+    if not plan.todo:
+        summary = RunSummary(folder.records_path, 0, {}, 0.0)
+    elif args.via_events:
         try:
             chain = RemoteChain(settings, args.broker) if args.broker else None
-            summary = run_via_events(paths, args.out, settings, progress=not args.no_progress,
-                                     timeout_s=args.timeout, stack=chain)
+            summary = run_via_events(plan.todo, args.out, settings,
+                                     progress=not args.no_progress, timeout_s=args.timeout,
+                                     stack=chain, append=True)
         except (ValueError, StackError, ChainUnreachable, StorageUnavailable) as exc:
             print(f"aurora: {exc}", file=sys.stderr)
             return 1
-        _finish(summary, args.out)
-        for route, latency in sorted((summary.hop_latency_ms or {}).items()):
-            if latency.get("n"):
-                print(f"  {route}: {latency['n']} events, accepted -> answered p50 "
-                      f"{latency['p50']} ms, p95 {latency['p95']} ms")
-        return 0
-    options = PipelineOptions.from_settings(settings)
-    if options.detector is not None:
-        try:
-            model_file(options.detector)
-        except ModelError as exc:
-            print(f"aurora: {exc}", file=sys.stderr)
-            return 2
-    summary = run_batch(paths, args.out, options, workers=settings.workers,
-                        progress=not args.no_progress,
-                        png_dir=args.out / "heatmaps" if args.png else None)
+    else:
+        summary = run_batch(plan.todo, args.out, options, workers=settings.workers,
+                            progress=not args.no_progress, append=True,
+                            png_dir=args.out / "heatmaps" if args.png else None)
+    folder.consolidate()
+    folder.remember(plan.todo)
     _finish(summary, args.out)
+    for route, latency in sorted((summary.hop_latency_ms or {}).items()):
+        if latency.get("n"):
+            print(f"  {route}: {latency['n']} events, accepted -> answered p50 "
+                  f"{latency['p50']} ms, p95 {latency['p95']} ms")
+    return 0
+
+
+def _current_provenance(options: PipelineOptions, *, remote: bool) -> dict[str, Any]:
+    """This run's provenance; the model's digest is unknown when a cluster runs the detector."""
+    current = run_provenance(options)
+    if options.detector is not None and not remote:
+        current["model_sha256"] = model_digest(options.detector)
+    return current
+
+
+def _aspects(requested: str | None, current: dict[str, Any]) -> tuple[str, ...]:
+    """The provenance aspects that make a record stale (``--reprocess-if``)."""
+    aspects = tuple(a.strip() for a in requested.split(",")) if requested else ASPECTS
+    if current["model_sha256"] is None:
+        aspects = tuple(a for a in aspects if a != "model")
+    return aspects
+
+
+def _catalog(args: argparse.Namespace) -> int:
+    folder = RunFolder(args.run_dir)
+    if not folder.records_path.is_file():
+        print(f"aurora: {folder.records_path} does not exist; run `aurora run ... --out "
+              f"{args.run_dir}` first", file=sys.stderr)
+        return 2
+    try:
+        moved = folder.consolidate()
+    except RunFolderError as exc:
+        print(f"aurora: {exc}", file=sys.stderr)
+        return 2
+    ecsv, csv = write_catalog(folder.records_path, args.run_dir)
+    print(f"catalogue: {ecsv} and {csv}" + (f"; {moved} superseded records moved to "
+                                            f"{folder.superseded_path}" if moved else ""))
+    return 0
+
+
+def _provenance(args: argparse.Namespace) -> int:
+    folder = RunFolder(args.run_dir)
+    try:
+        folder.repair()
+        records = folder.records()
+    except RunFolderError as exc:
+        print(f"aurora: {exc}", file=sys.stderr)
+        return 2
+    print(f"{len(records)} records in {folder.records_path}")
+    for aspect, counts in provenance_summary(records).items():
+        print(f"{aspect}:")
+        for value, n in counts.most_common():
+            print(f"  {n:8d}  {value}")
     return 0
 
 

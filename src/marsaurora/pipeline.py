@@ -32,6 +32,7 @@ from marsaurora.knobs import from_settings
 from marsaurora.overlay import draw_detections
 from marsaurora.preprocess import (DEFAULT_RANGE_R, Heatmap, HeatmapFrame, encode_png,
                                    render_heatmap)
+from marsaurora.provenance import input_identity, model_digest, run_provenance, stamp
 from marsaurora.record import ObservationRecord
 
 MAX_STEM_CHARS = 120
@@ -81,6 +82,7 @@ def process_file(path: Path, options: PipelineOptions, *,
     its auroras when it has any.
     """
     record = ObservationRecord(path.name)
+    record.provenance = stamp(run_provenance(options), input_identity(path))
     with recording_failures(record):
         observation, heatmap = read_and_render(path, options, record)
         if png_dir is not None:
@@ -146,6 +148,8 @@ def detect_step(rgb: np.ndarray, detector: BoxFinder,
     in process and in the event chain.
     """
     record.stage = "detect"
+    if record.provenance is not None:
+        record.provenance["model_sha256"] = model_digest(detector.options)
     with timed(record.timings_ms, "detect"):
         return [box.as_recorded() for box in detector.detect([rgb])[0]]
 

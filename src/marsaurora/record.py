@@ -59,6 +59,9 @@ class ObservationRecord:
         located on Mars); the detector boxes with no physical excess under them.
     timings_ms : dict
         Milliseconds per step.
+    provenance : dict or None
+        What made the record (:mod:`marsaurora.provenance`): software, model,
+        screen, settings digest, and the input's sha256 and size.
     """
 
     observation: str
@@ -79,6 +82,7 @@ class ObservationRecord:
     screen_stats: dict[str, float] | None = None
     warnings: list[str] | None = None
     disk_detected: bool | None = None
+    provenance: dict[str, Any] | None = None
 
     def fail(self, code: str, message: str) -> "ObservationRecord":
         """Mark the record failed with ``code`` (one of :data:`ERROR_CODES`); returns it."""
@@ -134,6 +138,18 @@ ALWAYS_PRESENT = frozenset({"observation", "status", "stage", "error", "candidat
 """Fields every record has, even as null or empty."""
 
 
+_TEXT_OR_NULL = {"type": ["string", "null"]}
+PROVENANCE_SCHEMA: dict[str, Any] = {
+    "type": "object", "additionalProperties": False,
+    "required": ["software", "model_sha256", "screen", "settings_digest", "input_sha256",
+                 "input_bytes"],
+    "properties": {"software": {"type": "string"}, "model_sha256": _TEXT_OR_NULL,
+                   "screen": {"type": "string"}, "settings_digest": {"type": "string"},
+                   "input_sha256": _TEXT_OR_NULL,
+                   "input_bytes": {"type": ["integer", "null"], "minimum": 0}}}
+"""A record's ``provenance`` (made by :mod:`marsaurora.provenance`)."""
+
+
 def _checked(name: str, value: Any, kind: Any) -> Any:
     if value is None:
         if name in ALWAYS_PRESENT and name != "error":
@@ -186,6 +202,8 @@ def _schema_of(name: str, kind: Any) -> dict[str, Any]:
         return {"enum": list(STATUSES)}
     if name == "stage":
         return {"enum": list(STEPS)}
+    if name == "provenance":
+        return {"oneOf": [{"type": "null"}, PROVENANCE_SCHEMA]}
     if name == "error":
         return {"oneOf": [{"type": "null"}, {
             "type": "object", "additionalProperties": False, "required": ["code", "message"],

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from marsaurora.runner import RECORDS_FILE
+from marsaurora.resume import RECORDS_FILE
 
 REPORT_FILE = "report.png"
 

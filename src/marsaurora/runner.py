@@ -28,8 +28,7 @@ from tqdm import tqdm
 from marsaurora import jsonsafe, logs
 from marsaurora.pipeline import PipelineOptions, process_file
 from marsaurora.record import ObservationRecord
-
-RECORDS_FILE = "observations.jsonl"
+from marsaurora.resume import RECORDS_FILE
 IN_FLIGHT_PER_WORKER = 2
 """Files handed to each worker ahead of need, so none waits between files."""
 INPUT_PATTERNS = ("*.fits", "*.fits.gz", "*.fit", "*.fit.gz", "*.fts", "*.fts.gz")
@@ -55,6 +54,8 @@ class RunSummary:
 
     def describe(self) -> str:
         """One line for people."""
+        if not self.total:
+            return f"nothing to process -> {self.records_path}"
         counts = ", ".join(f"{n} {status}" for status, n in sorted(self.by_status.items()))
         return (f"{self.total} observations ({counts or 'none'}) in {self.elapsed_s:.1f} s, "
                 f"{self.observations_per_s:.1f} obs/s -> {self.records_path}")
@@ -83,8 +84,8 @@ def resolve_workers(requested: int) -> int:
 
 
 def run_batch(paths: Sequence[Path], out_dir: Path, options: PipelineOptions, *,
-              workers: int = 0, progress: bool = True,
-              png_dir: Path | None = None) -> RunSummary:
+              workers: int = 0, progress: bool = True, png_dir: Path | None = None,
+              append: bool = False) -> RunSummary:
     """Process ``paths`` and write ``out_dir/observations.jsonl``.
 
     Parameters
@@ -95,6 +96,9 @@ def run_batch(paths: Sequence[Path], out_dir: Path, options: PipelineOptions, *,
         Show a progress bar with observations/s on stderr.
     png_dir : pathlib.Path, optional
         Also write each heatmap there as PNG, and an overlay of its auroras.
+    append : bool
+        Add to the records file instead of starting it again (a resumed run,
+        :mod:`marsaurora.resume`).
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     if png_dir is not None:
@@ -103,7 +107,7 @@ def run_batch(paths: Sequence[Path], out_dir: Path, options: PipelineOptions, *,
     records_path = out_dir / RECORDS_FILE
     counts: Counter[str] = Counter()
     start = time.perf_counter()
-    with records_path.open("w", encoding="utf-8") as sink, \
+    with records_path.open("a" if append else "w", encoding="utf-8") as sink, \
             tqdm(total=len(paths), unit="obs", disable=not progress, dynamic_ncols=True) as bar:
         for record in _records(paths, options, workers, png_dir):
             sink.write(jsonsafe.dumps(record.to_json()) + "\n")

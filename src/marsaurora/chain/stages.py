@@ -29,6 +29,7 @@ from marsaurora.overlay import draw_detections
 from marsaurora.pipeline import (catalog_step, detect_step, needs_detector, read_and_render,
                                  recording_failures, screen_step)
 from marsaurora.preprocess import Heatmap, HeatmapFrame, decode_png, encode_png
+from marsaurora.provenance import run_provenance, stamp
 from marsaurora.record import ObservationRecord, RecordError, RecordInvalid
 from marsaurora.scan_artifact import ScanArtifactError, dump_scan, load_scan
 from marsaurora.storage import ObjectMissing, ObjectRef, ObjectTooLarge
@@ -62,6 +63,7 @@ def preprocess_stage(event: CloudEvent, context: StageContext) -> Reply:
         error = file_too_large(name, exc.size, limit)
         return _refuse(stage, stored, record, error, context)
     digest = content_digest(body)
+    record.provenance = stamp(run_provenance(context.options), (digest, len(body)))
     with recording_failures(record, bugs=False):
         observation, heatmap = read_and_render(Path(name), context.options, record, data=body)
     del body

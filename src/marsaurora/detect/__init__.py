@@ -58,6 +58,9 @@ class BoxFinder(Protocol):
     """Anything that finds boxes on heatmaps: a :class:`Detector`, or the detect function's
     batching front to one."""
 
+    options: "DetectorOptions"
+    """Which model it runs: records name its weights by digest."""
+
     def detect(self, images: list[np.ndarray]) -> list[list[Detection]]:
         """The boxes on each image."""
         ...

@@ -23,7 +23,8 @@ from marsaurora.events import OBSERVATION_STORED, new_event
 from marsaurora.layout import BucketLayout
 from marsaurora.pipeline import PipelineOptions, process_file
 from marsaurora.record import ObservationRecord
-from marsaurora.runner import RECORDS_FILE, RunSummary
+from marsaurora.resume import RECORDS_FILE
+from marsaurora.runner import RunSummary
 from marsaurora.stack.local import LocalStack
 from marsaurora.chain.remote import RemoteChain
 from marsaurora.storage import ObjectMissing, Storage
@@ -38,7 +39,8 @@ log = logging.getLogger(__name__)
 
 def run_via_events(paths: Sequence[Path], out_dir: Path, settings: Settings, *,
                    progress: bool = True, timeout_s: float | None = None,
-                   stack: LocalStack | RemoteChain | None = None) -> RunSummary:
+                   stack: LocalStack | RemoteChain | None = None,
+                   append: bool = False) -> RunSummary:
     """Process ``paths`` through the event chain and write ``out_dir/observations.jsonl``.
 
     Parameters
@@ -50,6 +52,8 @@ def run_via_events(paths: Sequence[Path], out_dir: Path, settings: Settings, *,
         A running chain to use: a local stack, or a cluster's broker and
         bucket; by default a local stack is started in ``out_dir/.stack``
         (logs in ``logs/``) and stopped at the end.
+    append : bool
+        Add to the records file instead of starting it again (a resumed run).
 
     Raises
     ------
@@ -61,13 +65,13 @@ def run_via_events(paths: Sequence[Path], out_dir: Path, settings: Settings, *,
     start = time.perf_counter()
     if stack is None:
         with LocalStack(out_dir / ".stack", settings) as own_stack:
-            return _run(paths, out_dir, settings, own_stack, progress, timeout_s, start)
-    return _run(paths, out_dir, settings, stack, progress, timeout_s, start)
+            return _run(paths, out_dir, settings, own_stack, progress, timeout_s, start, append)
+    return _run(paths, out_dir, settings, stack, progress, timeout_s, start, append)
 
 
 def _run(paths: Sequence[Path], out_dir: Path, settings: Settings,
          stack: LocalStack | RemoteChain, progress: bool, timeout_s: float | None,
-         start: float) -> RunSummary:
+         start: float, append: bool) -> RunSummary:
     storage = stack.storage()
     layout = BucketLayout.from_settings(settings)
     options = PipelineOptions.from_settings(settings)
@@ -85,7 +89,7 @@ def _run(paths: Sequence[Path], out_dir: Path, settings: Settings,
     deadline = time.monotonic() + (timeout_s if timeout_s is not None else 60 + 5 * len(paths))
     counts: Counter[str] = Counter()
     records_path = out_dir / RECORDS_FILE
-    with records_path.open("w", encoding="utf-8") as sink, \
+    with records_path.open("a" if append else "w", encoding="utf-8") as sink, \
             tqdm(total=len(expected), unit="obs", desc="records", disable=not progress) as bar:
         for path in paths:
             record = local.get(path)
@@ -95,6 +99,7 @@ def _run(paths: Sequence[Path], out_dir: Path, settings: Settings,
             if record is None:
                 record = _timed_out(path, stack)
             sink.write(jsonsafe.dumps(record.to_json()) + "\n")
+            sink.flush()
             counts[record.status] += 1
     summary = RunSummary(records_path, sum(counts.values()), dict(counts),
                          time.perf_counter() - start, stack.latency_ms())

@@ -1,0 +1,129 @@
+"""Resumable, incremental runs: a killed run resumes, an unchanged rerun does nothing, a changed
+model or a newer product version reprocesses exactly what it should."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from marsaurora.cli import main
+from marsaurora.resume import RECORDS_FILE, SUPERSEDED_FILE, RunFolder, observation_key
+
+
+def records(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / RECORDS_FILE).open()]
+
+
+def aurora(*argv: str | Path) -> int:
+    return main([str(a) for a in argv])
+
+
+@pytest.fixture()
+def inputs(mixed_set: Path, tmp_path: Path) -> Path:
+    """A private copy of the twelve mixed files, free to be changed."""
+    folder = tmp_path / "in"
+    shutil.copytree(mixed_set, folder)
+    return folder
+
+
+def test_an_unchanged_rerun_processes_nothing_and_reads_no_input(inputs, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert aurora("run", inputs, "--out", out, "--workers", "1", "--no-progress") == 0
+    first = records(out)
+    for path in inputs.glob("*.fits.gz"):
+        path.chmod(0)
+    try:
+        assert aurora("run", inputs, "--out", out, "--workers", "1", "--no-progress") == 0
+    finally:
+        for path in inputs.glob("*.fits.gz"):
+            path.chmod(0o644)
+    assert "0 to process" in capsys.readouterr().err
+    assert records(out) == first
+    assert not (out / SUPERSEDED_FILE).exists()
+
+
+def test_every_record_says_what_made_it(inputs, tmp_path):
+    out = tmp_path / "out"
+    aurora("run", inputs, "--out", out, "--workers", "1", "--no-progress")
+    for record in records(out):
+        made = record["provenance"]
+        assert made["software"] and made["screen"] == "physical"
+        assert len(made["input_sha256"]) == 64 and made["input_bytes"] > 0
+        assert (made["model_sha256"] is not None) == (record["stage"] in ("detect", "catalog"))
+
+
+def test_a_changed_model_reprocesses_what_the_detector_saw(inputs, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "out"
+    monkeypatch.setenv("AURORA_DETECT_PRECISION", "int8")
+    aurora("run", inputs, "--out", out, "--workers", "1", "--no-progress")
+    seen = {r["observation"] for r in records(out) if r["provenance"]["model_sha256"]}
+    assert seen
+    monkeypatch.setenv("AURORA_DETECT_PRECISION", "fp32")
+    capsys.readouterr()
+    aurora("run", inputs, "--out", out, "--workers", "1", "--no-progress",
+           "--reprocess-if", "model")
+    assert f"{len(seen)} to process ({len(seen)} model)" in capsys.readouterr().err
+    after = records(out)
+    assert len(after) == 12
+    assert len({r["provenance"]["model_sha256"] for r in after if r["observation"] in seen}) == 1
+    superseded = [json.loads(line) for line in (out / SUPERSEDED_FILE).open()]
+    assert {r["observation"] for r in superseded} == seen
+
+
+def test_a_newer_product_version_supersedes_the_old_record(inputs, tmp_path):
+    out = tmp_path / "out"
+    aurora("run", inputs, "--out", out, "--workers", "1", "--no-progress")
+    old = sorted(inputs.glob("*.fits.gz"))[0]
+    key, (version, revision) = observation_key(old.name)
+    newer = old.with_name(f"{key}_v{version:02d}-{revision + 1:02d}.fits.gz")
+    shutil.copy(old, newer)
+    aurora("run", inputs, "--out", out, "--workers", "1", "--no-progress")
+    names = [r["observation"] for r in records(out)]
+    assert newer.name in names and old.name not in names and len(names) == 12
+    assert [json.loads(line)["observation"] for line in (out / SUPERSEDED_FILE).open()] == [
+        old.name]
+    folder = RunFolder(out)
+    current = {"software": "x", "model_sha256": None, "screen": "physical",
+               "settings_digest": "y"}
+    assert folder.plan([old], current, reprocess_if=()).skipped == {"superseded": 1}
+
+
+def test_a_partial_last_line_is_cut_and_a_broken_middle_line_named(tmp_path):
+    folder = RunFolder(tmp_path)
+    whole = json.dumps({"observation": "a.fits", "status": "no_aurora"}) + "\n"
+    folder.records_path.write_text(whole + '{"observation": "b.fi')
+    assert folder.repair() == len('{"observation": "b.fi')
+    assert folder.records_path.read_text() == whole
+    folder.records_path.write_text('{"half\n' + whole)
+    with pytest.raises(ValueError, match=f"{RECORDS_FILE}:1 is not a JSON record"):
+        folder.records()
+
+
+@pytest.mark.slow
+def test_a_run_killed_midway_resumes_to_the_uninterrupted_catalogue(inputs, tmp_path):
+    whole = tmp_path / "whole"
+    aurora("run", inputs, "--out", whole, "--workers", "1", "--no-progress")
+    out = tmp_path / "killed"
+    command = [sys.executable, "-m", "marsaurora.cli", "run", str(inputs), "--out", str(out),
+               "--workers", "1", "--no-progress"]
+    run = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and run.poll() is None:
+        path = out / RECORDS_FILE
+        if path.is_file() and path.read_bytes().count(b"\n") >= 5:
+            break
+        time.sleep(0.05)
+    os.kill(run.pid, signal.SIGKILL)
+    run.wait()
+    done = (out / RECORDS_FILE).read_bytes().count(b"\n")
+    assert 5 <= done < 12, "the run ended before it could be killed midway"
+    assert aurora("run", inputs, "--out", out, "--workers", "1", "--no-progress") == 0
+    names = [r["observation"] for r in records(out)]
+    assert sorted(names) == sorted(p.name for p in inputs.glob("*.fits.gz"))
+    assert (out / "catalog.csv").read_text() == (whole / "catalog.csv").read_text()
