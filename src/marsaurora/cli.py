@@ -6,17 +6,20 @@ local event-driven stack or a cluster's Broker) and writes the aurora
 catalogue (a rerun into the same folder processes only what changed; ``aurora
 catalog`` rebuilds the catalogue, ``aurora provenance`` says what made the
 records), ``aurora report`` draws a run's summary figure, ``aurora watch``
-feeds new archive files to a chain, ``aurora bucket init`` creates the
+feeds new archive files to a chain, ``aurora fetch`` mirrors an archive
+into a local folder, ``aurora bucket init`` creates the
 bucket, ``aurora stack up`` starts the stack for other clients. Command-line
 flags override the matching ``AURORA_*`` settings.
 """
 
 import argparse
 import os
+import re
 import sys
 import time
 from collections.abc import Sequence
 from dataclasses import replace
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +42,7 @@ from marsaurora.stack.local import LOCAL_CREDENTIALS, LocalStack, StackError
 from marsaurora.chain.remote import ChainUnreachable, RemoteChain
 from marsaurora.layout import BucketLayout
 from marsaurora.storage import Storage, StorageUnavailable
+from marsaurora.watcher.mirror import Selection, mirror
 from marsaurora.watcher.sources import SourceError, open_source
 from marsaurora.watcher.watch import Watcher, watch_forever
 from marsaurora.synth.generate import TRUTH_FILE, SynthSpec, generate
@@ -121,6 +125,23 @@ def build_parser() -> argparse.ArgumentParser:
                        help="seconds between polls (default 300)")
     watch.add_argument("--once", action="store_true", help="poll once and exit")
 
+    fetch = commands.add_parser(
+        "fetch", help="mirror an archive into a local folder: only new or changed files, "
+                      "interrupted downloads continued")
+    fetch.add_argument("source", help="http(s):// directory listing, s3://bucket/prefix/, "
+                                      "or a local folder")
+    fetch.add_argument("--out", type=Path, required=True,
+                       help="local folder (the archive's relative paths are kept)")
+    fetch.add_argument("--mode", action="append", default=[],
+                       help="only this observation mode, e.g. os1, os2, osr, osp (repeatable)")
+    fetch.add_argument("--start", type=date.fromisoformat, default=None,
+                       help="only observations starting on or after this UTC date (YYYY-MM-DD)")
+    fetch.add_argument("--end", type=date.fromisoformat, default=None,
+                       help="only observations starting on or before this UTC date")
+    fetch.add_argument("--version", action="append", default=[], type=_product_version,
+                       help="only this product version, VV-RR such as 01-04 (repeatable)")
+    fetch.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
     bucket = commands.add_parser("bucket", help="the AURORA_S3_* bucket")
     bucket_commands = bucket.add_subparsers(dest="bucket_command", required=True)
     init = bucket_commands.add_parser("init", help="create the bucket if it does not exist")
@@ -174,6 +195,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _bucket_init(args, settings)
     if args.command == "watch":
         return _watch(args, settings)
+    if args.command == "fetch":
+        return _fetch(args, settings)
     return _run(args, settings)
 
 
@@ -329,6 +352,25 @@ def _watch(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _fetch(args: argparse.Namespace, settings: Settings) -> int:
+    selection = Selection(modes=frozenset(m.lower() for m in args.mode), first_day=args.start,
+                          last_day=args.end, versions=frozenset(args.version))
+    try:
+        result = mirror(open_source(args.source, settings), args.out,
+                        max_bytes=settings.max_file_bytes, selection=selection,
+                        progress=not args.no_progress)
+    except SourceError as exc:
+        print(f"aurora: {exc}", file=sys.stderr)
+        return 1
+    print(result.describe())
+    for path, reason in sorted(result.failed.items()):
+        print(f"  failed: {path}: {reason}", file=sys.stderr)
+    if result.failed:
+        print("aurora: run the same command again to continue the failed files",
+              file=sys.stderr)
+    return 1 if result.failed else 0
+
+
 def _bucket_init(args: argparse.Namespace, settings: Settings) -> int:
     storage = Storage.from_settings(settings)
     deadline = time.monotonic() + args.wait
@@ -382,6 +424,12 @@ def _stack_up(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     finally:
         stack.stop()
+
+
+def _product_version(text: str) -> str:
+    if not re.fullmatch(r"\d{2}-\d{2}", text):
+        raise argparse.ArgumentTypeError(f"a product version is VV-RR, such as 01-04, not {text!r}")
+    return text
 
 
 def _positive(text: str) -> int:

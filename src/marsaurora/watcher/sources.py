@@ -161,6 +161,50 @@ class HttpArchive:
         parser.feed(body.decode("utf-8", errors="replace"))
         return parser.hrefs
 
+    def download(self, entry: Entry, partial: Path, max_bytes: int) -> int:
+        """Continue (or start) downloading one file into ``partial``; its complete size.
+
+        A ``partial`` left by an interrupted download is continued with an
+        HTTP Range request (``If-Range`` the entry's tag, so a file replaced
+        meanwhile comes whole); a server that ignores or refuses the range
+        sends the whole file, which starts ``partial`` again. Bounded like
+        :meth:`fetch`.
+
+        Raises
+        ------
+        SourceError
+            When the file cannot be fetched, or arrives shorter than declared
+            (``partial`` is kept, so the next try continues it).
+        """
+        url = urljoin(self.url, entry.path)
+        have = partial.stat().st_size if partial.is_file() else 0
+        headers = {"Range": f"bytes={have}-"} if have else {}
+        if have and entry.tag:
+            headers["If-Range"] = entry.tag
+        deadline = time.monotonic() + FILE_DEADLINE_S
+        response, url = self._follow(url, "download", headers)
+        try:
+            if response.status_code == 416:
+                partial.unlink()
+                response.close()
+                return self.download(entry, partial, max_bytes)
+            resumed = response.status_code == 206
+            start = _range_start(response) if resumed else 0
+            if resumed and start != have:
+                raise SourceError(f"{url} answered a range from byte {start}, not {have}")
+            expected = _complete_size(response, start)
+            with partial.open("ab" if resumed else "wb") as sink:
+                for chunk in _bounded_chunks(response, url, max_bytes - start, deadline,
+                                             "download"):
+                    sink.write(chunk)
+        finally:
+            response.close()
+        size = partial.stat().st_size
+        if expected is not None and size != expected:
+            raise SourceError(f"{url} ended at byte {size} of {expected}; the next try "
+                              "continues it")
+        return size
+
     def _get(self, url: str, max_bytes: int, deadline_s: float, verb: str) -> bytes:
         """The body at ``url``, within ``max_bytes`` and ``deadline_s``, same-host redirects only.
 
@@ -170,40 +214,65 @@ class HttpArchive:
         timeout ends the read too.
         """
         deadline = time.monotonic() + deadline_s
+        response, url = self._follow(url, verb)
+        try:
+            return b"".join(_bounded_chunks(response, url, max_bytes, deadline, verb))
+        finally:
+            response.close()
+
+    def _follow(self, url: str, verb: str,
+                headers: dict[str, str] | None = None) -> tuple[requests.Response, str]:
+        """The response at ``url`` after same-host redirects, and its final URL."""
         for _ in range(MAX_REDIRECTS + 1):
-            response = self._open(url, verb)
-            if response.is_redirect:
-                target = urljoin(url, response.headers.get("location", ""))
-                response.close()
-                if urlparse(target)[:2] != urlparse(self.url)[:2]:
-                    raise SourceError(f"{url} redirects to another host ({target}); refused "
-                                      "(only the archive's own host is followed)")
-                url = target
-                continue
-            try:
-                return _bounded_body(response, url, max_bytes, deadline, verb)
-            finally:
-                response.close()
+            response = self._open(url, verb, headers)
+            if not response.is_redirect:
+                return response, url
+            target = urljoin(url, response.headers.get("location", ""))
+            response.close()
+            if urlparse(target)[:2] != urlparse(self.url)[:2]:
+                raise SourceError(f"{url} redirects to another host ({target}); refused "
+                                  "(only the archive's own host is followed)")
+            url = target
         raise SourceError(f"cannot {verb} {url}: more than {MAX_REDIRECTS} redirects")
 
-    def _open(self, url: str, verb: str) -> requests.Response:
+    def _open(self, url: str, verb: str,
+              headers: dict[str, str] | None = None) -> requests.Response:
         try:
             response = self.session.get(url, stream=True, timeout=self.timeout_s,
-                                        allow_redirects=False)
+                                        allow_redirects=False, headers=headers)
         except requests.RequestException as exc:
             raise SourceError(f"cannot {verb} {url}: {exc}") from None
-        if not response.is_redirect and response.status_code >= 400:
+        if not response.is_redirect and response.status_code >= 400 \
+                and response.status_code != 416:
             response.close()
             raise SourceError(f"cannot {verb} {url}: HTTP {response.status_code}")
         return response
 
 
-def _bounded_body(response: requests.Response, url: str, max_bytes: int, deadline: float,
-                  verb: str) -> bytes:
+def _range_start(response: requests.Response) -> int:
+    """The first byte of a 206 answer (``Content-Range: bytes START-END/TOTAL``)."""
+    match = re.match(r"bytes (\d+)-", response.headers.get("content-range", ""))
+    if match is None:
+        raise SourceError(f"{response.url}: a partial answer without a usable Content-Range")
+    return int(match.group(1))
+
+
+def _complete_size(response: requests.Response, start: int) -> int | None:
+    """The whole file's size, as the answer declares it (None when it does not)."""
+    total = re.search(r"/(\d+)$", response.headers.get("content-range", ""))
+    if response.status_code == 206 and total:
+        return int(total.group(1))
+    length = response.headers.get("content-length", "")
+    return start + int(length) if length.isdigit() else None
+
+
+def _bounded_chunks(response: requests.Response, url: str, max_bytes: int, deadline: float,
+                    verb: str) -> Iterator[bytes]:
+    """The body in the pieces that arrive, refused past ``max_bytes`` or ``deadline``."""
     declared = response.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > max_bytes:
         raise SourceError(f"{url} is {declared} bytes, above the {max_bytes}-byte limit")
-    chunks, total = [], 0
+    total = 0
     try:
         while chunk := response.raw.read1(64 << 10, decode_content=True):
             total += len(chunk)
@@ -211,10 +280,9 @@ def _bounded_body(response: requests.Response, url: str, max_bytes: int, deadlin
                 raise SourceError(f"{url} is above the {max_bytes}-byte limit")
             if time.monotonic() > deadline:
                 raise SourceError(f"{url} did not arrive within its deadline")
-            chunks.append(chunk)
+            yield chunk
     except (requests.RequestException, OSError, urllib3.exceptions.HTTPError) as exc:
         raise SourceError(f"cannot {verb} {url}: {exc}") from None
-    return b"".join(chunks)
 
 
 class S3Prefix:
