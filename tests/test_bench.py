@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from marsaurora.bench.compare import TARGETS
 
 SCALING = Path(__file__).resolve().parents[1] / "scripts" / "bench_scaling.py"
@@ -65,3 +67,18 @@ def test_scaling_script_measures_each_size_and_plots(tmp_path):
     assert all("stack" not in run and "baseline" not in run for run in results["runs"])
     for plot in ("scaling-time.png", "scaling-memory.png"):
         assert (out / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.slow
+def test_resume_benchmark_kills_resumes_and_repeats(tmp_path):
+    out = tmp_path / "out"
+    done = subprocess.run([sys.executable, str(SCALING.with_name("bench_resume.py")), "--sizes",
+                           "40", "--distinct", "10", "--data", str(tmp_path / "data"),
+                           "--out", str(out)],
+                          capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    (run,) = json.loads((out / "resume.json").read_text())["runs"]
+    assert 20 <= run["killed"]["records_when_killed"] < 40
+    assert run["repeated"]["plan"].startswith("0 to process")
+    assert all(run[k]["one_record_each"] for k in ("full", "resumed", "repeated"))
+    assert run["resumed"]["catalog_equal"]

@@ -48,6 +48,16 @@ def test_an_unchanged_rerun_processes_nothing_and_reads_no_input(inputs, tmp_pat
     assert not (out / SUPERSEDED_FILE).exists()
 
 
+def test_provenance_says_how_many_records_each_setting_made(inputs, tmp_path, capsys):
+    out = tmp_path / "out"
+    aurora("run", inputs, "--out", out, "--workers", "1", "--no-progress")
+    capsys.readouterr()
+    assert aurora("provenance", out) == 0
+    said = capsys.readouterr().out
+    assert said.startswith(f"12 records in {out / RECORDS_FILE}")
+    assert "      12  physical" in said
+
+
 def test_every_record_says_what_made_it(inputs, tmp_path):
     out = tmp_path / "out"
     aurora("run", inputs, "--out", out, "--workers", "1", "--no-progress")
@@ -102,7 +112,7 @@ def test_a_partial_last_line_is_cut_and_a_broken_middle_line_named(tmp_path):
     assert folder.records_path.read_text() == whole
     folder.records_path.write_text('{"half\n' + whole)
     with pytest.raises(ValueError, match=f"{RECORDS_FILE}:1 is not a JSON record"):
-        folder.records()
+        list(folder.records())
 
 
 @pytest.mark.slow

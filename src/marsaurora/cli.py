@@ -311,12 +311,12 @@ def _provenance(args: argparse.Namespace) -> int:
     folder = RunFolder(args.run_dir)
     try:
         folder.repair()
-        records = folder.records()
+        summary = provenance_summary(folder.records())
     except RunFolderError as exc:
         print(f"aurora: {exc}", file=sys.stderr)
         return 2
-    print(f"{len(records)} records in {folder.records_path}")
-    for aspect, counts in provenance_summary(records).items():
+    print(f"{summary['software'].total()} records in {folder.records_path}")
+    for aspect, counts in summary.items():
         print(f"{aspect}:")
         for value, n in counts.most_common():
             print(f"  {n:8d}  {value}")

@@ -28,7 +28,7 @@ import json
 import logging
 import os
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -110,22 +110,28 @@ class RunFolder:
                     extra={"path": str(path), "bytes": size - keep})
         return size - keep
 
-    def records(self) -> list[dict[str, Any]]:
-        """Every record in the records file, in order (after :meth:`repair`)."""
+    def records(self) -> Iterator[dict[str, Any]]:
+        """Every record in the records file, in order, one at a time (after :meth:`repair`)."""
         if not self.records_path.is_file():
-            return []
-        records = []
+            return
         with self.records_path.open(encoding="utf-8") as lines:
             for number, line in enumerate(lines, 1):
                 if not line.strip():
                     continue
                 try:
-                    records.append(json.loads(line))
+                    yield json.loads(line)
                 except json.JSONDecodeError as exc:
                     raise RunFolderError(
                         f"{self.records_path}:{number} is not a JSON record ({exc}); move the "
                         "file away to start over, or delete that line") from None
-        return records
+
+    def _summaries(self) -> dict[str, dict[str, Any]]:
+        """Per observation name, what deciding to skip needs of its last record: its error code
+        and provenance (not the whole record, so memory stays small however long the archive)."""
+        return {str(record.get("observation")): {
+                    "error": (record.get("error") or {}).get("code"),
+                    "provenance": record.get("provenance")}
+                for record in self.records()}
 
     def plan(self, paths: Sequence[Path], current: dict[str, Any], *, force: bool = False,
              reprocess_if: tuple[str, ...] = ASPECTS) -> Plan:
@@ -135,7 +141,7 @@ class RunFolder:
             raise ValueError(f"--reprocess-if takes {', '.join(ASPECTS)}, not "
                              f"{', '.join(sorted(unknown))}")
         self.repair()
-        by_name = {record.get("observation"): record for record in self.records()}
+        by_name = self._summaries()
         newest = _newest_versions(by_name)
         self._digests = self._load_digests()
         plan = Plan()
@@ -154,14 +160,14 @@ class RunFolder:
                      current: dict[str, Any], reprocess_if: tuple[str, ...]) -> str | None:
         if record is None:
             return "new"
-        if (record.get("error") or {}).get("code") in RETRIED_ERRORS:
+        if record["error"] in RETRIED_ERRORS:
             return "retry"
-        recorded = record.get("provenance") or {}
+        recorded = record["provenance"] or {}
         identity = self.identity(path)
         if identity != (recorded.get("input_sha256"), recorded.get("input_bytes")) \
                 and not (identity is None and recorded.get("input_sha256") is None):
             return "changed"
-        changed = differs(record.get("provenance"), current, reprocess_if)
+        changed = differs(record["provenance"], current, reprocess_if)
         return ",".join(changed) if changed else None
 
     def identity(self, path: Path) -> tuple[str, int] | None:
@@ -181,7 +187,7 @@ class RunFolder:
 
     def remember(self, paths: Iterable[Path]) -> None:
         """Cache the digests the records of ``paths`` hold, and save the cache."""
-        by_name = {record.get("observation"): record for record in self.records()}
+        by_name = self._summaries()
         for path in paths:
             provenance = (by_name.get(path.name) or {}).get("provenance") or {}
             try:
@@ -196,31 +202,32 @@ class RunFolder:
     def consolidate(self) -> int:
         """Keep one current record per observation; move the rest to ``superseded.jsonl``.
 
+        Two passes over the file, holding only one index per observation.
         Returns how many records moved.
         """
         self.repair()
-        records = self.records()
-        winner: dict[str, int] = {}
-        for index, record in enumerate(records):
+        winner: dict[str, tuple[tuple[int, int], int]] = {}
+        count = 0
+        for index, record in enumerate(self.records()):
             key, version = observation_key(str(record.get("observation", "")))
-            best = winner.get(key)
-            if best is None or version >= observation_key(records[best]["observation"])[1]:
-                winner[key] = index
-        keep = set(winner.values())
-        moved = [record for index, record in enumerate(records) if index not in keep]
-        if not moved:
+            if key not in winner or version >= winner[key][0]:
+                winner[key] = (version, index)
+            count = index + 1
+        keep = {index for _, index in winner.values()}
+        if len(keep) == count:
             return 0
-        with self.superseded_path.open("a", encoding="utf-8") as sink:
-            for record in moved:
-                sink.write(jsonsafe.dumps(record) + "\n")
-            sink.flush()
-            os.fsync(sink.fileno())
-        _atomic_write(self.records_path, "".join(
-            jsonsafe.dumps(record) + "\n" for index, record in enumerate(records)
-            if index in keep))
-        log.info("superseded records moved", extra={"records": len(moved),
+        partial = self.records_path.with_name(f".{RECORDS_FILE}.partial")
+        with partial.open("w", encoding="utf-8") as kept, \
+                self.superseded_path.open("a", encoding="utf-8") as moved:
+            for index, record in enumerate(self.records()):
+                (kept if index in keep else moved).write(jsonsafe.dumps(record) + "\n")
+            for stream in (moved, kept):
+                stream.flush()
+                os.fsync(stream.fileno())
+        os.replace(partial, self.records_path)
+        log.info("superseded records moved", extra={"records": count - len(keep),
                                                      "path": str(self.superseded_path)})
-        return len(moved)
+        return count - len(keep)
 
     def _load_digests(self) -> dict[str, list[Any]]:
         try:
@@ -230,10 +237,10 @@ class RunFolder:
         return loaded if isinstance(loaded, dict) else {}
 
 
-def _newest_versions(by_name: dict[Any, dict[str, Any]]) -> dict[str, tuple[int, int]]:
+def _newest_versions(by_name: dict[str, dict[str, Any]]) -> dict[str, tuple[int, int]]:
     newest: dict[str, tuple[int, int]] = {}
     for name in by_name:
-        key, version = observation_key(str(name))
+        key, version = observation_key(name)
         newest[key] = max(version, newest.get(key, version))
     return newest
 
