@@ -111,7 +111,7 @@ def test_catalogue_files_round_trip_with_units(scan, aurora_scene, tmp_path):
                {"observation": "b.fits", "status": "error", "detections": []}]
     path = tmp_path / "observations.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in records))
-    ecsv, csv = write_catalog(path, tmp_path)
+    ecsv, csv, _ = write_catalog(path, tmp_path)
     table = Table.read(ecsv, format="ascii.ecsv")
     assert len(table) == len(aurora_scene.auroras)
     assert table.colnames == [name for name, _, _ in CATALOG_COLUMNS]
@@ -124,7 +124,7 @@ def test_catalogue_files_round_trip_with_units(scan, aurora_scene, tmp_path):
 def test_a_run_without_detections_writes_an_empty_catalogue(tmp_path):
     path = tmp_path / "observations.jsonl"
     path.write_text(json.dumps({"observation": "x.fits", "detections": []}) + "\n")
-    ecsv, _ = write_catalog(path, tmp_path)
+    ecsv, _, _ = write_catalog(path, tmp_path)
     table = Table.read(ecsv, format="ascii.ecsv")
     assert len(table) == 0 and "lat_deg" in table.colnames
 

@@ -270,8 +270,11 @@ def catalog_rows(records: Iterable[dict[str, Any]]) -> Iterable[dict[str, Any]]:
 
 
 def write_catalog(records_path: Path, out_dir: Path) -> list[Path]:
-    """Write ``catalog.ecsv`` (astropy, with units) and ``catalog.csv`` from a records file."""
+    """Write ``catalog.ecsv`` (astropy, with units), ``catalog.csv`` and the EPN-core VOTable
+    ``catalog.vot`` (:mod:`marsaurora.votable`) from a records file."""
     from astropy.table import Table
+
+    from marsaurora.votable import write_votable
 
     with records_path.open(encoding="utf-8") as lines:
         rows = list(catalog_rows(json.loads(line) for line in lines if line.strip()))
@@ -285,7 +288,7 @@ def write_catalog(records_path: Path, out_dir: Path) -> list[Path]:
     ecsv, plain = out_dir / f"{CATALOG_STEM}.ecsv", out_dir / f"{CATALOG_STEM}.csv"
     table.write(ecsv, format="ascii.ecsv", overwrite=True)
     table.write(plain, format="ascii.csv", overwrite=True)
-    return [ecsv, plain]
+    return [ecsv, plain, write_votable(rows, out_dir / f"{CATALOG_STEM}.vot")]
 
 
 def _cell(value: Any, kind: type) -> Any:

@@ -301,9 +301,9 @@ def _catalog(args: argparse.Namespace) -> int:
     except RunFolderError as exc:
         print(f"aurora: {exc}", file=sys.stderr)
         return 2
-    ecsv, csv = write_catalog(folder.records_path, args.run_dir)
-    print(f"catalogue: {ecsv} and {csv}" + (f"; {moved} superseded records moved to "
-                                            f"{folder.superseded_path}" if moved else ""))
+    written = write_catalog(folder.records_path, args.run_dir)
+    print(f"catalogue: {', '.join(map(str, written))}" + (
+        f"; {moved} superseded records moved to {folder.superseded_path}" if moved else ""))
     return 0
 
 
@@ -326,8 +326,9 @@ def _provenance(args: argparse.Namespace) -> int:
 def _finish(summary: RunSummary, out_dir: Path) -> None:
     """Print the run's summary and write its catalogue next to the records."""
     print(summary.describe())
-    ecsv, csv = write_catalog(summary.records_path, out_dir)
-    print(f"catalogue: {ecsv} and {csv}; `aurora report {out_dir}` draws a summary figure")
+    written = write_catalog(summary.records_path, out_dir)
+    print(f"catalogue: {', '.join(map(str, written))}; `aurora report {out_dir}` draws a "
+          "summary figure")
 
 
 def _watch(args: argparse.Namespace, settings: Settings) -> int:
