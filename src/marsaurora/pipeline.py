@@ -29,6 +29,7 @@ from marsaurora.emus import Observation, ReadLimits, read_l2b
 from marsaurora.errors import ObservationError
 from marsaurora.fusion import FusionParams, fuse
 from marsaurora.knobs import from_settings
+from marsaurora.occurrence import night_coverage
 from marsaurora.overlay import draw_detections
 from marsaurora.preprocess import (DEFAULT_RANGE_R, Heatmap, HeatmapFrame, encode_png,
                                    render_heatmap)
@@ -136,6 +137,9 @@ def screen_step(observation: Observation, heatmap: HeatmapFrame, options: Pipeli
     record.screen = result.screen
     record.screen_stats = {k: round(v, 4) for k, v in result.stats.items()}
     record.candidates = [c.to_record() for c in result.candidates]
+    record.coverage = night_coverage(
+        observation, night_sza_min_deg=options.physical.night_sza_min_deg,
+        night_emission_max_deg=options.physical.night_emission_max_deg)
     return result
 
 

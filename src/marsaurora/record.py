@@ -59,6 +59,9 @@ class ObservationRecord:
         located on Mars); the detector boxes with no physical excess under them.
     timings_ms : dict
         Milliseconds per step.
+    coverage : dict or None
+        The cells and local-time hours the scan saw on the night disk
+        (:func:`marsaurora.occurrence.night_coverage`), for occurrence rates.
     provenance : dict or None
         What made the record (:mod:`marsaurora.provenance`): software, model,
         screen, settings digest, and the input's sha256 and size.
@@ -82,6 +85,7 @@ class ObservationRecord:
     screen_stats: dict[str, float] | None = None
     warnings: list[str] | None = None
     disk_detected: bool | None = None
+    coverage: dict[str, list[int]] | None = None
     provenance: dict[str, Any] | None = None
 
     def fail(self, code: str, message: str) -> "ObservationRecord":
@@ -148,6 +152,11 @@ PROVENANCE_SCHEMA: dict[str, Any] = {
                    "input_sha256": _TEXT_OR_NULL,
                    "input_bytes": {"type": ["integer", "null"], "minimum": 0}}}
 """A record's ``provenance`` (made by :mod:`marsaurora.provenance`)."""
+_INDICES = {"type": "array", "items": {"type": "integer", "minimum": 0}}
+COVERAGE_SCHEMA: dict[str, Any] = {
+    "type": "object", "additionalProperties": False, "required": ["cells", "hours"],
+    "properties": {"cells": _INDICES, "hours": _INDICES}}
+"""A record's ``coverage`` (made by :mod:`marsaurora.occurrence`)."""
 
 
 def _checked(name: str, value: Any, kind: Any) -> Any:
@@ -204,6 +213,8 @@ def _schema_of(name: str, kind: Any) -> dict[str, Any]:
         return {"enum": list(STEPS)}
     if name == "provenance":
         return {"oneOf": [{"type": "null"}, PROVENANCE_SCHEMA]}
+    if name == "coverage":
+        return {"oneOf": [{"type": "null"}, COVERAGE_SCHEMA]}
     if name == "error":
         return {"oneOf": [{"type": "null"}, {
             "type": "object", "additionalProperties": False, "required": ["code", "message"],

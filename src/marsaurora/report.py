@@ -1,9 +1,13 @@
 """``aurora report DIR``: one summary figure of a run, for people who would rather look.
 
-Three panels from ``DIR/observations.jsonl``: where the detected auroras
+Six panels from ``DIR/observations.jsonl``. Top: where the detected auroras
 are on Mars (east longitude against latitude, coloured by peak brightness,
-sized by area), how bright they are, and how many each observation holds
-next to the run's status counts. matplotlib comes with the ``report`` extra.
+sized by area), how bright they are, and how many each observation holds.
+Bottom: occurrence rates (:mod:`marsaurora.occurrence`), the fraction of the
+observations that saw a place, a local-time hour or a season on the night
+disk in which an aurora was detected there. The records are read one at a
+time: memory grows with the number of detections, not of observations.
+matplotlib comes with the ``report`` extra.
 """
 
 import json
@@ -13,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from marsaurora.occurrence import CELL_DEG, LS_BIN_DEG, OccurrenceTally
 from marsaurora.resume import RECORDS_FILE
 
 REPORT_FILE = "report.png"
@@ -37,28 +42,47 @@ def make_report(run_dir: Path) -> tuple[Path, dict[str, Any]]:
     except ImportError as exc:
         raise ReportError("aurora report draws with matplotlib: "
                           "pip install 'marsaurora[report]'") from exc
+    detections: list[dict[str, Any]] = []
+    statuses: Counter[str] = Counter()
+    per_observation: Counter[int] = Counter()
+    occurrence = OccurrenceTally()
     with records_path.open(encoding="utf-8") as lines:
-        records = [json.loads(line) for line in lines if line.strip()]
-    detections = [d for r in records for d in r.get("detections") or []
-                  if d.get("lat_deg") is not None]
-    statuses = Counter(r.get("status", "error") for r in records)
-    per_observation = Counter(len(r.get("detections") or []) for r in records
-                              if r.get("status") != "error")
+        for line in lines:
+            if not line.strip():
+                continue
+            record = json.loads(line)
+            statuses[record.get("status", "error")] += 1
+            if record.get("status") != "error":
+                per_observation[len(record.get("detections") or [])] += 1
+            detections.extend({key: d.get(key) for key in _DRAWN}
+                              for d in record.get("detections") or []
+                              if d.get("lat_deg") is not None)
+            occurrence.add(record)
+    total = sum(statuses.values())
 
-    figure, (where, brightness, counts) = plt.subplots(
-        1, 3, figsize=(16, 5.0), gridspec_kw={"width_ratios": [2.2, 1, 1]},
+    figure, ((where, brightness, counts), (rate_map, by_hour, by_season)) = plt.subplots(
+        2, 3, figsize=(16, 9.5), gridspec_kw={"width_ratios": [2.2, 1, 1]},
         layout="constrained")
     status_line = ", ".join(f"{n} {s}" for s, n in sorted(statuses.items()))
-    figure.suptitle(f"{len(records)} observations ({status_line}), {len(detections)} aurora "
+    figure.suptitle(f"{total} observations ({status_line}), {len(detections)} aurora "
                     f"detections ({run_dir.name})")
     _map_panel(where, detections, LogNorm, figure)
     _brightness_panel(brightness, detections)
     _count_panel(counts, per_observation)
+    _rate_map_panel(rate_map, occurrence, figure)
+    _rate_panel(by_hour, occurrence.hour_rate(), occurrence.hours_covered, 1.0,
+                "local time (h)", "occurrence by local time", range(0, 25, 6))
+    _rate_panel(by_season, occurrence.ls_rate(), occurrence.ls_covered, LS_BIN_DEG,
+                "solar longitude Ls (deg)", "occurrence by season", range(0, 361, 90))
     out = run_dir / REPORT_FILE
     figure.savefig(out, dpi=110)
     plt.close(figure)
-    return out, {"observations": len(records), "detections": len(detections),
+    return out, {"observations": total, "detections": len(detections),
                  "by_status": dict(statuses)}
+
+
+_DRAWN = ("lat_deg", "lon_deg", "peak_r", "area_km2")
+"""What the figure needs of each detection (kept, so a long run holds little)."""
 
 
 def _map_panel(axes: Any, detections: list[dict[str, Any]], log_norm: Any, figure: Any) -> None:
@@ -94,6 +118,37 @@ def _brightness_panel(axes: Any, detections: list[dict[str, Any]]) -> None:
         axes.xaxis.set_minor_locator(NullLocator())
         axes.xaxis.set_minor_formatter(NullFormatter())
     axes.yaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def _rate_map_panel(axes: Any, occurrence: OccurrenceTally, figure: Any) -> None:
+    axes.set(xlim=(0, 360), ylim=(-90, 90), xlabel="east longitude (deg)",
+             ylabel="latitude (deg)",
+             title="occurrence: detected / observed on the night disk, per cell")
+    axes.set_xticks(range(0, 361, 60))
+    axes.set_yticks(range(-90, 91, 30))
+    rate = np.ma.masked_invalid(occurrence.cell_rate())
+    if rate.count() == 0:
+        axes.text(180, 0, "no night coverage recorded", ha="center", va="center")
+        return
+    mesh = axes.pcolormesh(np.arange(0, 361, CELL_DEG), np.arange(-90, 91, CELL_DEG), rate,
+                           cmap="viridis", vmin=0.0, vmax=max(float(rate.max()), 0.01))
+    figure.colorbar(mesh, ax=axes, label="occurrence rate (grey: never observed)")
+    axes.set_facecolor("0.85")
+
+
+def _rate_panel(axes: Any, rate: np.ndarray, covered: np.ndarray, width: float, label: str,
+                title: str, ticks: range) -> None:
+    from matplotlib.ticker import FixedLocator
+
+    starts = np.arange(len(rate)) * width
+    axes.bar(starts, np.nan_to_num(rate), width=width * 0.9, align="edge", color="tab:green")
+    axes.set(xlabel=label, ylabel="occurrence rate (grey: never observed)", title=title,
+             xlim=(0, len(rate) * width),
+             ylim=(0, max(0.05, float(np.nanmax(rate, initial=0.0)) * 1.15)))
+    axes.xaxis.set_major_locator(FixedLocator(list(ticks)))
+    for start, n in zip(starts, covered, strict=True):
+        if not n:
+            axes.axvspan(start, start + width, color="0.85", lw=0)
 
 
 READABLE_TICKS_R = (0.1, 0.3, 1, 3, 10, 30, 100, 300, 1000)
