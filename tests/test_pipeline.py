@@ -98,8 +98,16 @@ def test_batch_writes_one_record_per_input_in_order(mixed_set, tmp_path):
 
     truth = {t["file"]: t for t in load_truth(mixed_set)}
     for record in records:
-        if record["observation"] in truth and truth[record["observation"]]["has_aurora"]:
+        known = truth.get(record["observation"])
+        if known and any(a["snr"] >= CLEARLY_VISIBLE_SNR for a in known["auroras"]):
             assert record["status"] == "aurora"
+        elif known and not known["has_aurora"]:
+            assert record["status"] == "no_aurora"
+
+
+CLEARLY_VISIBLE_SNR = 10.0
+"""An aurora at this signal-to-noise (truth ``snr``) must be found; fainter ones (the generator
+draws down to SNR 1) may be missed: scripts/evaluate.py measures how often."""
 
 
 @pytest.mark.slow
