@@ -36,6 +36,7 @@ from typing import Any
 from marsaurora import jsonsafe
 from marsaurora.emus import parse_filename
 from marsaurora.provenance import ASPECTS, differs, input_identity
+from marsaurora.statefile import load_json_object, write_atomically
 
 RECORDS_FILE = "observations.jsonl"
 SUPERSEDED_FILE = "superseded.jsonl"
@@ -143,7 +144,7 @@ class RunFolder:
         self.repair()
         by_name = self._summaries()
         newest = _newest_versions(by_name)
-        self._digests = self._load_digests()
+        self._digests = load_json_object(self.digests_path)
         plan = Plan()
         for path in paths:
             why = "forced" if force else self._why_process(path, by_name.get(path.name),
@@ -197,7 +198,7 @@ class RunFolder:
             if provenance.get("input_sha256") and provenance.get("input_bytes") == stat.st_size:
                 self._digests[str(path.resolve())] = [stat.st_size, stat.st_mtime_ns,
                                                       provenance["input_sha256"]]
-        _atomic_write(self.digests_path, json.dumps(self._digests))
+        write_atomically(self.digests_path, json.dumps(self._digests))
 
     def consolidate(self) -> int:
         """Keep one current record per observation; move the rest to ``superseded.jsonl``.
@@ -229,13 +230,6 @@ class RunFolder:
                                                      "path": str(self.superseded_path)})
         return count - len(keep)
 
-    def _load_digests(self) -> dict[str, list[Any]]:
-        try:
-            loaded = json.loads(self.digests_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return {}
-        return loaded if isinstance(loaded, dict) else {}
-
 
 def _newest_versions(by_name: dict[str, dict[str, Any]]) -> dict[str, tuple[int, int]]:
     newest: dict[str, tuple[int, int]] = {}
@@ -257,13 +251,3 @@ def _last_line_end(stream: Any, size: int) -> int:
             return start + cut + 1
         end = start
     return 0
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    """Write ``path`` so that a kill at any moment leaves either the old or the new file."""
-    partial = path.with_name(f".{path.name}.partial")
-    with partial.open("w", encoding="utf-8") as sink:
-        sink.write(text)
-        sink.flush()
-        os.fsync(sink.fileno())
-    os.replace(partial, path)

@@ -31,6 +31,7 @@ from typing import Any
 from tqdm import tqdm
 
 from marsaurora.emus import parse_filename
+from marsaurora.statefile import load_json_object, write_atomically
 from marsaurora.watcher.sources import Entry, HttpArchive, Source, SourceError
 
 STATE_FILE = ".mirror-state.json"
@@ -101,7 +102,7 @@ def mirror(source: Source, out_dir: Path, *, max_bytes: int, selection: Selectio
         When the source cannot be listed at all.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
-    state = _load_state(out_dir / STATE_FILE)
+    state = load_json_object(out_dir / STATE_FILE)
     result = MirrorResult()
     entries = list(source.entries())
     result.listed = len(entries)
@@ -126,9 +127,9 @@ def mirror(source: Source, out_dir: Path, *, max_bytes: int, selection: Selectio
             bar.set_postfix_str(f"{result.bytes_fetched / 1e6:.1f} MB")
             unsaved += 1
             if unsaved >= SAVE_EVERY:
-                _save_state(out_dir / STATE_FILE, state)
+                write_atomically(out_dir / STATE_FILE, json.dumps(state))
                 unsaved = 0
-    _save_state(out_dir / STATE_FILE, state)
+    write_atomically(out_dir / STATE_FILE, json.dumps(state))
     return result
 
 
@@ -168,17 +169,3 @@ def _safe_relative(path: str) -> Path:
             or "\\" in path or "\x00" in path:
         raise SourceError(f"refusing the archive path {path!r}: it would leave the folder")
     return Path(*parts)
-
-
-def _load_state(path: Path) -> dict[str, Any]:
-    try:
-        loaded = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return loaded if isinstance(loaded, dict) else {}
-
-
-def _save_state(path: Path, state: dict[str, Any]) -> None:
-    partial = path.with_name(path.name + PARTIAL_SUFFIX)
-    partial.write_text(json.dumps(state), encoding="utf-8")
-    os.replace(partial, path)
