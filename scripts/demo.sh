@@ -32,4 +32,4 @@ echo
 python scripts/evaluate.py "$DATA/truth.jsonl" "$OUT/observations.jsonl"
 aurora report "$OUT"
 echo "records: $OUT/observations.jsonl   catalogue: $OUT/catalog.ecsv   heatmaps and overlays: $OUT/heatmaps/"
-echo "figure: $OUT/report.png   truth: $DATA/truth.jsonl"
+echo "figure: $OUT/report.png   review page (open in a browser): $OUT/report/index.html   truth: $DATA/truth.jsonl"

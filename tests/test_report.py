@@ -19,7 +19,8 @@ def test_report_draws_the_run(tmp_path, capsys):
                {"observation": "c.fits", "status": "error", "detections": []}]
     (tmp_path / "observations.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     assert main(["report", str(tmp_path)]) == 0
-    assert "3 observations, 2 detections" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "3 observations, 2 detections" in out and "report/index.html" in out
     png = (tmp_path / "report.png").read_bytes()
     assert png.startswith(b"\x89PNG") and len(png) > 20_000
 
@@ -62,3 +63,6 @@ def test_the_figure_is_legible(tmp_path, monkeypatch):
     assert len(labels) >= 2
     for left, right in zip(labels, labels[1:], strict=False):
         assert left.x1 < right.x0, "tick labels overlap"
+    for axes in figure.axes:
+        for label in axes.get_xticklabels() + axes.get_yticklabels():
+            assert "$" not in label.get_text(), f"{axes.get_label()}: {label.get_text()!r}"

@@ -42,3 +42,6 @@ def test_the_installed_wheel_runs_embedded_and_via_events_in_any_folder(tmp_path
     embedded = records("embedded")
     assert len(embedded) == 3 and all(r["status"] != "error" for r in embedded)
     assert records("events") == embedded
+    _run(["-m", "marsaurora.cli", "report", "embedded"], work, env)
+    page = work / "embedded" / "report"
+    assert {p.name for p in page.iterdir()} >= {"index.html", "review.js", "review.css"}

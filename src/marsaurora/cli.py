@@ -34,7 +34,7 @@ from marsaurora.events import OBSERVATION_STORED
 from marsaurora.pipeline import PipelineOptions
 from marsaurora.provenance import ASPECTS, model_digest, provenance_summary, run_provenance
 from marsaurora.report import ReportError, make_report
-from marsaurora.resume import RunFolder, RunFolderError
+from marsaurora.resume import HEATMAPS_DIR, RunFolder, RunFolderError
 from marsaurora.runner import (RunSummary, discover_inputs, resolve_workers, run_batch,
                                worker_pool)
 from marsaurora.stack.batch import run_via_events
@@ -108,7 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                         "software, model and settings made")
     provenance.add_argument("run_dir", type=Path, help="the --out folder of an `aurora run`")
 
-    report = commands.add_parser("report", help="draw OUT/report.png from a run's records")
+    report = commands.add_parser("report", help="draw OUT/report.png and write the review page "
+                                   "OUT/report/index.html from a run's records")
     report.add_argument("run_dir", type=Path, help="the --out folder of an `aurora run`")
 
     commands.add_parser("bench", help="the paper-faithful path against ours "
@@ -263,7 +264,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     else:
         summary = run_batch(plan.todo, args.out, options, workers=settings.workers,
                             progress=not args.no_progress, append=True,
-                            png_dir=args.out / "heatmaps" if args.png else None)
+                            png_dir=args.out / HEATMAPS_DIR if args.png else None)
     folder.consolidate()
     folder.remember(plan.todo)
     _finish(summary, args.out)
@@ -327,8 +328,8 @@ def _finish(summary: RunSummary, out_dir: Path) -> None:
     """Print the run's summary and write its catalogue next to the records."""
     print(summary.describe())
     written = write_catalog(summary.records_path, out_dir)
-    print(f"catalogue: {', '.join(map(str, written))}; `aurora report {out_dir}` draws a "
-          "summary figure")
+    print(f"catalogue: {', '.join(map(str, written))}; `aurora report {out_dir}` writes a "
+          "summary figure and a review page")
 
 
 def _watch(args: argparse.Namespace, settings: Settings) -> int:
@@ -392,11 +393,12 @@ def _bucket_init(args: argparse.Namespace, settings: Settings) -> int:
 
 def _report(args: argparse.Namespace) -> int:
     try:
-        path, counts = make_report(args.run_dir)
+        figure, page, counts = make_report(args.run_dir)
     except ReportError as exc:
         print(f"aurora: {exc}", file=sys.stderr)
         return 2
-    print(f"{counts['observations']} observations, {counts['detections']} detections -> {path}")
+    print(f"{counts['observations']} observations, {counts['detections']} detections -> "
+          f"{figure}, review page {page}")
     return 0
 
 

@@ -87,7 +87,7 @@ def process_file(path: Path, options: PipelineOptions, *,
     with recording_failures(record):
         observation, heatmap = read_and_render(path, options, record)
         if png_dir is not None:
-            heatmap.write_png(png_dir / f"{safe_file_stem(path.name)}.png")
+            heatmap.write_png(png_dir / heatmap_png_name(path.name))
         result = screen_step(observation, heatmap, options, record)
         if needs_detector(result):
             found = (detect_step(heatmap.rgb, load_detector(options.detector), record)
@@ -95,7 +95,7 @@ def process_file(path: Path, options: PipelineOptions, *,
             catalog_step(observation, heatmap, found, record, options, result.excess)
             if png_dir is not None and record.detections:
                 overlay = draw_detections(heatmap.rgb, record.detections)
-                (png_dir / f"{safe_file_stem(path.name)}-detections.png").write_bytes(
+                (png_dir / overlay_png_name(path.name)).write_bytes(
                     encode_png(overlay))
     return record
 
@@ -237,6 +237,16 @@ def safe_file_stem(name: str) -> str:
         return stem
     digest = hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()[:12]
     return f"{safe[:MAX_STEM_CHARS]}-{digest}"
+
+
+def heatmap_png_name(observation: str) -> str:
+    """The file name of an observation's heatmap in ``aurora run --png``'s ``heatmaps/``."""
+    return f"{safe_file_stem(observation)}.png"
+
+
+def overlay_png_name(observation: str) -> str:
+    """The file name of the heatmap with the observation's auroras drawn on it."""
+    return f"{safe_file_stem(observation)}-detections.png"
 
 
 @contextmanager

@@ -1,6 +1,8 @@
-"""``aurora report DIR``: one summary figure of a run, for people who would rather look.
+"""``aurora report DIR``: a run's summary figure and its review page, for those who look.
 
-Six panels from ``DIR/observations.jsonl``. Top: where the detected auroras
+The review page (:mod:`marsaurora.review`, ``DIR/report/index.html``) shows
+the figure with every detection, error and doubtful result. The figure has six
+panels from ``DIR/observations.jsonl``. Top: where the detected auroras
 are on Mars (east longitude against latitude, coloured by peak brightness,
 sized by area), how bright they are, and how many each observation holds.
 Bottom: occurrence rates (:mod:`marsaurora.occurrence`), the fraction of the
@@ -19,6 +21,7 @@ import numpy as np
 
 from marsaurora.occurrence import CELL_DEG, LS_BIN_DEG, OccurrenceTally
 from marsaurora.resume import RECORDS_FILE
+from marsaurora.review import ReviewPage
 
 REPORT_FILE = "report.png"
 
@@ -27,8 +30,11 @@ class ReportError(ValueError):
     """The folder holds no run to report on, or matplotlib is missing."""
 
 
-def make_report(run_dir: Path) -> tuple[Path, dict[str, Any]]:
-    """Draw ``run_dir/report.png``; return its path and the counts it shows."""
+def make_report(run_dir: Path) -> tuple[Path, Path, dict[str, Any]]:
+    """Draw ``run_dir/report.png`` and write the review page.
+
+    Returns the figure's path, the page's ``index.html`` and the counts shown.
+    """
     records_path = run_dir / RECORDS_FILE
     if not records_path.is_file():
         raise ReportError(f"{records_path} does not exist; run `aurora run ... --out {run_dir}` "
@@ -46,6 +52,7 @@ def make_report(run_dir: Path) -> tuple[Path, dict[str, Any]]:
     statuses: Counter[str] = Counter()
     per_observation: Counter[int] = Counter()
     occurrence = OccurrenceTally()
+    page = ReviewPage(run_dir, REPORT_FILE)
     with records_path.open(encoding="utf-8") as lines:
         for line in lines:
             if not line.strip():
@@ -58,14 +65,16 @@ def make_report(run_dir: Path) -> tuple[Path, dict[str, Any]]:
                               for d in record.get("detections") or []
                               if d.get("lat_deg") is not None)
             occurrence.add(record)
+            page.add(record)
     total = sum(statuses.values())
 
     figure, ((where, brightness, counts), (rate_map, by_hour, by_season)) = plt.subplots(
         2, 3, figsize=(16, 9.5), gridspec_kw={"width_ratios": [2.2, 1, 1]},
         layout="constrained")
     status_line = ", ".join(f"{n} {s}" for s, n in sorted(statuses.items()))
-    figure.suptitle(f"{total} observations ({status_line}), {len(detections)} aurora "
-                    f"detections ({run_dir.name})")
+    summary = (f"{total} observations ({status_line}), {len(detections)} aurora "
+               "detections")
+    figure.suptitle(f"{summary} ({run_dir.name})")
     _map_panel(where, detections, LogNorm, figure)
     _brightness_panel(brightness, detections)
     _count_panel(counts, per_observation)
@@ -77,7 +86,7 @@ def make_report(run_dir: Path) -> tuple[Path, dict[str, Any]]:
     out = run_dir / REPORT_FILE
     figure.savefig(out, dpi=110)
     plt.close(figure)
-    return out, {"observations": total, "detections": len(detections),
+    return out, page.close(summary), {"observations": total, "detections": len(detections),
                  "by_status": dict(statuses)}
 
 
@@ -100,11 +109,12 @@ def _map_panel(axes: Any, detections: list[dict[str, Any]], log_norm: Any, figur
     points = axes.scatter([d["lon_deg"] for d in detections], [d["lat_deg"] for d in detections],
                           c=peaks, s=sizes, cmap="inferno", norm=log_norm(), edgecolors="k",
                           linewidths=0.3)
-    figure.colorbar(points, ax=axes, label="peak brightness (R)")
+    bar = figure.colorbar(points, ax=axes, label="peak brightness (R)")
+    _readable_log_axis(bar.ax.yaxis, float(peaks.min()), float(peaks.max()))
 
 
 def _brightness_panel(axes: Any, detections: list[dict[str, Any]]) -> None:
-    from matplotlib.ticker import FixedLocator, MaxNLocator, NullFormatter, NullLocator
+    from matplotlib.ticker import MaxNLocator
 
     axes.set(xlabel="peak brightness (R)", ylabel="detections", title="how bright",
              xscale="log")
@@ -112,12 +122,20 @@ def _brightness_panel(axes: Any, detections: list[dict[str, Any]]) -> None:
     if peaks:
         low, high = min(peaks), max(peaks) * 1.01
         axes.hist(peaks, bins=np.geomspace(low, high, 20), color="tab:orange")
-        ticks = [t for t in READABLE_TICKS_R if low / 1.5 <= t <= high * 1.5] or [low, high]
-        axes.xaxis.set_major_locator(FixedLocator(ticks))
-        axes.set_xticklabels([f"{t:g}" for t in ticks])
-        axes.xaxis.set_minor_locator(NullLocator())
-        axes.xaxis.set_minor_formatter(NullFormatter())
+        _readable_log_axis(axes.xaxis, low, high)
     axes.yaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def _readable_log_axis(axis: Any, low: float, high: float) -> None:
+    """Log-scale ticks from :data:`READABLE_TICKS_R` written plainly (10, not 1e1); no minor
+    labels."""
+    from matplotlib.ticker import FixedFormatter, FixedLocator, NullFormatter, NullLocator
+
+    ticks = [t for t in READABLE_TICKS_R if low / 1.5 <= t <= high * 1.5] or [low, high]
+    axis.set_major_locator(FixedLocator(ticks))
+    axis.set_major_formatter(FixedFormatter([f"{t:.3g}" for t in ticks]))
+    axis.set_minor_locator(NullLocator())
+    axis.set_minor_formatter(NullFormatter())
 
 
 def _rate_map_panel(axes: Any, occurrence: OccurrenceTally, figure: Any) -> None:

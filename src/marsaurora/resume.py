@@ -39,6 +39,8 @@ from marsaurora.provenance import ASPECTS, differs, input_identity
 from marsaurora.statefile import load_json_object, write_atomically
 
 RECORDS_FILE = "observations.jsonl"
+HEATMAPS_DIR = "heatmaps"
+"""Where ``aurora run --png`` writes heatmaps and overlays, inside ``--out``."""
 SUPERSEDED_FILE = "superseded.jsonl"
 DIGEST_CACHE_FILE = ".input-digests.json"
 RETRIED_ERRORS = frozenset({"internal"})
