@@ -67,3 +67,8 @@ def test_an_out_that_is_a_file_is_refused_in_words(tmp_path: Path):
     ran = aurora("run", str(tmp_path / "data"), "--out", str(tmp_path / "taken"), "--no-progress")
     assert ran.returncode == 2 and "is a file; give a folder" in ran.stderr
     assert "Traceback" not in ran.stderr
+    ran = aurora("run", str(tmp_path / "data"), "--out", str(tmp_path / "o"), "--containers")
+    assert ran.returncode == 2 and "go with --via-events" in ran.stderr
+    ran = aurora("run", str(tmp_path / "data"), "--out", str(tmp_path / "o"), "--via-events",
+                 "--containers", "--broker", "http://127.0.0.1:9")
+    assert ran.returncode == 2 and "has its own" in ran.stderr

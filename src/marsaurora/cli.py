@@ -17,7 +17,8 @@ import os
 import re
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
@@ -38,6 +39,7 @@ from marsaurora.resume import HEATMAPS_DIR, RunFolder, RunFolderError
 from marsaurora.runner import (RunSummary, discover_inputs, resolve_workers, run_batch,
                                worker_pool)
 from marsaurora.stack.batch import run_via_events
+from marsaurora.stack.containers import FunctionImages
 from marsaurora.stack.local import LOCAL_CREDENTIALS, LocalStack, StackError
 from marsaurora.chain.remote import ChainUnreachable, RemoteChain
 from marsaurora.layout import BucketLayout
@@ -89,6 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="with --via-events: the ingress URL of a running chain's Broker "
                           "(e.g. a cluster's); uploads go to the AURORA_S3_* bucket. "
                           "Default: start the local stack")
+    run.add_argument("--containers", action="store_true",
+                     help="with --via-events: run the functions from their images "
+                          "(scripts/build-images.sh) with podman, as Knative would")
     run.add_argument("--timeout", type=float, default=None,
                      help="with --via-events: seconds to wait for all records "
                           "(default 60 + 5 per file)")
@@ -160,6 +165,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="folder for the broker journal and logs (default .aurora-stack)")
     up.add_argument("--broker-port", type=int, default=8470, help="broker port (default 8470)")
     up.add_argument("--s3-port", type=int, default=8471, help="S3 server port (default 8471)")
+    up.add_argument("--containers", action="store_true",
+                    help="run the functions from their images (scripts/build-images.sh) with "
+                         "podman, as Knative would, instead of as processes")
     return parser
 
 
@@ -229,8 +237,12 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         print(f"aurora: no FITS files found in {' '.join(args.inputs)} "
               "(looked for *.fits, *.fits.gz, *.fit, *.fts)", file=sys.stderr)
         return 2
-    if args.broker and not args.via_events:
-        print("aurora: --broker goes with --via-events", file=sys.stderr)
+    if (args.broker or args.containers) and not args.via_events:
+        print("aurora: --broker and --containers go with --via-events", file=sys.stderr)
+        return 2
+    if args.broker and args.containers:
+        print("aurora: --containers starts a local stack; a --broker chain has its own",
+              file=sys.stderr)
         return 2
     if args.out.exists() and not args.out.is_dir():
         print(f"aurora: --out {args.out} is a file; give a folder (it is created if missing)",
@@ -254,10 +266,10 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         summary = RunSummary(folder.records_path, 0, {}, 0.0)
     elif args.via_events:
         try:
-            chain = RemoteChain(settings, args.broker) if args.broker else None
-            summary = run_via_events(plan.todo, args.out, settings,
-                                     progress=not args.no_progress, timeout_s=args.timeout,
-                                     stack=chain, append=True)
+            with _chain(args, settings) as chain:
+                summary = run_via_events(plan.todo, args.out, settings,
+                                         progress=not args.no_progress, timeout_s=args.timeout,
+                                         stack=chain, append=True)
         except (ValueError, StackError, ChainUnreachable, StorageUnavailable) as exc:
             print(f"aurora: {exc}", file=sys.stderr)
             return 1
@@ -402,10 +414,25 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+@contextmanager
+def _chain(args: argparse.Namespace,
+           settings: Settings) -> Iterator[LocalStack | RemoteChain | None]:
+    """The chain ``aurora run --via-events`` goes through: a cluster's, a local stack of
+    containers, or (None) a local stack of processes that run_via_events starts itself."""
+    if args.broker:
+        yield RemoteChain(settings, args.broker)
+    elif args.containers:
+        with LocalStack(args.out / ".stack", settings, images=FunctionImages()) as stack:
+            yield stack
+    else:
+        yield None
+
+
 def _stack_up(args: argparse.Namespace, settings: Settings) -> int:
     try:
         stack = LocalStack(args.state, settings, broker_port=args.broker_port,
-                           s3_port=args.s3_port).start()
+                           s3_port=args.s3_port,
+                           images=FunctionImages() if args.containers else None).start()
     except StackError as exc:
         print(f"aurora: {exc}", file=sys.stderr)
         return 1

@@ -22,6 +22,7 @@ from marsaurora.detect import ModelError, model_file
 from marsaurora.events import FUNCTIONS, SERVICE_PREFIX
 from marsaurora.pipeline import PipelineOptions
 from marsaurora.chain.remote import ChainUnreachable, post_event
+from marsaurora.stack.containers import FunctionImages
 from marsaurora.storage import Storage
 
 LOCAL_CREDENTIALS = ("aurora-local", "aurora-local-secret")
@@ -60,6 +61,8 @@ class _Part:
     port: int
     health_path: str
     process: subprocess.Popen | None = field(default=None, repr=False)
+    images: FunctionImages | None = None
+    """Set when the part is a function container, removed by name when it stops."""
 
     @property
     def url(self) -> str:
@@ -76,9 +79,11 @@ class LocalStack:
     """The whole chain on loopback; use as a context manager."""
 
     def __init__(self, state_dir: Path, settings: Settings, *, broker_port: int = 0,
-                 s3_port: int = 0, functions_s3_endpoint: str = "") -> None:
+                 s3_port: int = 0, functions_s3_endpoint: str = "",
+                 images: FunctionImages | None = None) -> None:
         """``functions_s3_endpoint``: where the functions reach S3, when not directly at the
-        stack's server (a proxy in between, to cut the link in fault tests)."""
+        stack's server (a proxy in between, to cut the link in fault tests). ``images``:
+        run the functions from their container images instead of as processes."""
         self.state_dir = state_dir
         self.settings = settings
         (state_dir / "logs").mkdir(parents=True, exist_ok=True)
@@ -100,10 +105,11 @@ class LocalStack:
                                env_name("detect_threads"): str(detect_threads(settings))}
         for stage in FUNCTIONS:
             port = _free_port()
-            self.parts[stage] = _Part(
-                stage, [sys.executable, "-m", "marsaurora.chain.serve", "--stage", stage,
-                        "--port", str(port)],
-                stage_env[stage], port, "/health/readiness")
+            argv = ([sys.executable, "-m", "marsaurora.chain.serve", "--stage", stage,
+                     "--port", str(port)] if images is None
+                    else images.argv(stage, port, stage_env[stage]))
+            self.parts[stage] = _Part(stage, argv, stage_env[stage], port, "/health/readiness",
+                                      images=images)
         broker_port = broker_port or _free_port()
         services = [f"--service={SERVICE_PREFIX}{stage}={self.parts[stage].url}"
                     for stage in FUNCTIONS]
@@ -168,6 +174,7 @@ class LocalStack:
         if process is not None and process.poll() is None:
             process.kill()
             process.wait(timeout=10)
+        _remove_container(self.parts[name])
 
     def peak_rss_mb(self) -> dict[str, float]:
         """Each running part's peak resident memory so far (Linux ``VmHWM``), MB."""
@@ -207,6 +214,7 @@ class LocalStack:
                 except subprocess.TimeoutExpired:
                     part.process.kill()
                     part.process.wait(timeout=5)
+            _remove_container(part)
 
     def stopped_parts(self) -> list[str]:
         """Parts whose process has exited."""
@@ -263,6 +271,12 @@ class LocalStack:
         path = self.state_dir / "logs" / f"{name}.log"
         text = path.read_text(errors="replace") if path.exists() else ""
         return "\n".join(text.splitlines()[-lines:])
+
+
+def _remove_container(part: _Part) -> None:
+    """A killed ``podman run`` client leaves its container running; remove it by name."""
+    if part.images is not None and part.process is not None:
+        part.images.remove(part.name, part.port)
 
 
 def _free_port() -> int:
