@@ -74,6 +74,20 @@ def serve_function(folder: Path, env: dict[str, str]) -> contextlib.AbstractCont
                     str(port)], port, "/health/liveness", {**os.environ, **env})
 
 
+def add_corrupt_inputs(folder: Path, good: Path) -> set[str]:
+    """Write three broken L2B files beside ``good`` (all zeros after a gzip magic, not FITS,
+    truncated); return their names."""
+    broken = {
+        "emm_emu_l2b_20230101t000000_0001_os2_sw1of1_f_v01-04.fits.gz": b"\x1f\x8b" + b"\0" * 99,
+        "emm_emu_l2b_20230101t000100_0001_os2_sw1of1_f_v01-04.fits": b"not a FITS file",
+        "emm_emu_l2b_20230101t000200_0001_os2_sw1of1_f_v01-04.fits.gz":
+            good.read_bytes()[: good.stat().st_size // 3],
+    }
+    for name, body in broken.items():
+        (folder / name).write_bytes(body)
+    return set(broken)
+
+
 def free_port() -> int:
     """A TCP port nothing listens on right now."""
     with socket.socket() as probe:

@@ -9,8 +9,10 @@ import json
 import os
 import shutil
 import subprocess
+import time
 
 import pytest
+import requests
 
 from marsaurora.config import Settings
 from marsaurora.pipeline import PipelineOptions
@@ -20,7 +22,7 @@ from marsaurora.stack.containers import CONTAINER_USER, FunctionImages
 from marsaurora.stack.local import LocalStack
 from marsaurora.synth.generate import SynthSpec, generate
 
-from helpers import without_timings
+from helpers import add_corrupt_inputs, free_port, without_timings
 
 IMAGES = FunctionImages()
 SETTINGS = Settings()
@@ -49,10 +51,10 @@ def _records(path) -> list[dict]:
 
 
 def test_the_chain_runs_from_the_images_as_knative_would(images_ready, tmp_path):
-    list(generate(SynthSpec(n=4, seed=21), tmp_path / "in"))
-    (tmp_path / "in" / "emm_emu_l2b_20230101t000100_0001_os2_sw1of1_f_v01-04.fits").write_bytes(
-        b"not a FITS file")
+    list(generate(SynthSpec(n=17, seed=21), tmp_path / "in"))
+    broken = add_corrupt_inputs(tmp_path / "in", discover_inputs([tmp_path / "in"])[0])
     paths = discover_inputs([tmp_path / "in"])
+    assert len(paths) == 20
     run_batch(paths, tmp_path / "embedded", PipelineOptions.from_settings(SETTINGS), workers=1,
               progress=False)
 
@@ -71,7 +73,49 @@ def test_the_chain_runs_from_the_images_as_knative_would(images_ready, tmp_path)
         names = [IMAGES.container_name(f, stack.parts[f].port) for f in ("classify", "detect")]
     via_images = _records(summary.records_path)
     assert via_images == _records(tmp_path / "embedded" / RECORDS_FILE)
-    assert summary.by_status["error"] == 1 and sum(summary.by_status.values()) == 5
+    assert {r["observation"] for r in via_images if r["status"] == "error"} == broken
     gone = subprocess.run([IMAGES.engine, "ps", "--all", "--format", "{{.Names}}"],
                           capture_output=True, text=True, timeout=60, check=True).stdout
     assert not set(names) & set(gone.split()), "a function container outlived the stack"
+
+
+def test_a_container_is_not_ready_until_its_bucket_answers(images_ready, tmp_path):
+    port, closed = free_port(), free_port()
+    env = {**os.environ, **SETTINGS.to_env(), "AURORA_S3_ENDPOINT": f"http://127.0.0.1:{closed}",
+           "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "y"}
+    runner = subprocess.Popen(IMAGES.argv("classify", port, env), env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        answer = None
+        deadline = time.monotonic() + 60
+        while answer is None and time.monotonic() < deadline:
+            try:
+                answer = requests.get(f"http://127.0.0.1:{port}/health/readiness", timeout=5)
+            except requests.ConnectionError:
+                time.sleep(0.2)
+        assert answer is not None, "the container never answered"
+        assert answer.status_code == 503
+    finally:
+        runner.terminate()
+        IMAGES.remove("classify", port)
+        runner.wait(timeout=30)
+
+
+@pytest.mark.parametrize("image", [IMAGES.stage, IMAGES.detect])
+def test_the_images_hold_no_credentials_and_no_test_data(images_ready, image):
+    shown = json.loads(subprocess.run([IMAGES.engine, "image", "inspect", image],
+                                      capture_output=True, text=True, timeout=60,
+                                      check=True).stdout)[0]
+    names = [entry.split("=", 1)[0] for entry in shown["Config"]["Env"]]
+    assert not [n for n in names if n.startswith("AWS_") or "SECRET" in n or "TOKEN" in n]
+    ours = ["/app", "/opt/venv/lib/python3.11/site-packages/marsaurora"]
+    look = [IMAGES.engine, "run", "--rm", "--entrypoint", "find", image, *ours]
+    shipped = subprocess.run([*look, "-name", "*.onnx", "-o", "-name", "func.py"],
+                             capture_output=True, text=True, timeout=120, check=True).stdout
+    assert "weights/aurora-yolo11n" in shipped and "/app/functions/" in shipped
+    found = subprocess.run([*look, "-name", "*.fits*", "-o", "-name", "truth.jsonl", "-o",
+                            "-name", "credentials", "-o", "-path", "*/tests/*", "-o",
+                            "-name", "*.pt"],
+                           capture_output=True, text=True, timeout=120, check=True).stdout
+    assert found.strip() == ""
+    assert shown["Config"]["User"] == "10001"

@@ -20,7 +20,7 @@ from marsaurora.stack.local import LOCAL_CREDENTIALS, LocalStack
 from marsaurora.storage import Storage
 from marsaurora.synth.generate import SynthSpec, generate
 
-from helpers import free_port, without_timings
+from helpers import add_corrupt_inputs, free_port, without_timings
 
 SETTINGS = Settings()
 LAYOUT = BucketLayout.from_settings(SETTINGS)
@@ -50,15 +50,7 @@ def _read_records(path: Path) -> list[dict]:
 
 def test_twenty_observations_end_with_exactly_one_record_each(stack, tmp_path):
     paths = _synth(tmp_path / "in", 17, seed=11)
-    good = paths[0]
-    broken = {
-        "emm_emu_l2b_20230101t000000_0001_os2_sw1of1_f_v01-04.fits.gz": b"\x1f\x8b" + b"\0" * 99,
-        "emm_emu_l2b_20230101t000100_0001_os2_sw1of1_f_v01-04.fits": b"not a FITS file",
-        "emm_emu_l2b_20230101t000200_0001_os2_sw1of1_f_v01-04.fits.gz":
-            good.read_bytes()[: good.stat().st_size // 3],
-    }
-    for name, body in broken.items():
-        (tmp_path / "in" / name).write_bytes(body)
+    broken = add_corrupt_inputs(tmp_path / "in", paths[0])
     paths = discover_inputs([tmp_path / "in"])
     assert len(paths) == 20
 
