@@ -274,5 +274,56 @@ def test_every_object_says_its_app_version():
 
 def test_a_second_release_in_the_namespace_is_refused_in_words():
     checks = (CHART / "templates" / "checks.yaml").read_text()
-    assert 'lookup "eventing.knative.dev/v1" "Broker" .Release.Namespace "aurora"' in checks
-    assert "one release per namespace" in checks
+    assert 'lookup "eventing.knative.dev/v1" "Broker" .Release.Namespace $fullname' in checks
+    assert "--set fullnameOverride=" in checks
+
+
+def _names(objects: list[dict]) -> set[tuple[str, str]]:
+    return {(o["kind"], o["metadata"]["name"]) for o in objects}
+
+
+def _references(objects: list[dict]) -> list[str]:
+    """Every name one object uses to point at another (sinks, subscribers, brokers, secrets,
+    claims, services in URLs)."""
+    found = []
+
+    def walk(node: object, key: str = "") -> None:
+        if isinstance(node, dict):
+            for name, value in node.items():
+                if name in ("ref", "subject", "secretRef", "persistentVolumeClaim",
+                            "secretKeyRef") and isinstance(value, dict) and "name" in value:
+                    found.append(value["name"])
+                elif name in ("broker", "claimName") and isinstance(value, str):
+                    found.append(value)
+                walk(value, name)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item, key)
+        elif isinstance(node, str) and node.startswith("http://") and ".svc." in node:
+            found.append(node.removeprefix("http://").split(".")[0])
+
+    walk(objects)
+    return found
+
+
+def test_fullname_override_renames_every_object_and_every_reference():
+    values = _values(CHART / "ci" / "watcher-ingest.yaml")
+    default = render(values)
+    renamed = render({**values, "fullnameOverride": "mars2"})
+    assert {(k, "mars2" + n.removeprefix("aurora")) for k, n in _names(default)} == \
+        _names(renamed)
+    names = {name for _, name in _names(renamed)}
+    references = _references(renamed)
+    assert len(references) >= 20
+    assert not [r for r in references if r.startswith("aurora")]
+    assert set(references) <= names, set(references) - names
+    for trigger in _of(renamed, "Trigger"):
+        assert trigger["spec"]["broker"] == "mars2"
+
+
+def test_name_override_sets_the_name_label():
+    for document in render({**OFFLINE, "nameOverride": "aurora-b"}):
+        labels = document["metadata"].get("labels", {})
+        if "helm.sh/chart" in labels:
+            assert labels["app.kubernetes.io/name"] == "aurora-b"
+            assert document["metadata"]["name"].startswith("aurora-b")

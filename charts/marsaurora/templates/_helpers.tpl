@@ -1,11 +1,24 @@
 {{/* Names and labels shared by every object of the release. */}}
 
+{{- /* The prefix of every object's name: the Broker is <fullname>, the Services
+       <fullname>-<stage>. "aurora" by default, the names the event contract and
+       eventing/ use; fullnameOverride (else nameOverride) renames all of them, so
+       that a second release can live in the same namespace. */ -}}
+{{- define "marsaurora.fullname" -}}
+{{- .Values.fullnameOverride | default .Values.nameOverride | default "aurora" | trunc 40 | trimSuffix "-" -}}
+{{- end }}
+
+{{- define "marsaurora.name" -}}
+{{- .Values.nameOverride | default .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end }}
+
 {{- define "marsaurora.stages" -}}
 preprocess classify detect catalog record deadletter
 {{- end }}
 
 {{- define "marsaurora.labels" -}}
 app.kubernetes.io/part-of: marsaurora
+app.kubernetes.io/name: {{ include "marsaurora.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
@@ -17,12 +30,12 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- if .Values.s3.endpoint -}}
 {{ .Values.s3.endpoint }}
 {{- else if .Values.minio.enabled -}}
-{{ printf "http://aurora-minio.%s.svc.cluster.local:9000" .Release.Namespace }}
+{{ printf "http://%s-minio.%s.svc.cluster.local:9000" (include "marsaurora.fullname" .) .Release.Namespace }}
 {{- end -}}
 {{- end }}
 
 {{- define "marsaurora.s3Secret" -}}
-{{ .Values.s3.existingSecret | default "aurora-s3" }}
+{{ .Values.s3.existingSecret | default (printf "%s-s3" (include "marsaurora.fullname" .)) }}
 {{- end }}
 
 {{/* AURORA_* settings and the S3 credentials, for every container of the release. */}}
