@@ -69,6 +69,8 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         if not last.is_file():
             raise FileNotFoundError(f"nothing to resume: {last} does not exist; start a run "
                                     "without --resume")
+        _take_recorded_arguments(args, torch.load(last, map_location="cpu",
+                                                  weights_only=False).get("train_args", {}))
         YOLO(str(last)).train(resume=True)
     else:
         model = YOLO(str(args.init) if args.init else args.cfg, task="detect")
@@ -95,6 +97,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     metrics = {
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "cfg": args.cfg, "init": str(args.init) if args.init else None,
+        "resumed_from": str(last) if args.resume else None,
         "epochs": args.epochs, "imgsz": args.imgsz, "batch": args.batch,
         "seed": args.seed, "train_seconds": round(train_s, 1),
         "classes": list(tested.names.values()),
@@ -104,6 +107,14 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     }
     (args.out / f"{args.name}.metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     return metrics
+
+
+def _take_recorded_arguments(args: argparse.Namespace, recorded: dict[str, Any]) -> None:
+    """On --resume, ultralytics continues with the run's own settings, not this command's:
+    take them into ``args`` so that the test and the metrics file describe the run."""
+    for name in ("epochs", "imgsz", "batch", "seed"):
+        if name in recorded:
+            setattr(args, name, recorded[name])
 
 
 def _per_class(validation: Any) -> dict[str, dict[str, float]]:

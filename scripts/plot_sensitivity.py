@@ -44,13 +44,15 @@ def main(argv: list[str] | None = None) -> int:
                       key=_order)
         for number, (label, run) in enumerate(runs.items()):
             tallies = run["breakdown"].get(axis, {})
+            named = False
             for index, key in enumerate(keys):
                 tally = tallies.get(key)
                 if not tally or tally["recall"] is None:
                     continue
                 x = index + (number - (len(runs) - 1) / 2) * width
                 panel.bar(x, tally["recall"], width, color=f"C{number}",
-                          label=label if index == 0 or key == keys[0] else None)
+                          label=None if named else label)
+                named = True
                 panel.text(x, tally["recall"] + 0.01, f"{tally['found']}/{tally['injected']}",
                            ha="center", va="bottom", fontsize=7, rotation=90)
         panel.axhline(TARGET, color="k", linestyle="--", linewidth=0.8)
@@ -60,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         panel.set_title(title)
     handles, labels = panels[0].get_legend_handles_labels()
     unique = dict(zip(labels, handles, strict=True))
-    panels[0].legend(unique.values(), unique.keys(), loc="lower right", fontsize=8)
+    panels[0].legend(unique.values(), unique.keys(), loc="upper left", fontsize=8, ncol=len(runs))
     figure.savefig(args.out, dpi=110)
     print(f"wrote {args.out}")
     return 0
