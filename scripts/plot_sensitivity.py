@@ -1,4 +1,4 @@
-"""Draw recall against peak brightness and emission angle for one or more evaluations.
+"""Draw recall against peak brightness, signal-to-noise, emission angle and morphology.
 
 Each input is the ``--json`` output of ``scripts/evaluate.py``, named by a label::
 
@@ -20,8 +20,10 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-AXES = (("peak_r", "peak brightness (intrinsic, R)"), ("emission_deg", "emission angle at peak"),
-        ("morphology", "morphology"))
+from marsaurora.evaluate import bin_order  # noqa: E402
+
+AXES = (("peak_r", "peak brightness (intrinsic, R)"), ("snr", "signal-to-noise in its scan"),
+        ("emission_deg", "emission angle at peak"), ("morphology", "morphology"))
 TARGET = 0.97
 
 
@@ -37,11 +39,11 @@ def main(argv: list[str] | None = None) -> int:
         if not path:
             parser.error(f"{item!r} is not label=file.json")
         runs[label] = json.loads(Path(path).read_text())
-    figure, panels = plt.subplots(1, len(AXES), figsize=(15, 4.2), constrained_layout=True)
+    figure, panels = plt.subplots(1, len(AXES), figsize=(19, 4.2), constrained_layout=True)
     width = 0.8 / len(runs)
     for panel, (axis, title) in zip(panels, AXES, strict=True):
         keys = sorted({key for run in runs.values() for key in run["breakdown"].get(axis, {})},
-                      key=_order)
+                      key=bin_order)
         for number, (label, run) in enumerate(runs.items()):
             tallies = run["breakdown"].get(axis, {})
             named = False
@@ -66,14 +68,6 @@ def main(argv: list[str] | None = None) -> int:
     figure.savefig(args.out, dpi=110)
     print(f"wrote {args.out}")
     return 0
-
-
-def _order(key: str) -> tuple[float, str]:
-    head = key.lstrip(">=").split("-")[0].split(" ")[0]
-    try:
-        return float(head), key
-    except ValueError:
-        return float("inf"), key
 
 
 if __name__ == "__main__":

@@ -59,3 +59,16 @@ def test_script_refuses_records_of_other_files(run, tmp_path):
     done = subprocess.run([sys.executable, str(ROOT / "scripts" / "evaluate.py"), *map(str, run),
                            "--json"], capture_output=True, text=True, check=True)
     assert json.loads(done.stdout)["recall"] == 0.5
+
+
+def test_recall_is_broken_down_by_signal_to_noise_when_the_truth_has_it(tmp_path):
+    truth = [{"file": "a", "has_aurora": True,
+              "auroras": [{"lat_deg": 0.0, "lon_deg": 0.0, "snr": 3.0},
+                          {"lat_deg": 50.0, "lon_deg": 90.0, "snr": 45.0}]},
+             {"file": "b", "has_aurora": True, "auroras": [{"lat_deg": 0.0, "lon_deg": 0.0}]}]
+    records = [{"observation": "a", "status": "aurora",
+                "detections": [{"lat_deg": 50.5, "lon_deg": 90.0}]},
+               {"observation": "b", "status": "no_aurora", "detections": []}]
+    result = evaluate(_write(tmp_path / "t.jsonl", truth), _write(tmp_path / "r.jsonl", records))
+    by_snr = {key: (tally.found, tally.injected) for key, tally in result.breakdown["snr"].items()}
+    assert by_snr == {"0-5 SNR": (0, 1), ">=30 SNR": (1, 1)}

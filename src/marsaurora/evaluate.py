@@ -26,6 +26,9 @@ import numpy as np
 MATCH_DEG = 10.0
 PEAK_BINS_R = ((0.0, 1.0), (1.0, 2.0), (2.0, 5.0), (5.0, 10.0), (10.0, 60.0), (60.0, float("inf")))
 EMISSION_BINS_DEG = ((0.0, 40.0), (40.0, 60.0), (60.0, 75.0), (75.0, 85.0), (85.0, 90.0))
+SNR_BINS = ((0.0, 5.0), (5.0, 10.0), (10.0, 30.0), (30.0, float("inf")))
+"""Bins of an aurora's signal-to-noise ratio in its scan (the truth's ``snr``, when it has one):
+whether a miss was visible in the data at all, whatever its brightness in rayleighs."""
 
 
 @dataclass(frozen=True)
@@ -121,7 +124,8 @@ def evaluate(truth_path: Path, records_path: Path, *, match_deg: float = MATCH_D
                          f"e.g. {missing[0]}; run the pipeline on the folder the truth describes")
     counts = {"tp": 0, "fp": 0, "fn": 0, "tn": 0}
     screened, errors, errors_deg, injected, rows = 0, 0, [], 0, []
-    breakdown: dict[str, dict[str, Tally]] = {"morphology": {}, "peak_r": {}, "emission_deg": {}}
+    breakdown: dict[str, dict[str, Tally]] = {"morphology": {}, "peak_r": {}, "emission_deg": {},
+                                              "snr": {}}
     decided_by: dict[str, int] = {}
     for name, expected in truth.items():
         record = records[name]
@@ -156,8 +160,8 @@ def evaluate(truth_path: Path, records_path: Path, *, match_deg: float = MATCH_D
         auroras_injected=injected, auroras_matched=len(errors_deg),
         position_error_median_deg=float(np.median(errors_deg)) if errors_deg else None,
         position_error_p90_deg=float(np.percentile(errors_deg, 90)) if errors_deg else None,
-        breakdown={axis: dict(sorted(tallies.items())) for axis, tallies in breakdown.items()
-                   if tallies},
+        breakdown={axis: dict(sorted(tallies.items(), key=lambda item: bin_order(item[0])))
+                   for axis, tallies in breakdown.items() if tallies},
         detections_per_found_aurora=float(np.mean(rows)) if rows else None,
         decided_by=decided_by)
 
@@ -172,7 +176,19 @@ def _kinds(aurora: dict[str, Any]) -> dict[str, str]:
         kinds["peak_r"] = _bin(aurora["peak_r"], PEAK_BINS_R, "R")
     if "emission_deg" in aurora:
         kinds["emission_deg"] = _bin(aurora["emission_deg"], EMISSION_BINS_DEG, "deg")
+    if isinstance(aurora.get("snr"), int | float):
+        kinds["snr"] = _bin(aurora["snr"], SNR_BINS, "SNR")
     return kinds
+
+
+def bin_order(key: str) -> tuple[float, str]:
+    """Sort key of a breakdown bin: by its lower bound ("2-5 R" before "10-60 R"), names
+    alphabetically after the numbers."""
+    head = key.lstrip(">=").split("-")[0].split(" ")[0]
+    try:
+        return float(head), key
+    except ValueError:
+        return float("inf"), key
 
 
 def _bin(value: float, bins: tuple[tuple[float, float], ...], unit: str) -> str:
