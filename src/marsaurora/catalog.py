@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from marsaurora.classify.excess import ExcessMap, Feature
+from marsaurora.classify.excess import Feature, FeatureMap
 from marsaurora.classify.physical import bbox_px
 from marsaurora.detect import BOX_DECIMALS, Detection
 from marsaurora.emus import Observation
@@ -106,7 +106,7 @@ def locate(observation: Observation, heatmap: Heatmap, detection: Detection) -> 
                    - background, np.full(integ.size, background))
 
 
-def locate_feature(observation: Observation, excess: ExcessMap,
+def locate_feature(observation: Observation, excess: FeatureMap,
                    feature: Feature) -> AuroraLocation:
     """Map one feature of the excess map onto Mars, against the excess map's own background."""
     integ, slit = excess.pixels(feature)
@@ -182,7 +182,7 @@ def _longitude_span(lon_deg: np.ndarray) -> tuple[float, float]:
     return float(ordered[(widest + 1) % ordered.size]), float(ordered[widest])
 
 
-def catalog_auroras(observation: Observation, heatmap: Heatmap, excess: ExcessMap,
+def catalog_auroras(observation: Observation, heatmap: Heatmap, excess: FeatureMap,
                     fusion: Fusion) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The record's ``detections`` (one per aurora) and ``flagged`` boxes, located on Mars."""
     detections = [_aurora_record(observation, heatmap, excess, aurora)
@@ -192,7 +192,7 @@ def catalog_auroras(observation: Observation, heatmap: Heatmap, excess: ExcessMa
     return detections, flagged
 
 
-def _aurora_record(observation: Observation, heatmap: Heatmap, excess: ExcessMap,
+def _aurora_record(observation: Observation, heatmap: Heatmap, excess: FeatureMap,
                    aurora: FusedAurora) -> dict[str, Any]:
     feature = aurora.feature
     if feature is not None:

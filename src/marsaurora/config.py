@@ -89,8 +89,8 @@ class _RuntimeSettings:
         "observations/", "Key prefix where new L2B observations land; stages refuse keys "
         "outside it.")
     s3_output_prefix: str = knob(
-        "", "Key prefix above the derived folders (`heatmaps/`, `scans/`, `records/`, "
-        "`dead-letter/`).")
+        "", "Key prefix above the derived folders (`heatmaps/`, `scans/`, `features/`, "
+        "`overlays/`, `records/`, `dead-letter/`).")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Any:

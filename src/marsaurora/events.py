@@ -56,7 +56,8 @@ EVENT_TYPES: tuple[EventType, ...] = (
               "SHA-256, the partial record",
               "The observation was read and drawn; the heatmap PNG and scan artifact are stored."),
     EventType(CANDIDATE_FOUND, ("classify",),
-              "as `heatmap.ready`, the record now with `status: aurora` and its candidates",
+              "as `heatmap.ready`, the record now with `status: aurora` and its candidates, "
+              "and `features` (the physical screen's excess features, for catalog)",
               "The screen found at least one aurora candidate; the detector looks next."),
     EventType(CANDIDATE_NONE, ("classify",),
               "as `heatmap.ready`, the record now with `status: no_aurora`",

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from marsaurora.classify.excess import ExcessMap, Feature
+from marsaurora.classify.excess import Feature, FeatureMap
 from marsaurora.detect import Detection
 from marsaurora.knobs import knob
 from marsaurora.preprocess import NO_SOURCE, Heatmap
@@ -80,14 +80,14 @@ class Fusion:
     """Detector boxes with no physical excess under them."""
 
 
-def fuse(excess: ExcessMap, heatmap: Heatmap, boxes: Sequence[Detection] | None, *,
+def fuse(excess: FeatureMap, heatmap: Heatmap, boxes: Sequence[Detection] | None, *,
          physical_evidence: bool, candidate: Callable[[Feature], bool],
          params: FusionParams = FusionParams()) -> Fusion:
     """Join the detector's aurora boxes with the scan's excess features.
 
     Parameters
     ----------
-    excess : ExcessMap
+    excess : FeatureMap
         The scan's excess map and features.
     heatmap : Heatmap
         The picture the boxes are on, with its map back to detector pixels.
@@ -134,7 +134,7 @@ def fuse(excess: ExcessMap, heatmap: Heatmap, boxes: Sequence[Detection] | None,
     return Fusion(tuple(auroras), tuple(flagged))
 
 
-def dominant_feature(excess: ExcessMap, heatmap: Heatmap,
+def dominant_feature(excess: FeatureMap, heatmap: Heatmap,
                      box_px: tuple[float, float, float, float]) -> int:
     """The feature holding the most positive excess inside a heatmap box; 0 for none."""
     integ, slit = box_pixels(heatmap, box_px)

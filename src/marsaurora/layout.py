@@ -8,6 +8,7 @@ Everything derived keeps that relative path under a fixed folder below
 ==================  ==================================================
 ``heatmaps/``       ``<relative stem>-<digest>.png``
 ``scans/``          ``<relative stem>-<digest>.npz`` (scan artifact)
+``features/``       ``<relative stem>-<digest>.npz`` (the screen's excess features, for catalog)
 ``overlays/``       ``<relative stem>-<digest>.png`` (detections drawn on the heatmap)
 ``records/``        ``<relative key>.json``, one record per observation
 ``dead-letter/``    ``<relative key>/<event id>.json``
@@ -86,6 +87,10 @@ class BucketLayout:
     def scan_key(self, input_key: str, digest: str) -> str:
         """Where the scan artifact of one version of an input goes."""
         return self._derived("scans/", input_key, f"-{digest[:DIGEST_CHARS]}.npz")
+
+    def features_key(self, input_key: str, digest: str) -> str:
+        """Where classify leaves the screen's excess features of one version of an input."""
+        return self._derived("features/", input_key, f"-{digest[:DIGEST_CHARS]}.npz")
 
     def overlay_key(self, input_key: str, digest: str) -> str:
         """Where the detections overlay of one version of an input goes."""

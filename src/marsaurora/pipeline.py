@@ -21,7 +21,7 @@ import numpy as np
 from marsaurora.catalog import catalog_auroras
 from marsaurora.classify import (DEFAULT_SCREEN, PaperFilterParams, PhysicalScreenParams,
                                  ScreenResult, classify)
-from marsaurora.classify.excess import ExcessMap, excess_map
+from marsaurora.classify.excess import FeatureMap, excess_map
 from marsaurora.config import Settings
 from marsaurora.detect import (AURORA_LABEL, DISK_LABEL, BoxFinder, Detection, DetectorOptions,
                                load_detector)
@@ -160,7 +160,7 @@ def detect_step(rgb: np.ndarray, detector: BoxFinder,
 
 def catalog_step(observation: Observation, heatmap: Heatmap, found: list[Detection] | None,
                  record: ObservationRecord, options: PipelineOptions,
-                 excess: ExcessMap | None = None) -> None:
+                 excess: FeatureMap | None = None) -> None:
     """The catalog step: fuse boxes and excess into auroras, locate each on Mars, set the status.
 
     ``found`` is None when no detector ran; ``excess`` is the screen's excess

@@ -13,6 +13,7 @@ with a JSON ``meta`` entry for the non-array fields and a format version.
 
 import io
 import json
+import zipfile
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
@@ -69,7 +70,7 @@ def load_scan(data: bytes) -> tuple[Observation, HeatmapFrame]:
             arrays = {name: stored[name] for name in ARRAY_FIELDS}
             shape_matrix = stored["disk_shape_matrix"]
             scan_to_px = stored["scan_to_px"]
-    except (OSError, ValueError, KeyError) as exc:
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
         raise ScanArtifactError(f"stored scan artifact is unreadable ({exc}); "
                                 "re-run preprocess on the observation") from None
     if meta.get("format_version") != FORMAT_VERSION:

@@ -388,3 +388,41 @@ def test_a_subject_with_non_ascii_letters_travels_percent_encoded():
     assert all(value.isascii() for value in headers.values())
     assert headers["ce-subject"] == "%C3%A9mission%20%C2%ABbor%C3%A9ale%C2%BB%20100%25.fits"
     assert from_binary(headers, body)["subject"] == event["subject"]
+
+
+def test_catalog_takes_the_screens_features_from_classify_instead_of_measuring_again(
+        context, aurora_file, monkeypatch):
+    ready = run_stage("preprocess", _upload(context, aurora_file), context).event
+    found = run_stage("classify", ready, context).event
+    carried = found.get_data()["features"]
+    assert carried["key"] == context.layout.features_key(f"observations/{aurora_file.name}",
+                                                        ready.get_data()["digest"])
+    assert len(context.storage.get(carried["key"])[0]) < 20_000
+    detected = run_stage("detect", found, context).event
+
+    def measured_again(*args, **kwargs):
+        raise AssertionError("catalog measured the excess map again")
+
+    monkeypatch.setattr("marsaurora.pipeline.excess_map", measured_again)
+    cataloged = run_stage("catalog", detected, context)
+    assert cataloged.status == 200
+    expected = process_file(aurora_file, PipelineOptions.from_settings(Settings())).to_json()
+    assert without_timings(cataloged.event.get_data()["record"]) == without_timings(expected)
+
+    context.storage.put(carried["key"], b"not an npz", "application/octet-stream")
+    refused = run_stage("catalog", detected, context)
+    assert refused.status == 400 and carried["key"] in refused.message
+    data = detected.get_data()
+    data["features"] = {**carried, "key": context.layout.scan_key(
+        f"observations/{aurora_file.name}", data["digest"])}
+    forged = run_stage("catalog", _keyed(detected, data, context), context)
+    assert forged.status == 400 and "not the one derived" in forged.message
+
+
+def test_a_truncated_scan_artifact_is_a_bad_event_not_a_crash(context, aurora_file):
+    ready = run_stage("preprocess", _upload(context, aurora_file), context).event
+    key = ready.get_data()["scan"]["key"]
+    whole, _ = context.storage.get(key)
+    context.storage.put(key, whole[: len(whole) // 2], "application/octet-stream")
+    reply = run_stage("classify", ready, context)
+    assert reply.status == 400 and key in reply.message and "unreadable" in reply.message

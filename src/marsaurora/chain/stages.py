@@ -17,7 +17,9 @@ import numpy as np
 from cloudevents.http import CloudEvent
 
 from marsaurora.chain.context import Reply, StageContext
+from marsaurora.chain.feature_artifact import FeatureArtifactError, dump_features, load_features
 from marsaurora.classify import PIXEL_SCREENS
+from marsaurora.classify.excess import FeatureMap
 from marsaurora.detect import Detection
 from marsaurora.emus import Observation, file_too_large
 from marsaurora.errors import ObservationError
@@ -100,9 +102,16 @@ def classify_stage(event: CloudEvent, context: StageContext) -> Reply:
         result = screen_step(observation, heatmap, context.options, record)
     if record.error is not None:
         return _refuse(stage, observation_ref, record, None, context)
-    next_type = CANDIDATE_FOUND if needs_detector(result) else CANDIDATE_NONE
-    return Reply(200, new_event(next_type, stage, record.observation,
-                                {**data, "record": record.to_json()}))
+    passed = needs_detector(result)
+    carried: dict[str, Any] = {}
+    if passed and result.excess is not None:
+        carried["features"] = context.storage.put(
+            context.layout.features_key(observation_ref.key, data["digest"]),
+            dump_features(result.excess), "application/octet-stream").to_json()
+    return Reply(200, new_event(CANDIDATE_FOUND if passed else CANDIDATE_NONE, stage,
+                                record.observation,
+                                {**{k: v for k, v in data.items() if k != "features"},
+                                 **carried, "record": record.to_json()}))
 
 
 def detect_stage(event: CloudEvent, context: StageContext) -> Reply:
@@ -135,10 +144,12 @@ def catalog_stage(event: CloudEvent, context: StageContext) -> Reply:
     observation_ref = _input_ref(data.get("observation"), "observation", context)
     record = _partial_record(data, observation_ref)
     found = _detections(data.get("detections"))
-    stored = _derived_objects(data, observation_ref, context, ("heatmap", "scan"))
+    carried = ("features",) if data.get("features") is not None else ()
+    stored = _derived_objects(data, observation_ref, context, ("heatmap", "scan", *carried))
     observation, heatmap = _load_heatmap(stored, data, observation_ref, context)
+    features = _load_features(stored, data, observation_ref, observation, context)
     with recording_failures(record, bugs=False):
-        catalog_step(observation, heatmap, found, record, context.options)
+        catalog_step(observation, heatmap, found, record, context.options, features)
     if record.error is not None:
         return _refuse(stage, observation_ref, record, None, context)
     overlay = None
@@ -228,7 +239,8 @@ def _derived_objects(data: dict[str, Any], observation_ref: ObjectRef, context: 
         raise BadEvent("event data needs the input's hex SHA-256 as 'digest'")
     layout = context.layout
     expected = {"heatmap": layout.heatmap_key(observation_ref.key, digest),
-                "scan": layout.scan_key(observation_ref.key, digest)}
+                "scan": layout.scan_key(observation_ref.key, digest),
+                "features": layout.features_key(observation_ref.key, digest)}
     stored: dict[str, bytes] = {}
     for field in fields:
         ref = _ref(data.get(field), field, context)
@@ -258,6 +270,19 @@ def _load_heatmap(stored: dict[str, bytes], data: dict[str, Any], observation_re
         return observation, Heatmap.restore(stored["heatmap"], observation.shape, frame)
     except ValueError as exc:
         key = context.layout.heatmap_key(observation_ref.key, data["digest"])
+        raise BadEvent(f"{key}: {exc}") from None
+
+
+def _load_features(stored: dict[str, bytes], data: dict[str, Any], observation_ref: ObjectRef,
+                   observation: Observation, context: StageContext) -> FeatureMap | None:
+    """The screen's features carried from classify; None where classify left none (the paper
+    screen measures no excess), and the catalog step measures them itself."""
+    if "features" not in stored:
+        return None
+    try:
+        return load_features(stored["features"], observation.shape)
+    except FeatureArtifactError as exc:
+        key = context.layout.features_key(observation_ref.key, data["digest"])
         raise BadEvent(f"{key}: {exc}") from None
 
 

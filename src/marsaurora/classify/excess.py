@@ -110,24 +110,32 @@ class Feature:
 
 
 @dataclass(frozen=True, eq=False)
-class ExcessMap:
-    """The excess over background of one scan, and its features (most significant first)."""
+class FeatureMap:
+    """The features of an excess map and the excess under them: all that fusion and the
+    catalogue read of it, and what the event chain carries from classify to catalog."""
 
     excess_r: np.ndarray
     """``(nint, npix)`` despiked excess, R; 0 outside the searched pixels."""
-    sigma_r: np.ndarray
-    searched: np.ndarray
-    """Pixels the search covered (step 1)."""
     labels: np.ndarray
     """``(nint, npix)`` int32: the feature each pixel belongs to, 0 for none."""
     features: tuple[Feature, ...]
-    features_found: int
-    """Features before keeping the :data:`MAX_FEATURES` most significant."""
-    stats: dict[str, float]
+    """Most significant first."""
 
     def pixels(self, feature: Feature) -> tuple[np.ndarray, np.ndarray]:
         """Detector ``(rows, cols)`` of one feature."""
         return np.nonzero(self.labels == feature.label)
+
+
+@dataclass(frozen=True, eq=False)
+class ExcessMap(FeatureMap):
+    """The excess over background of one scan, its features, and how the search went."""
+
+    sigma_r: np.ndarray
+    searched: np.ndarray
+    """Pixels the search covered (step 1)."""
+    features_found: int
+    """Features before keeping the :data:`MAX_FEATURES` most significant."""
+    stats: dict[str, float]
 
 
 def excess_map(observation: Observation, params: ExcessParams = ExcessParams()) -> ExcessMap:
@@ -152,8 +160,9 @@ def excess_map(observation: Observation, params: ExcessParams = ExcessParams()) 
     stats = {"night_pixels": float(searched.sum())}
     empty = np.zeros(brightness.shape)
     if searched.sum() < 9:
-        return ExcessMap(empty, empty, searched, np.zeros(brightness.shape, np.int32), (), 0,
-                         stats)
+        return ExcessMap(excess_r=empty, labels=np.zeros(brightness.shape, np.int32),
+                         features=(), sigma_r=empty, searched=searched, features_found=0,
+                         stats=stats)
     context = _context(observation, brightness, params)
     counts_per_r = _counts_per_rayleigh(brightness, error, searched)
     background, sigma = _background(brightness, searched, context, observation, params,
@@ -170,7 +179,8 @@ def excess_map(observation: Observation, params: ExcessParams = ExcessParams()) 
     stats["sigma_r"] = float(np.median(sigma[searched]))
     labels, features, found = _features(grown, seeds, excess, sigma)
     stats["features"] = float(found)
-    return ExcessMap(excess, sigma, searched, labels, features, found, stats)
+    return ExcessMap(excess_r=excess, labels=labels, features=features, sigma_r=sigma,
+                     searched=searched, features_found=found, stats=stats)
 
 
 def _seeds_and_grown(brightness: np.ndarray, background: np.ndarray, sigma: np.ndarray,
