@@ -41,7 +41,7 @@ if [ "$OFFLINE" = 1 ]; then
   echo "downloading the images' wheels into containers/wheels/" >&2
   pins="$(mktemp)"
   grep -v -e '^#' -e '^onnxruntime-gpu' containers/constraints.txt > "$pins"
-  python3 -m pip download --quiet --only-binary=:all: --python-version 3.11 \
+  python3 -m pip download -qq --only-binary=:all: --python-version 3.11 \
     --platform manylinux2014_x86_64 --platform manylinux_2_28_x86_64 \
     --platform manylinux_2_17_x86_64 --platform linux_x86_64 \
     -d containers/wheels -r "$pins" 'setuptools>=77'
