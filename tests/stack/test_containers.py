@@ -19,7 +19,7 @@ from marsaurora.pipeline import PipelineOptions
 from marsaurora.runner import RECORDS_FILE, discover_inputs, run_batch
 from marsaurora.stack.batch import run_via_events
 from marsaurora.stack.containers import CONTAINER_USER, FunctionImages
-from marsaurora.stack.local import LocalStack
+from marsaurora.stack.local import LocalStack, StackError
 from marsaurora.synth.generate import SynthSpec, generate
 
 from helpers import add_corrupt_inputs, free_port, without_timings
@@ -28,19 +28,10 @@ IMAGES = FunctionImages()
 SETTINGS = Settings()
 
 
-def _missing() -> list[str]:
-    if shutil.which(IMAGES.engine) is None:
-        return [IMAGES.engine]
-    return [image for image in (IMAGES.stage, IMAGES.detect)
-            if subprocess.run([IMAGES.engine, "image", "exists", image],
-                              capture_output=True, timeout=60).returncode != 0]
-
-
 @pytest.fixture(scope="module")
 def images_ready() -> None:
-    missing = _missing()
-    if missing:
-        message = f"missing: {', '.join(missing)}; run scripts/build-images.sh --offline"
+    message = IMAGES.missing()
+    if message:
         if os.environ.get("AURORA_REQUIRE_IMAGES") == "1":
             pytest.fail(message)
         pytest.skip(message)
@@ -119,3 +110,14 @@ def test_the_images_hold_no_credentials_and_no_test_data(images_ready, image):
                            capture_output=True, text=True, timeout=120, check=True).stdout
     assert found.strip() == ""
     assert shown["Config"]["User"] == "10001"
+
+
+@pytest.mark.parametrize("images, said", [
+    (FunctionImages(engine="/nonexistent/podman"), "is not installed"),
+    (FunctionImages(stage="localhost/no-such-image:0"), "not found; build them"),
+])
+def test_a_stack_that_cannot_run_its_containers_says_what_to_do(images, said, tmp_path):
+    if said != "is not installed" and shutil.which(IMAGES.engine) is None:
+        pytest.skip(f"{IMAGES.engine} is not installed")
+    with pytest.raises(StackError, match=said):
+        LocalStack(tmp_path, SETTINGS, images=images).start()

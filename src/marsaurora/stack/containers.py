@@ -10,6 +10,7 @@ loopback. Only the ``AURORA_*`` and ``AWS_*`` settings go into a container,
 named (``--env NAME``) so that values never appear on a command line.
 """
 
+import shutil
 import subprocess
 from dataclasses import dataclass
 
@@ -26,6 +27,19 @@ class FunctionImages:
     stage: str = "marsaurora-stage:latest"
     detect: str = "marsaurora-detect:latest"
     engine: str = "podman"
+
+    def missing(self) -> str:
+        """What keeps these images from running here, in words with the fix; empty if nothing."""
+        if shutil.which(self.engine) is None:
+            return (f"{self.engine} is not installed; install podman (scripts/podman-setup.sh "
+                    "does, on Debian) to run the functions as containers")
+        absent = [image for image in (self.stage, self.detect)
+                  if subprocess.run([self.engine, "image", "exists", image], capture_output=True,
+                                    timeout=60, check=False).returncode != 0]
+        if absent:
+            return (f"image {', '.join(absent)} not found; build them with "
+                    "scripts/build-images.sh (--offline without a registry)")
+        return ""
 
     def image_of(self, function: str) -> str:
         """The detect function has an image of its own; every other shares the stage image."""

@@ -137,6 +137,9 @@ class LocalStack:
 
     def start(self) -> "LocalStack":
         """Start every part and wait until each answers; stop all if one fails."""
+        images = self.parts[FUNCTIONS[0]].images
+        if images is not None and (missing := images.missing()):
+            raise StackError(missing)
         detector = PipelineOptions.from_settings(self.settings).detector
         if detector is not None:
             try:
