@@ -44,12 +44,11 @@ class ReviewPage:
         self._title = run_dir.resolve().name
         self._data: IO[str] = (self.folder / "data.js").open("w", encoding="utf-8")
         self._data.write("window.AURORA_OBSERVATIONS = [\n")
-        self._count = 0
 
     def add(self, record: dict[str, Any]) -> None:
         """One record of ``observations.jsonl``, as JSON; tolerates missing fields."""
         name = str(record.get("observation", "?"))
-        error = record.get("error") or None
+        error = record.get("error")
         entry = {
             "name": name,
             "status": record.get("status", "error"),
@@ -64,7 +63,6 @@ class ReviewPage:
             "look": needs_a_look(record),
         }
         self._data.write(json.dumps(entry, separators=(",", ":")) + ",\n")
-        self._count += 1
 
     def close(self, summary: str) -> Path:
         """Finish ``data.js``, copy the page's assets; return the path of ``index.html``."""

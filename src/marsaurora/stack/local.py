@@ -86,6 +86,7 @@ class LocalStack:
         run the functions from their container images instead of as processes."""
         self.state_dir = state_dir
         self.settings = settings
+        self.images = images
         (state_dir / "logs").mkdir(parents=True, exist_ok=True)
         (state_dir / "s3-spill").mkdir(parents=True, exist_ok=True)
         s3_port = s3_port or _free_port()
@@ -137,8 +138,7 @@ class LocalStack:
 
     def start(self) -> "LocalStack":
         """Start every part and wait until each answers; stop all if one fails."""
-        images = self.parts[FUNCTIONS[0]].images
-        if images is not None and (missing := images.missing()):
+        if self.images is not None and (missing := self.images.missing()):
             raise StackError(missing)
         detector = PipelineOptions.from_settings(self.settings).detector
         if detector is not None:
