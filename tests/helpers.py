@@ -112,6 +112,15 @@ def without_timings(record: dict) -> dict:
     return {key: value for key, value in record.items() if key != "timings_ms"}
 
 
+def serve_on_loopback(handler: type) -> tuple[http.server.ThreadingHTTPServer, str]:
+    """Serve ``handler`` on a free loopback port from a background thread; return the server
+    (for ``shutdown``) and its base URL, ``http://127.0.0.1:<port>``, without a slash."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}"
+
+
 class EventSink:
     """An HTTP server that records each CloudEvent's subject; can be told to fail."""
 
@@ -132,9 +141,8 @@ class EventSink:
             def log_message(self, *args) -> None:
                 return
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server, base = serve_on_loopback(Handler)
+        self.url = f"{base}/"
 
     def wait_for(self, count: int, timeout_s: float = 30.0) -> None:
         deadline = time.monotonic() + timeout_s

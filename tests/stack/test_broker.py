@@ -6,7 +6,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 import requests
@@ -17,7 +17,7 @@ from marsaurora.stack.broker import Broker, serve
 from marsaurora.stack.journal import Journal
 from marsaurora.stack.triggers import Delivery, Route
 
-from helpers import free_port
+from helpers import free_port, serve_on_loopback
 
 
 class Subscriber:
@@ -53,9 +53,7 @@ class Subscriber:
             def log_message(self, *args) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server, self.url = serve_on_loopback(Handler)
 
     def wait_for(self, count: int, timeout_s: float = 10.0) -> None:
         deadline = time.monotonic() + timeout_s

@@ -3,11 +3,11 @@ again where the server refuses ranges), only what changed fetched again, filters
 
 import http.server
 import os
-import threading
 from datetime import date
 
 import pytest
 
+from helpers import serve_on_loopback
 from marsaurora.cli import main
 from marsaurora.watcher.mirror import STATE_FILE, Selection, mirror
 from marsaurora.watcher.sources import HttpArchive
@@ -42,10 +42,8 @@ class Archive:
             def log_message(self, *args) -> None:
                 pass
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/emu/l2b/"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server, base = serve_on_loopback(Handler)
+        self.url = f"{base}/emu/l2b/"
 
     def answer(self, handler, *, body: bool) -> None:
         path = handler.path.removeprefix("/emu/l2b/")

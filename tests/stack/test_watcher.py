@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from functools import partial
@@ -14,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import EventSink as Sink, free_port
+from helpers import EventSink as Sink, free_port, serve_on_loopback
 from marsaurora.config import Settings
 from marsaurora.storage import Storage
 
@@ -27,9 +26,8 @@ def archive(tmp_path):
     root = tmp_path / "archive"
     (root / MONTH).mkdir(parents=True)
     handler = partial(_QuietHandler, directory=str(root))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield root, f"http://127.0.0.1:{server.server_address[1]}/emu/l2b/"
+    server, base = serve_on_loopback(handler)
+    yield root, f"{base}/emu/l2b/"
     server.shutdown()
 
 

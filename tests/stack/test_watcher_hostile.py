@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from helpers import EventSink as Sink
+from helpers import EventSink as Sink, serve_on_loopback
 from marsaurora.config import Settings
 from marsaurora.layout import BucketLayout
 from marsaurora.storage import Storage
@@ -42,10 +42,7 @@ class Hostile:
             def log_message(self, *args) -> None:
                 pass
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server, self.url = serve_on_loopback(Handler)
 
 
 def _not_found(handler) -> None:
