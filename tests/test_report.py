@@ -66,3 +66,11 @@ def test_the_figure_is_legible(tmp_path, monkeypatch):
     for axes in figure.axes:
         for label in axes.get_xticklabels() + axes.get_yticklabels():
             assert "$" not in label.get_text(), f"{axes.get_label()}: {label.get_text()!r}"
+
+
+def test_a_damaged_records_file_is_named_not_a_traceback(tmp_path, capsys):
+    good = json.dumps({"observation": "a.fits", "status": "no_aurora", "detections": []})
+    (tmp_path / "observations.jsonl").write_text(good + "\n" + '{"observation": "b.fi\n')
+    assert main(["report", str(tmp_path)]) == 2
+    said = capsys.readouterr().err
+    assert "observations.jsonl:2 is not a JSON record" in said and "Traceback" not in said

@@ -12,7 +12,6 @@ time: memory grows with the number of detections, not of observations.
 matplotlib comes with the ``report`` extra.
 """
 
-import json
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from marsaurora.occurrence import CELL_DEG, LS_BIN_DEG, OccurrenceTally
-from marsaurora.resume import RECORDS_FILE
+from marsaurora.resume import RECORDS_FILE, RunFolder, RunFolderError
 from marsaurora.review import ReviewPage
 
 REPORT_FILE = "report.png"
@@ -53,11 +52,8 @@ def make_report(run_dir: Path) -> tuple[Path, Path, dict[str, Any]]:
     per_observation: Counter[int] = Counter()
     occurrence = OccurrenceTally()
     page = ReviewPage(run_dir, REPORT_FILE)
-    with records_path.open(encoding="utf-8") as lines:
-        for line in lines:
-            if not line.strip():
-                continue
-            record = json.loads(line)
+    try:
+        for record in RunFolder(run_dir).records():
             statuses[record.get("status", "error")] += 1
             if record.get("status") != "error":
                 per_observation[len(record.get("detections") or [])] += 1
@@ -66,6 +62,9 @@ def make_report(run_dir: Path) -> tuple[Path, Path, dict[str, Any]]:
                               if d.get("lat_deg") is not None)
             occurrence.add(record)
             page.add(record)
+    except RunFolderError as exc:
+        page.abandon()
+        raise ReportError(str(exc)) from None
     total = sum(statuses.values())
 
     figure, ((where, brightness, counts), (rate_map, by_hour, by_season)) = plt.subplots(

@@ -79,6 +79,11 @@ class ReviewPage:
             (self.folder / name).write_text(text, encoding="utf-8")
         return self.folder / "index.html"
 
+    def abandon(self) -> None:
+        """Stop without a page (the records could not be read); what was written stays
+        unfinished, and the next ``aurora report`` writes it again."""
+        self._data.close()
+
     def _image(self, file_name: str) -> str | None:
         if not (self._images / file_name).is_file():
             return None
