@@ -16,10 +16,14 @@ geometry), never on colours:
    emission towards the limb, by a law that differs between scans). Both
    are measured, not assumed: clipped means in cells of (solar zenith
    angle, emission angle), read smoothly at every pixel (:func:`_surface`),
-   times a smooth factor per block of the scan for the large-scale airglow
-   structure the cells miss. The background is fitted twice: the second
-   time without the pixels the first found in features, so an aurora
-   filling much of a cell at the limb does not become its own background.
+   times the large-scale structure of the airglow on the planet: a smooth
+   factor fitted as a low-order polynomial of the surface normal
+   (:func:`_planet_factor`), so a brighter region of the night glow stays
+   brighter where the limb foreshortens it into a few pixels; then a
+   smooth factor per block of the scan for what is left. The background
+   is fitted twice: the second time without the pixels the first found in
+   features, so an aurora filling much of a cell at the limb does not
+   become its own background.
 3. **Noise.** Per pixel, the larger of the Poisson error the background
    implies (the file's own ``counts = (R / RAD_ERR_RAND)**2`` gives the
    counts per rayleigh; the variance is never taken below one count, so a
@@ -72,6 +76,14 @@ BRIGHT_LIMB_R = 20.0
 """Off-disk pixels brighter than this are a sunlit limb: disk pixels next to them are left out."""
 LIMB_GUARD_PX = 2
 PROFILE_FLOOR_R = 1e-3
+PLANET_DEGREE = 3
+"""Degree of the polynomial of the surface normal the airglow's large-scale structure is fitted
+with: structure on scales of a third of the disk and more, never an aurora's."""
+PLANET_PIXELS_PER_TERM = 25
+"""Fewer searched pixels than this per polynomial term lower the degree (none below 4 terms)."""
+PLANET_RIDGE = 1e-3
+"""Pull of the fit towards a flat factor of 1, relative to the data's weight: a hole the first
+pass masked out is bridged smoothly, not extrapolated wildly."""
 MAX_FEATURES = 50
 MIN_LINE_PIXELS = 20
 BAD_LINE_NEIGHBOURS = 4
@@ -165,14 +177,15 @@ def excess_map(observation: Observation, params: ExcessParams = ExcessParams()) 
                          stats=stats)
     context = _context(observation, brightness, params)
     counts_per_r = _counts_per_rayleigh(brightness, error, searched)
+    planet = _PlanetBasis.of(observation)
     background, sigma = _background(brightness, searched, context, observation, params,
-                                    counts_per_r)
+                                    counts_per_r, planet)
     bad_lines = _bad_lines(brightness, background, sigma, searched)
     searched &= ~bad_lines
     first = _seeds_and_grown(brightness, background, sigma, searched, params)
     masked = cv2.dilate((first[2] | bad_lines).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
     background, sigma = _background(brightness, searched & ~masked, context & ~masked,
-                                    observation, params, counts_per_r)
+                                    observation, params, counts_per_r, planet)
     excess, seeds, grown = _seeds_and_grown(brightness, background, sigma, searched, params)
     stats["bad_lines_px"] = float(bad_lines.sum())
     stats["background_r"] = float(np.median(background[searched]))
@@ -252,17 +265,82 @@ def _context(observation: Observation, brightness: np.ndarray,
 
 
 def _background(brightness: np.ndarray, searched: np.ndarray, context: np.ndarray,
-                observation: Observation, params: ExcessParams,
-                counts_per_r: float) -> tuple[np.ndarray, np.ndarray]:
+                observation: Observation, params: ExcessParams, counts_per_r: float,
+                planet: _PlanetBasis) -> tuple[np.ndarray, np.ndarray]:
     """Background and noise at every pixel (R), fitted on the ``searched`` and ``context``
     pixels given (the second pass leaves out what the first found)."""
     surface = _surface(brightness, context, observation, params.night_sza_min_deg, counts_per_r)
+    surface = surface * _planet_factor(brightness, surface, searched, planet, counts_per_r)
     blocks = _Blocks.of(searched)
     background = surface * _block_ratio(brightness, surface, searched, blocks, counts_per_r)
     scatter = MAD_TO_SIGMA * blocks.median(np.abs(brightness - background)[searched])
     poisson = (_poisson_sigma(background, counts_per_r) if counts_per_r > 0
                else np.zeros_like(background))
     return background, np.maximum(np.maximum(poisson, scatter), params.min_sigma_r)
+
+
+@dataclass(frozen=True, eq=False)
+class _PlanetBasis:
+    """Monomials of the surface normal (planet frame) up to :data:`PLANET_DEGREE`, at every
+    pixel with a position on Mars, lowest degree first."""
+
+    where: np.ndarray
+    """Pixels with a finite latitude and longitude."""
+    terms: np.ndarray
+    """``(where.sum(), terms)``."""
+    degree_terms: tuple[int, ...]
+    """How many leading terms make each degree 0, 1, 2, ..."""
+
+    @classmethod
+    def of(cls, observation: Observation) -> "_PlanetBasis":
+        lat = np.radians(observation.lat_deg.astype(np.float64))
+        lon = np.radians(observation.lon_deg.astype(np.float64))
+        where = np.isfinite(lat) & np.isfinite(lon)
+        lat, lon = lat[where], lon[where]
+        axes = (np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat))
+        terms, degree_terms = [], []
+        for degree in range(PLANET_DEGREE + 1):
+            for i in range(degree + 1):
+                for j in range(degree + 1 - i):
+                    terms.append(axes[0] ** i * axes[1] ** j * axes[2] ** (degree - i - j))
+            degree_terms.append(len(terms))
+        return cls(where, np.stack(terms, axis=1), tuple(degree_terms))
+
+
+def _planet_factor(brightness: np.ndarray, surface: np.ndarray, searched: np.ndarray,
+                   planet: _PlanetBasis, counts_per_r: float) -> np.ndarray:
+    """Large-scale structure of the night glow on the planet, as a factor on ``surface``.
+
+    The cells of :func:`_surface` hold one value per (solar zenith angle,
+    emission angle); a night glow brighter over one region of the planet
+    than another is not a function of those two. Detector blocks follow such
+    structure in the middle of the disk but not at the limb, where a
+    thousand kilometres of planet fall into two or three pixels and their
+    brightening by the slant path multiplies the difference. So the factor
+    lives on the planet: a polynomial of the surface normal, fitted by
+    weighted least squares to the brightness clipped at 3 sigma above the
+    surface (auroras barely count), pulled towards 1 by
+    :data:`PLANET_RIDGE`, of lower degree when few pixels are searched.
+    """
+    factor = np.ones_like(surface)
+    use = searched[planet.where] & (surface[planet.where] > 0)
+    terms = max((count for count in planet.degree_terms
+                 if use.sum() >= PLANET_PIXELS_PER_TERM * count), default=0)
+    if terms < planet.degree_terms[1]:
+        return factor
+    expected = surface[planet.where][use]
+    spread = (_poisson_sigma(expected, counts_per_r) if counts_per_r > 0
+              else np.maximum(0.1 * expected, PROFILE_FLOOR_R))
+    clipped = np.minimum(brightness[planet.where][use], expected + 3.0 * spread)
+    weighted = planet.terms[use, :terms] * (expected / spread)[:, None]
+    normal = weighted.T @ weighted
+    ridge = PLANET_RIDGE * np.trace(normal) / terms
+    flat = np.zeros(terms)
+    flat[0] = 1.0
+    coefficients = np.linalg.solve(normal + ridge * np.eye(terms),
+                                   weighted.T @ (clipped / spread) + ridge * flat)
+    factor[planet.where] = np.clip(planet.terms[:, :terms] @ coefficients, 0.2, 5.0)
+    return factor
 
 
 def _poisson_sigma(expected_r: np.ndarray | float, counts_per_r: float) -> np.ndarray | float:
