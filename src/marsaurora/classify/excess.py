@@ -177,7 +177,8 @@ def excess_map(observation: Observation, params: ExcessParams = ExcessParams()) 
                          stats=stats)
     context = _context(observation, brightness, params)
     counts_per_r = _counts_per_rayleigh(brightness, error, searched)
-    planet = _PlanetBasis.of(observation)
+    planet = _PlanetBasis.of(observation, cv2.dilate(context.astype(np.uint8),
+                                                     np.ones((3, 3), np.uint8)) > 0)
     background, sigma = _background(brightness, searched, context, observation, params,
                                     counts_per_r, planet)
     bad_lines = _bad_lines(brightness, background, sigma, searched)
@@ -281,28 +282,31 @@ def _background(brightness: np.ndarray, searched: np.ndarray, context: np.ndarra
 
 @dataclass(frozen=True, eq=False)
 class _PlanetBasis:
-    """Monomials of the surface normal (planet frame) up to :data:`PLANET_DEGREE`, at every
-    pixel with a position on Mars, lowest degree first."""
+    """Monomials of the surface normal (planet frame) up to :data:`PLANET_DEGREE`, at the
+    pixels the background is fitted on and their neighbours, lowest degree first."""
 
     where: np.ndarray
-    """Pixels with a finite latitude and longitude."""
+    """Those pixels, where latitude and longitude are finite."""
     terms: np.ndarray
     """``(where.sum(), terms)``."""
     degree_terms: tuple[int, ...]
     """How many leading terms make each degree 0, 1, 2, ..."""
 
     @classmethod
-    def of(cls, observation: Observation) -> "_PlanetBasis":
-        lat = np.radians(observation.lat_deg.astype(np.float64))
-        lon = np.radians(observation.lon_deg.astype(np.float64))
-        where = np.isfinite(lat) & np.isfinite(lon)
-        lat, lon = lat[where], lon[where]
+    def of(cls, observation: Observation, pixels: np.ndarray) -> "_PlanetBasis":
+        where = pixels & np.isfinite(observation.lat_deg) & np.isfinite(observation.lon_deg)
+        lat = np.radians(observation.lat_deg[where].astype(np.float64))
+        lon = np.radians(observation.lon_deg[where].astype(np.float64))
         axes = (np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat))
+        powers = [[np.ones_like(axis), axis] for axis in axes]
+        for axis, own in zip(axes, powers, strict=True):
+            while len(own) <= PLANET_DEGREE:
+                own.append(own[-1] * axis)
         terms, degree_terms = [], []
         for degree in range(PLANET_DEGREE + 1):
             for i in range(degree + 1):
                 for j in range(degree + 1 - i):
-                    terms.append(axes[0] ** i * axes[1] ** j * axes[2] ** (degree - i - j))
+                    terms.append(powers[0][i] * powers[1][j] * powers[2][degree - i - j])
             degree_terms.append(len(terms))
         return cls(where, np.stack(terms, axis=1), tuple(degree_terms))
 
