@@ -72,3 +72,25 @@ def test_recall_is_broken_down_by_signal_to_noise_when_the_truth_has_it(tmp_path
     result = evaluate(_write(tmp_path / "t.jsonl", truth), _write(tmp_path / "r.jsonl", records))
     by_snr = {key: (tally.found, tally.injected) for key, tally in result.breakdown["snr"].items()}
     assert by_snr == {"0-5 SNR": (0, 1), ">=30 SNR": (1, 1)}
+
+
+def test_recall_where_auroras_are_visible_counts_only_observations_with_one_at_snr_10(tmp_path):
+    def observation(name, *snrs):
+        return {"file": name, "has_aurora": True,
+                "auroras": [{"lat_deg": 0.0, "lon_deg": 0.0, "snr": snr} for snr in snrs]}
+    truth = [observation("faint", 4.0), observation("mixed", 4.0, 12.0),
+             observation("bright", 40.0), {"file": "quiet", "has_aurora": False, "auroras": []}]
+    called = {"faint": "no_aurora", "mixed": "aurora", "bright": "no_aurora", "quiet": "no_aurora"}
+    records = [{"observation": name, "status": status, "detections": []}
+               for name, status in called.items()]
+    result = evaluate(_write(tmp_path / "t.jsonl", truth), _write(tmp_path / "r.jsonl", records))
+    assert (result.visible.found, result.visible.injected) == (1, 2)
+    assert result.recall_visible == 0.5 and result.recall == 1 / 3
+    assert "SNR >= 10: 0.500 (1/2)" in result.describe()
+    assert result.to_json()["visible"] == {"injected": 2, "found": 1, "recall": 0.5}
+
+
+def test_without_snr_in_the_truth_there_is_no_visible_recall(run):
+    result = evaluate(*run)
+    assert result.visible is None and result.to_json()["visible"] is None
+    assert "SNR >=" not in result.describe()

@@ -29,6 +29,9 @@ EMISSION_BINS_DEG = ((0.0, 40.0), (40.0, 60.0), (60.0, 75.0), (75.0, 85.0), (85.
 SNR_BINS = ((0.0, 5.0), (5.0, 10.0), (10.0, 30.0), (30.0, float("inf")))
 """Bins of an aurora's signal-to-noise ratio in its scan (the truth's ``snr``, when it has one):
 whether a miss was visible in the data at all, whatever its brightness in rayleighs."""
+VISIBLE_SNR = 10.0
+"""An aurora at this signal-to-noise or more is plainly in the data; below, even a perfect
+detector would trade false alarms for it. ``recall_visible`` counts only observations with one."""
 
 
 @dataclass(frozen=True)
@@ -78,11 +81,20 @@ class Evaluation:
     """Detections within the match distance of each found aurora, on average (1 is ideal)."""
     decided_by: dict[str, int] = field(default_factory=dict)
     """How many detections each kind of evidence decided."""
+    visible: Tally | None = None
+    """Observations with an aurora at :data:`VISIBLE_SNR` or more, and how many were called
+    aurora; None when the truth carries no ``snr``."""
+
+    @property
+    def recall_visible(self) -> float | None:
+        """Recall over the observations whose auroras are plainly in the data."""
+        return None if self.visible is None else self.visible.recall
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready, rates rounded."""
         plain = {k: round(v, 4) if isinstance(v, float) else v for k, v in asdict(self).items()
-                 if k != "breakdown"}
+                 if k not in ("breakdown", "visible")}
+        plain["visible"] = None if self.visible is None else self.visible.to_json()
         plain["breakdown"] = {axis: {key: tally.to_json() for key, tally in tallies.items()}
                               for axis, tallies in self.breakdown.items()}
         return plain
@@ -97,6 +109,9 @@ class Evaluation:
             f"FP {self.false_positive} FN {self.false_negative} TN {self.true_negative}",
             f"recall {rate(self.recall)}  precision {rate(self.precision)}  F1 {rate(self.f1)}  "
             f"screen recall {rate(self.screen_recall)}",
+            *([] if self.visible is None else [
+                f"recall where an aurora is at SNR >= {VISIBLE_SNR:g}: "
+                f"{rate(self.recall_visible)} ({self.visible.found}/{self.visible.injected})"]),
             f"auroras matched {self.auroras_matched}/{self.auroras_injected}; position error "
             f"median {rate(self.position_error_median_deg)} deg, "
             f"p90 {rate(self.position_error_p90_deg)} deg; detections per found aurora "
@@ -127,11 +142,17 @@ def evaluate(truth_path: Path, records_path: Path, *, match_deg: float = MATCH_D
     breakdown: dict[str, dict[str, Tally]] = {"morphology": {}, "peak_r": {}, "emission_deg": {},
                                               "snr": {}}
     decided_by: dict[str, int] = {}
+    visible: Tally | None = None
     for name, expected in truth.items():
         record = records[name]
         errors += record.get("status") == "error"
         positive, called = bool(expected["has_aurora"]), record.get("status") == "aurora"
         counts[("t" if positive == called else "f") + ("p" if called else "n")] += 1
+        snrs = [a["snr"] for a in expected["auroras"] if isinstance(a.get("snr"), int | float)]
+        if snrs:
+            visible = visible or Tally()
+            if max(snrs) >= VISIBLE_SNR:
+                visible = visible.counted(called)
         screened += positive and bool(record.get("candidates"))
         detections = record.get("detections") or []
         for detection in detections:
@@ -163,7 +184,7 @@ def evaluate(truth_path: Path, records_path: Path, *, match_deg: float = MATCH_D
         breakdown={axis: dict(sorted(tallies.items(), key=lambda item: bin_order(item[0])))
                    for axis, tallies in breakdown.items() if tallies},
         detections_per_found_aurora=float(np.mean(rows)) if rows else None,
-        decided_by=decided_by)
+        decided_by=decided_by, visible=visible)
 
 
 def _kinds(aurora: dict[str, Any]) -> dict[str, str]:
