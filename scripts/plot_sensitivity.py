@@ -64,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         panel.set_title(title)
     handles, labels = panels[0].get_legend_handles_labels()
     unique = dict(zip(labels, handles, strict=True))
-    panels[0].legend(unique.values(), unique.keys(), loc="upper left", fontsize=8, ncol=len(runs))
+    figure.legend(unique.values(), unique.keys(), loc="outside upper center", fontsize=9,
+                  ncol=len(runs))
     figure.savefig(args.out, dpi=110)
     print(f"wrote {args.out}")
     return 0

@@ -84,7 +84,7 @@ PLANET_PIXELS_PER_TERM = 25
 PLANET_RIDGE = 1e-2
 """Pull of the fit towards a flat factor of 1, relative to the data's weight: a hole the first
 pass masked out, or a corner of the disk with few pixels, is bridged smoothly, not extrapolated
-wildly (at 1e-3 a 16-pixel limb corner of a held-out quiet night read 7.6 sigma; at 1e-2 3.8,
+wildly (at 1e-3 a 16-pixel limb corner of a held-out quiet night read 7.6 sigma; at 1e-2 4.3,
 with the training-range and OOD calibration sets unchanged)."""
 MAX_FEATURES = 50
 MIN_LINE_PIXELS = 20
