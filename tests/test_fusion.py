@@ -54,6 +54,23 @@ def test_one_sinuous_arc_cut_into_four_boxes_is_one_catalogue_row():
     assert row["lat_max_deg"] - row["lat_min_deg"] >= 40, "the row spans the whole arc"
 
 
+def test_a_patch_cluster_in_one_box_is_one_row_and_a_strong_spot_outside_it_another():
+    blobs = sum(spot(20.0, at, sigma_px=1.5) for at in ((40, 46), (40, 70), (60, 58)))
+    observation = night_scan(0.5, 5, extra_r=blobs + spot(20.0, (95, 100), sigma_px=1.5))
+    excess = excess_map(observation, PARAMS.excess)
+    assert sum(f.significance >= FUSION.screen_only_significance for f in excess.features) == 4
+    heatmap = render_heatmap(observation)
+    cluster = box(heatmap, (34, 66), (40, 76))
+    fusion, (detections, flagged), _ = run(observation, [cluster])
+    assert not flagged
+    assert sorted(d["decided_by"] for d in detections) == ["both", "screen"]
+    (row,) = [d for d in detections if d["decided_by"] == "both"]
+    assert row["n_boxes"] == 1 and len(fusion.auroras[0].features) == 3
+    alone = run(observation, [])[1][0]
+    lon_span = {round(d["lon_max_deg"] - d["lon_min_deg"], 1) for d in alone}
+    assert row["lon_max_deg"] - row["lon_min_deg"] > max(lon_span), "the row spans every blob"
+
+
 def test_a_strong_excess_is_an_aurora_even_when_the_detector_is_silent():
     observation = night_scan(0.5, 2, extra_r=spot(20.0, (60, 64)))
     fusion, (detections, _), _ = run(observation, [])

@@ -107,9 +107,10 @@ def locate(observation: Observation, heatmap: Heatmap, detection: Detection) -> 
 
 
 def locate_feature(observation: Observation, excess: FeatureMap,
-                   feature: Feature) -> AuroraLocation:
-    """Map one feature of the excess map onto Mars, against the excess map's own background."""
-    integ, slit = excess.pixels(feature)
+                   *features: Feature) -> AuroraLocation:
+    """Map features of the excess map (one aurora's) onto Mars, against the excess map's own
+    background."""
+    integ, slit = excess.pixels(*features)
     if integ.size == 0:
         return _nowhere()
     background = (observation.brightness_r[integ, slit].astype(np.float64)
@@ -196,7 +197,7 @@ def _aurora_record(observation: Observation, heatmap: Heatmap, excess: FeatureMa
                    aurora: FusedAurora) -> dict[str, Any]:
     feature = aurora.feature
     if feature is not None:
-        where = locate_feature(observation, excess, feature)
+        where = locate_feature(observation, excess, *aurora.features)
     else:
         where = locate(observation, heatmap, aurora.boxes[0])
     box = aurora.box_px

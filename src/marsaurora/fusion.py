@@ -8,7 +8,10 @@ Fusion joins them:
 - **Merge.** Each aurora box is assigned to the feature of the excess map
   that carries most of the excess inside it. Boxes assigned to the same
   feature are one aurora: a sinuous arc the detector cut into four boxes is
-  one catalogue row, with the feature's extent.
+  one catalogue row, with the feature's extent. A further feature with most
+  of its excess inside that aurora's boxes is a part of it (the blobs of
+  one patch cluster the detector boxed as one), not a second aurora; the
+  row's extent covers its parts too.
 - **Decide** (physical screen). A feature with a box and at least
   ``support_significance`` sigma is an aurora seen by both
   (``decided_by: both``). A feature strong enough that noise cannot explain
@@ -25,7 +28,7 @@ Both thresholds were set on validation scans, never on the test sets
 """
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -56,6 +59,13 @@ class FusedAurora:
     boxes: tuple[Detection, ...]
     feature: Feature | None
     decided_by: str
+    parts: tuple[Feature, ...] = ()
+    """Further features inside the boxes, not connected to ``feature`` but of the same aurora."""
+
+    @property
+    def features(self) -> tuple[Feature, ...]:
+        """Every feature of this aurora, the deciding one first."""
+        return ((self.feature,) if self.feature else ()) + self.parts
 
     @property
     def confidence(self) -> float | None:
@@ -123,15 +133,47 @@ def fuse(excess: FeatureMap, heatmap: Heatmap, boxes: Sequence[Detection] | None
             auroras.append(FusedAurora(tuple(merged), feature, "both"))
         else:
             flagged.extend(merged)
+    auroras = _with_parts(auroras, excess, heatmap)
+    taken = {feature.label for aurora in auroras for feature in aurora.features}
     if physical_evidence:
         flagged.extend(unassigned)
         auroras += [FusedAurora((), feature, "screen") for feature in excess.features
-                    if feature.label not in by_feature and candidate(feature)
+                    if feature.label not in by_feature and feature.label not in taken
+                    and candidate(feature)
                     and feature.significance >= params.screen_only_significance]
     else:
         auroras += [FusedAurora((box,), None, "detector") for box in unassigned]
     auroras.sort(key=_strongest_first)
     return Fusion(tuple(auroras), tuple(flagged))
+
+
+def _with_parts(auroras: list[FusedAurora], excess: FeatureMap,
+                heatmap: Heatmap) -> list[FusedAurora]:
+    """Each boxed aurora with the other features that hold most of their excess inside its
+    boxes (each such feature joins the aurora whose boxes hold most of it)."""
+    boxed = [aurora for aurora in auroras if aurora.boxes and aurora.feature]
+    if not boxed:
+        return auroras
+    count = int(excess.labels.max()) + 1
+    positive = np.clip(excess.excess_r, 0.0, None)
+    whole = np.bincount(excess.labels.ravel(), weights=positive.ravel(), minlength=count)
+    inside = np.zeros((len(boxed), count))
+    for row, aurora in enumerate(boxed):
+        covered = np.zeros(excess.labels.shape, dtype=bool)
+        for box in aurora.boxes:
+            covered[box_pixels(heatmap, box.box_px)] = True
+        inside[row] = np.bincount(excess.labels[covered], weights=positive[covered],
+                                  minlength=count)
+    deciding = {aurora.feature.label for aurora in boxed}
+    parts: dict[int, list[Feature]] = {}
+    for feature in excess.features:
+        best = int(np.argmax(inside[:, feature.label]))
+        if (feature.label not in deciding
+                and inside[best, feature.label] > 0.5 * whole[feature.label]):
+            parts.setdefault(best, []).append(feature)
+    joined = {id(aurora): replace(aurora, parts=tuple(parts.get(row, ())))
+              for row, aurora in enumerate(boxed)}
+    return [joined.get(id(aurora), aurora) for aurora in auroras]
 
 
 def dominant_feature(excess: FeatureMap, heatmap: Heatmap,

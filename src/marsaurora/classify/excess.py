@@ -135,9 +135,9 @@ class FeatureMap:
     features: tuple[Feature, ...]
     """Most significant first."""
 
-    def pixels(self, feature: Feature) -> tuple[np.ndarray, np.ndarray]:
-        """Detector ``(rows, cols)`` of one feature."""
-        return np.nonzero(self.labels == feature.label)
+    def pixels(self, *features: Feature) -> tuple[np.ndarray, np.ndarray]:
+        """Detector ``(rows, cols)`` of the given features."""
+        return np.nonzero(np.isin(self.labels, [feature.label for feature in features]))
 
 
 @dataclass(frozen=True, eq=False)
