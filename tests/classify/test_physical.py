@@ -71,6 +71,20 @@ def test_auroras_on_a_structured_night_are_still_found(seed, tmp_path):
             >= PhysicalScreenParams().min_significance, aurora
 
 
+def _without_errors(observation):
+    return replace(observation, brightness_err_r=np.full_like(observation.brightness_err_r, np.nan))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_file_without_random_errors_is_judged_by_its_own_scatter(seed, tmp_path):
+    quiet = make_scene(np.random.default_rng(seed), "quiet_night", ranges=STRUCTURED_NIGHT)
+    assert not physical_screen(_without_errors(read_l2b(write_scene(quiet, tmp_path)))).passed
+    for background in (0.05, 0.5):
+        assert not physical_screen(_without_errors(night_scan(background, seed))).passed
+    faint = _without_errors(night_scan(0.5, seed, blob_r=3.0, blob_sigma_px=2.0))
+    assert physical_screen(faint).passed
+
+
 def test_the_dayglow_tail_past_the_terminator_is_background_not_aurora():
     for seed in range(5):
         result = physical_screen(night_scan(0.5, seed, terminator_tail_r=40.0,
