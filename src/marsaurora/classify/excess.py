@@ -26,7 +26,8 @@ geometry), never on colours:
    become its own background.
 3. **Noise.** Per pixel, the larger of the Poisson error the background
    implies (the file's own ``counts = (R / RAD_ERR_RAND)**2`` gives the
-   counts per rayleigh; the variance is never taken below one count, so a
+   counts per rayleigh, or, in a file without usable errors, the scatter of
+   neighbouring pixels does; the variance is never taken below one count, so a
    single count on a black night is no detection), the robust scatter of the
    residuals around it, and ``min_sigma_r``.
 4. **Instrument artefacts.** A hot pixel (far above the second brightest of
