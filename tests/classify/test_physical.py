@@ -85,6 +85,17 @@ def test_a_file_without_random_errors_is_judged_by_its_own_scatter(seed, tmp_pat
     assert physical_screen(faint).passed
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_errors_that_understate_the_noise_do_not_make_auroras(seed, tmp_path):
+    quiet = read_l2b(write_scene(make_scene(np.random.default_rng(seed), "quiet_night",
+                                            ranges=STRUCTURED_NIGHT), tmp_path))
+    for scan in (quiet, night_scan(0.5, seed)):
+        understated = replace(scan, brightness_err_r=scan.brightness_err_r * 0.3)
+        assert not physical_screen(understated).passed
+    faint = night_scan(0.5, seed, blob_r=3.0, blob_sigma_px=2.0)
+    assert physical_screen(replace(faint, brightness_err_r=faint.brightness_err_r * 0.3)).passed
+
+
 def test_the_dayglow_tail_past_the_terminator_is_background_not_aurora():
     for seed in range(5):
         result = physical_screen(night_scan(0.5, seed, terminator_tail_r=40.0,
