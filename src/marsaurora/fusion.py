@@ -115,10 +115,11 @@ def fuse(excess: FeatureMap, heatmap: Heatmap, boxes: Sequence[Detection] | None
     if boxes is None:
         return Fusion(tuple(FusedAurora((), feature, "screen")
                             for feature in excess.features if candidate(feature)))
+    shown = {box: box_pixels(heatmap, box.box_px) for box in boxes}
     by_feature: dict[int, list[Detection]] = {}
     unassigned: list[Detection] = []
     for box in boxes:
-        label = dominant_feature(excess, heatmap, box.box_px)
+        label = dominant_feature(excess, *shown[box])
         if label:
             by_feature.setdefault(label, []).append(box)
         else:
@@ -133,7 +134,7 @@ def fuse(excess: FeatureMap, heatmap: Heatmap, boxes: Sequence[Detection] | None
             auroras.append(FusedAurora(tuple(merged), feature, "both"))
         else:
             flagged.extend(merged)
-    auroras = _with_parts(auroras, excess, heatmap)
+    auroras = _with_parts(auroras, excess, shown)
     taken = {feature.label for aurora in auroras for feature in aurora.features}
     if physical_evidence:
         flagged.extend(unassigned)
@@ -148,38 +149,35 @@ def fuse(excess: FeatureMap, heatmap: Heatmap, boxes: Sequence[Detection] | None
 
 
 def _with_parts(auroras: list[FusedAurora], excess: FeatureMap,
-                heatmap: Heatmap) -> list[FusedAurora]:
+                shown: dict[Detection, tuple[np.ndarray, np.ndarray]]) -> list[FusedAurora]:
     """Each boxed aurora with the other features that hold most of their excess inside its
-    boxes (each such feature joins the aurora whose boxes hold most of it)."""
-    boxed = [aurora for aurora in auroras if aurora.boxes and aurora.feature]
-    if not boxed:
+    boxes (each such feature joins the aurora whose boxes hold most of it); ``shown`` gives
+    each box's detector pixels."""
+    if not auroras:
         return auroras
     count = int(excess.labels.max()) + 1
     positive = np.clip(excess.excess_r, 0.0, None)
     whole = np.bincount(excess.labels.ravel(), weights=positive.ravel(), minlength=count)
-    inside = np.zeros((len(boxed), count))
-    for row, aurora in enumerate(boxed):
+    inside = np.zeros((len(auroras), count))
+    for row, aurora in enumerate(auroras):
         covered = np.zeros(excess.labels.shape, dtype=bool)
         for box in aurora.boxes:
-            covered[box_pixels(heatmap, box.box_px)] = True
+            covered[shown[box]] = True
         inside[row] = np.bincount(excess.labels[covered], weights=positive[covered],
                                   minlength=count)
-    deciding = {aurora.feature.label for aurora in boxed}
+    deciding = {feature.label for aurora in auroras for feature in aurora.features}
     parts: dict[int, list[Feature]] = {}
     for feature in excess.features:
         best = int(np.argmax(inside[:, feature.label]))
         if (feature.label not in deciding
                 and inside[best, feature.label] > 0.5 * whole[feature.label]):
             parts.setdefault(best, []).append(feature)
-    joined = {id(aurora): replace(aurora, parts=tuple(parts.get(row, ())))
-              for row, aurora in enumerate(boxed)}
-    return [joined.get(id(aurora), aurora) for aurora in auroras]
+    return [replace(aurora, parts=tuple(parts.get(row, ()))) for row, aurora in enumerate(auroras)]
 
 
-def dominant_feature(excess: FeatureMap, heatmap: Heatmap,
-                     box_px: tuple[float, float, float, float]) -> int:
-    """The feature holding the most positive excess inside a heatmap box; 0 for none."""
-    integ, slit = box_pixels(heatmap, box_px)
+def dominant_feature(excess: FeatureMap, integ: np.ndarray, slit: np.ndarray) -> int:
+    """The feature holding the most positive excess among a box's detector pixels
+    (:func:`box_pixels`); 0 for none."""
     labels = excess.labels[integ, slit]
     inside = labels > 0
     if not inside.any():

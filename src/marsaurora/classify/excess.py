@@ -91,7 +91,8 @@ wildly (at 1e-3 a 16-pixel limb corner of a held-out quiet night read 7.6 sigma;
 with the training-range and OOD calibration sets unchanged)."""
 MAX_FEATURES = 50
 SCATTER_TRIM = 0.01
-"""Share of the largest neighbour differences left out when the gain is read from the scatter."""
+"""Share of the most extreme values left out when the noise is read from the scan itself:
+neighbour differences (:func:`_gain_from_scatter`), residuals (:func:`_noise_beyond_errors`)."""
 NOISE_BEYOND_ERRORS_LIMIT = 1.5
 """A scan scattering more than this many times its Poisson errors about its background has its
 gain lowered to match and its background refitted; under it, the errors are trusted."""
