@@ -26,6 +26,16 @@ def test_an_item_that_kills_its_worker_becomes_its_own_record_and_the_rest_go_on
     assert deaths == ["poison"]
 
 
+def test_a_worker_that_dies_while_the_caller_holds_a_result_loses_no_item():
+    """The pool breaks between two results; the next submit raises, and its item must survive."""
+    results = []
+    for result in surviving_map(shout_or_die, ["a", "poison", "b", "c", "d"], 1,
+                                lambda item, reason: f"died: {item}"):
+        results.append(result)
+        time.sleep(0.5)
+    assert results == ["A", "died: poison", "B", "C", "D"]
+
+
 def test_a_worker_killed_mid_batch_costs_no_record(tmp_path, mixed_set):
     paths = discover_inputs([mixed_set]) * 2
     out = tmp_path / "out"

@@ -149,7 +149,9 @@ def surviving_map(work: Callable[[Item], Result], items: Sequence[Item], workers
     When a worker dies, each item then in flight that has no result yet is
     run again alone in a fresh single worker; one whose worker dies alone as
     well becomes ``on_death(item, reason)``. The pool is then restarted for
-    the rest.
+    the rest. An item leaves ``pending`` only once the pool has taken it:
+    ``submit`` itself raises when a worker died while the caller held the
+    last result, and that item must not be lost.
     """
     pending = deque(items)
     while pending:
@@ -158,8 +160,8 @@ def surviving_map(work: Callable[[Item], Result], items: Sequence[Item], workers
             try:
                 while pending or in_flight:
                     while pending and len(in_flight) < workers * IN_FLIGHT_PER_WORKER:
-                        item = pending.popleft()
-                        in_flight.append((item, executor.submit(work, item)))
+                        in_flight.append((pending[0], executor.submit(work, pending[0])))
+                        pending.popleft()
                     result = in_flight[0][1].result()
                     in_flight.popleft()
                     yield result
