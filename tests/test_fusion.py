@@ -79,12 +79,29 @@ def test_a_strong_excess_is_an_aurora_even_when_the_detector_is_silent():
     assert detections[0]["confidence"] is None and detections[0]["n_boxes"] == 0
 
 
-def test_a_candidate_below_the_screen_only_threshold_needs_the_detector():
+def test_a_candidate_below_a_raised_screen_only_threshold_needs_the_detector():
+    """By default every screen candidate is strong enough alone; a user who raises the
+    screen-only threshold makes the detector decide between the two."""
+    strict = FusionParams(screen_only_significance=15.0)
     observation = night_scan(0.5, 3, extra_r=spot(3.0, (60, 64), sigma_px=1.5))
     excess = excess_map(observation, PARAMS.excess)
     strongest = excess.features[0].significance
-    assert PARAMS.min_significance <= strongest < FusionParams().screen_only_significance
-    alone, (without_box, _), heatmap = run(observation, [])
+    assert PARAMS.min_significance <= strongest < strict.screen_only_significance
+    _, (by_default, _), heatmap = run(observation, [])
+    assert [d["decided_by"] for d in by_default] == ["screen"]
+    _, (without_box, _), _ = run(observation, [], params=strict)
+    assert without_box == []
+    seen = box(heatmap, excess.features[0].integration_range, excess.features[0].slit_pixel_range)
+    _, (with_box, _), _ = run(observation, [seen], params=strict)
+    assert [d["decided_by"] for d in with_box] == ["both"]
+
+
+def test_a_feature_under_the_screen_threshold_is_an_aurora_only_with_a_box():
+    observation = night_scan(0.5, 3, extra_r=spot(2.0, (60, 64), sigma_px=1.5))
+    excess = excess_map(observation, PARAMS.excess)
+    strongest = excess.features[0].significance
+    assert FUSION.support_significance <= strongest < FUSION.screen_only_significance
+    _, (without_box, _), heatmap = run(observation, [])
     assert without_box == []
     seen = box(heatmap, excess.features[0].integration_range, excess.features[0].slit_pixel_range)
     _, (with_box, _), _ = run(observation, [seen])

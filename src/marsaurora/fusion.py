@@ -48,7 +48,7 @@ class FusionParams:
         6.0, "Decision: a detector box counts as an aurora only over an excess of at least this "
         "many sigma; weaker, it is kept as a flagged box.", minimum=0.0)
     screen_only_significance: float = knob(
-        15.0, "Decision: an excess of at least this many sigma is an aurora even where the "
+        10.0, "Decision: an excess of at least this many sigma is an aurora even where the "
         "detector drew no box.", minimum=0.0)
 
 
