@@ -22,6 +22,7 @@ aurora should be one row) and which evidence decided each detection.
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -43,7 +44,11 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"evaluate: {exc}", file=sys.stderr)
         return 2
-    print(json.dumps(result.to_json(), indent=2) if args.json else result.describe())
+    try:
+        print(json.dumps(result.to_json(), indent=2) if args.json else result.describe(),
+              flush=True)
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
 
 

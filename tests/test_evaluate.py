@@ -61,6 +61,15 @@ def test_script_refuses_records_of_other_files(run, tmp_path):
     assert json.loads(done.stdout)["recall"] == 0.5
 
 
+def test_script_piped_into_a_reader_that_stops_early_exits_quietly(run):
+    """``evaluate.py ... | head -1``: the reader closes the pipe; no traceback."""
+    script = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "evaluate.py"),
+                               *map(str, run)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    script.stdout.close()
+    _, stderr = script.communicate(timeout=60)
+    assert script.returncode == 0 and b"Traceback" not in stderr, stderr.decode()
+
+
 def test_recall_is_broken_down_by_signal_to_noise_when_the_truth_has_it(tmp_path):
     truth = [{"file": "a", "has_aurora": True,
               "auroras": [{"lat_deg": 0.0, "lon_deg": 0.0, "snr": 3.0},
