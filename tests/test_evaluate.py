@@ -103,3 +103,19 @@ def test_without_snr_in_the_truth_there_is_no_visible_recall(run):
     result = evaluate(*run)
     assert result.visible is None and result.to_json()["visible"] is None
     assert "SNR >=" not in result.describe()
+
+
+def test_auroras_of_5_r_and_brighter_up_to_80_deg_are_counted_apart(tmp_path):
+    def aurora(lat, peak_r, emission_deg):
+        return {"lat_deg": lat, "lon_deg": 0.0, "peak_r": peak_r, "emission_deg": emission_deg}
+
+    truth = [{"file": "a", "has_aurora": True,
+              "auroras": [aurora(0.0, 20.0, 30.0), aurora(40.0, 8.0, 70.0),
+                          aurora(-40.0, 3.0, 30.0), aurora(70.0, 30.0, 83.0)]}]
+    records = [{"observation": "a", "status": "aurora",
+                "detections": [{"lat_deg": 0.5, "lon_deg": 0.0},
+                               {"lat_deg": -40.0, "lon_deg": 0.0}]}]
+    result = evaluate(_write(tmp_path / "t.jsonl", truth), _write(tmp_path / "r.jsonl", records))
+    assert (result.bright.found, result.bright.injected) == (1, 2)
+    assert "found: 0.500 (1/2)" in result.describe()
+    assert result.to_json()["bright"] == {"injected": 2, "found": 1, "recall": 0.5}

@@ -32,6 +32,10 @@ whether a miss was visible in the data at all, whatever its brightness in raylei
 VISIBLE_SNR = 10.0
 """An aurora at this signal-to-noise or more is plainly in the data; below, even a perfect
 detector would trade false alarms for it. ``recall_visible`` counts only observations with one."""
+BRIGHT_PEAK_R = 5.0
+BRIGHT_MAX_EMISSION_DEG = 80.0
+"""Auroras peaking at :data:`BRIGHT_PEAK_R` or more, seen at up to this emission angle: the
+aurora-level target the project set itself (``bright``), whatever their signal-to-noise."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,9 @@ class Evaluation:
     visible: Tally | None = None
     """Observations with an aurora at :data:`VISIBLE_SNR` or more, and how many were called
     aurora; None when the truth carries no ``snr``."""
+    bright: Tally | None = None
+    """Auroras of :data:`BRIGHT_PEAK_R` and brighter at emission angles up to
+    :data:`BRIGHT_MAX_EMISSION_DEG`, and how many were found; None when none were injected."""
 
     @property
     def recall_visible(self) -> float | None:
@@ -93,8 +100,9 @@ class Evaluation:
     def to_json(self) -> dict[str, Any]:
         """JSON-ready, rates rounded."""
         plain = {k: round(v, 4) if isinstance(v, float) else v for k, v in asdict(self).items()
-                 if k not in ("breakdown", "visible")}
+                 if k not in ("breakdown", "visible", "bright")}
         plain["visible"] = None if self.visible is None else self.visible.to_json()
+        plain["bright"] = None if self.bright is None else self.bright.to_json()
         plain["breakdown"] = {axis: {key: tally.to_json() for key, tally in tallies.items()}
                               for axis, tallies in self.breakdown.items()}
         return plain
@@ -112,6 +120,10 @@ class Evaluation:
             *([] if self.visible is None else [
                 f"recall where an aurora is at SNR >= {VISIBLE_SNR:g}: "
                 f"{rate(self.recall_visible)} ({self.visible.found}/{self.visible.injected})"]),
+            *([] if self.bright is None else [
+                f"auroras of {BRIGHT_PEAK_R:g} R and brighter at emission angles up to "
+                f"{BRIGHT_MAX_EMISSION_DEG:g} deg found: {rate(self.bright.recall)} "
+                f"({self.bright.found}/{self.bright.injected})"]),
             f"auroras matched {self.auroras_matched}/{self.auroras_injected}; position error "
             f"median {rate(self.position_error_median_deg)} deg, "
             f"p90 {rate(self.position_error_p90_deg)} deg; detections per found aurora "
@@ -143,6 +155,7 @@ def evaluate(truth_path: Path, records_path: Path, *, match_deg: float = MATCH_D
                                               "snr": {}}
     decided_by: dict[str, int] = {}
     visible: Tally | None = None
+    bright = Tally()
     for name, expected in truth.items():
         record = records[name]
         errors += record.get("status") == "error"
@@ -167,6 +180,9 @@ def evaluate(truth_path: Path, records_path: Path, *, match_deg: float = MATCH_D
             if found:
                 errors_deg.append(min(distances))
                 rows.append(sum(d <= match_deg for d in distances))
+            if (aurora.get("peak_r", 0.0) >= BRIGHT_PEAK_R
+                    and aurora.get("emission_deg", 90.0) <= BRIGHT_MAX_EMISSION_DEG):
+                bright = bright.counted(found)
             for axis, key in _kinds(aurora).items():
                 breakdown[axis][key] = breakdown[axis].get(key, Tally()).counted(found)
     positives = counts["tp"] + counts["fn"]
@@ -184,7 +200,7 @@ def evaluate(truth_path: Path, records_path: Path, *, match_deg: float = MATCH_D
         breakdown={axis: dict(sorted(tallies.items(), key=lambda item: bin_order(item[0])))
                    for axis, tallies in breakdown.items() if tallies},
         detections_per_found_aurora=float(np.mean(rows)) if rows else None,
-        decided_by=decided_by, visible=visible)
+        decided_by=decided_by, visible=visible, bright=bright if bright.injected else None)
 
 
 def _kinds(aurora: dict[str, Any]) -> dict[str, str]:
