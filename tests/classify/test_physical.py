@@ -121,6 +121,18 @@ def test_faint_aurora_is_found_where_it_is():
     assert best.lat_deg == pytest.approx(-15.0, abs=2.0)
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_a_wide_patch_too_faint_in_every_pixel_is_found_and_its_night_stays_quiet(seed):
+    """1 R over a 2 R night, 7 px wide: no 3x3 mean reaches 4 sigma, the 7x7 mean does."""
+    patch = physical_screen(night_scan(2.0, seed, blob_r=1.0, blob_sigma_px=7.0,
+                                       blob_at=(60, 50)))
+    assert patch.passed
+    best = patch.candidates[0]
+    assert best.integration_range[0] <= 60 <= best.integration_range[1]
+    assert best.slit_pixel_range[0] <= 50 <= best.slit_pixel_range[1]
+    assert not physical_screen(night_scan(2.0, seed)).passed
+
+
 def test_hot_pixels_and_a_hot_column_are_not_aurora():
     scan = night_scan(0.5, 2)
     brightness = scan.brightness_r.copy()

@@ -37,9 +37,12 @@ geometry), never on colours:
    integration brighter than its neighbours is left out.
 5. **Features.** The excess is smoothed over 3x3 (gaps left out). Seeds
    are pixels at :data:`SEED_Z` sigma of the smoothed mean and half of
-   ``min_excess_r``; a feature is a connected region of pixels at
-   :data:`GROW_Z` sigma (and a quarter of ``min_excess_r``) that holds at
-   least one seed, so the beads of one arc make one feature. Its
+   ``min_excess_r``; away from the limb (:data:`WIDE_SEED_MAX_EMISSION_DEG`)
+   also pixels with a positive excess at :data:`SEED_Z` sigma of the
+   :data:`WIDE_SEED_PX` x :data:`WIDE_SEED_PX` mean, so a wide patch too
+   faint in every pixel is found. A feature is a connected region of pixels
+   at :data:`GROW_Z` sigma of either mean (and a quarter of ``min_excess_r``)
+   that holds at least one seed, so the beads of one arc make one feature. Its
    significance is the summed excess of its seeds, leaving out the
    brightest, in units of their combined noise.
 
@@ -59,6 +62,10 @@ import numpy as np
 from marsaurora.emus import Observation
 
 SEED_Z = 4.0
+WIDE_SEED_PX = 7
+WIDE_SEED_MAX_EMISSION_DEG = 60.0
+"""Wide seeds are looked for only up to this emission angle, where the format page's clean
+night background statistics hold; the 3x3 seeds go up to the limb."""
 GROW_Z = 2.5
 GROW_EXCESS_FRACTION = 0.25
 BACKGROUND_BLOCK_PX = 24
@@ -190,20 +197,23 @@ def excess_map(observation: Observation, params: ExcessParams = ExcessParams()) 
     counts_per_r = _counts_per_rayleigh(brightness, error, searched)
     planet = _PlanetBasis.of(observation, cv2.dilate(context.astype(np.uint8),
                                                      np.ones((3, 3), np.uint8)) > 0)
+    with np.errstate(invalid="ignore"):
+        clear_view = observation.emission_deg <= WIDE_SEED_MAX_EMISSION_DEG
     bad_lines, masked, understated = _first_pass(brightness, searched, context, observation,
-                                                 params, counts_per_r, planet)
+                                                 params, counts_per_r, planet, clear_view)
     if understated > NOISE_BEYOND_ERRORS_LIMIT:
         counts_per_r /= understated**2
         bad_lines, masked, _ = _first_pass(brightness, searched, context, observation, params,
-                                           counts_per_r, planet)
+                                           counts_per_r, planet, clear_view)
     searched &= ~bad_lines
     background, sigma = _background(brightness, searched & ~masked, context & ~masked,
                                     observation, params, counts_per_r, planet)
-    excess, seeds, grown = _seeds_and_grown(brightness, background, sigma, searched, params)
+    excess, seeds, wide_seeds, grown = _seeds_and_grown(brightness, background, sigma,
+                                                        searched, params, clear_view)
     stats["bad_lines_px"] = float(bad_lines.sum())
     stats["background_r"] = float(np.median(background[searched]))
     stats["sigma_r"] = float(np.median(sigma[searched]))
-    labels, features, found = _features(grown, seeds, excess, sigma)
+    labels, features, found = _features(grown, seeds, wide_seeds, excess, sigma)
     stats["features"] = float(found)
     return ExcessMap(excess_r=excess, labels=labels, features=features, sigma_r=sigma,
                      searched=searched, features_found=found, stats=stats)
@@ -211,7 +221,8 @@ def excess_map(observation: Observation, params: ExcessParams = ExcessParams()) 
 
 def _first_pass(brightness: np.ndarray, searched: np.ndarray, context: np.ndarray,
                 observation: Observation, params: ExcessParams, counts_per_r: float,
-                planet: _PlanetBasis) -> tuple[np.ndarray, np.ndarray, float]:
+                planet: _PlanetBasis, clear_view: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray, float]:
     """Bad detector lines, the pixels to leave out of the second fit (the first fit's features
     and bad lines, widened by one pixel), and how much more the rest scatters than the gain
     implies (:func:`_noise_beyond_errors`)."""
@@ -219,24 +230,40 @@ def _first_pass(brightness: np.ndarray, searched: np.ndarray, context: np.ndarra
                                     counts_per_r, planet)
     bad_lines = _bad_lines(brightness, background, sigma, searched)
     clean = searched & ~bad_lines
-    grown = _seeds_and_grown(brightness, background, sigma, clean, params)[2]
+    grown = _seeds_and_grown(brightness, background, sigma, clean, params, clear_view)[3]
     masked = cv2.dilate((grown | bad_lines).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
     return bad_lines, masked, _noise_beyond_errors(brightness, background, clean & ~masked,
                                                    counts_per_r)
 
 
 def _seeds_and_grown(brightness: np.ndarray, background: np.ndarray, sigma: np.ndarray,
-                     searched: np.ndarray, params: ExcessParams
-                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The despiked excess, its seed pixels and the pixels features grow through."""
+                     searched: np.ndarray, params: ExcessParams, clear_view: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The despiked excess, its 3x3 and its wide seed pixels, and the pixels features grow
+    through.
+
+    Seeds are looked for at two scales: the 3x3 mean everywhere, and the
+    :data:`WIDE_SEED_PX` mean where the view is clear (``clear_view``:
+    emission angles up to :data:`WIDE_SEED_MAX_EMISSION_DEG`). The wide mean
+    finds a patch too faint in every pixel for the 3x3 one; near the limb,
+    where a background misfit is a band of a few percent along the edge,
+    averaging would make that band as significant as an aurora.
+    """
     excess = _despiked_excess(brightness, background, sigma, searched)
-    smooth, count = _smoothed(excess, searched)
+    smooth, count = _smoothed(excess, searched, 3)
     with np.errstate(invalid="ignore", divide="ignore"):
         z = smooth / (sigma / np.sqrt(count))
     seeds = searched & (z >= SEED_Z) & (smooth >= 0.5 * params.min_excess_r)
     grown = (searched & (z >= GROW_Z) & (smooth >= GROW_EXCESS_FRACTION * params.min_excess_r)
              | seeds)
-    return excess, seeds, grown
+    wide = searched & clear_view
+    smooth, count = _smoothed(np.where(wide, excess, 0.0), wide, WIDE_SEED_PX)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z = smooth / (sigma / np.sqrt(count))
+    wide_seeds = wide & (z >= SEED_Z) & (excess > 0)
+    grown |= (wide & (z >= GROW_Z) & (smooth >= GROW_EXCESS_FRACTION * params.min_excess_r)
+              | wide_seeds)
+    return excess, seeds, wide_seeds, grown
 
 
 def _bad_lines(brightness: np.ndarray, background: np.ndarray, sigma: np.ndarray,
@@ -655,20 +682,54 @@ def _despiked_excess(brightness: np.ndarray, background: np.ndarray, sigma: np.n
     return excess
 
 
-def _smoothed(excess: np.ndarray, searched: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """3x3 mean of the excess over searched pixels only, and how many were averaged."""
-    total = cv2.boxFilter(excess, -1, (3, 3), normalize=False, borderType=cv2.BORDER_CONSTANT)
-    count = cv2.boxFilter(searched.astype(np.float64), -1, (3, 3), normalize=False,
+def _smoothed(excess: np.ndarray, searched: np.ndarray,
+              size: int) -> tuple[np.ndarray, np.ndarray]:
+    """``size`` x ``size`` mean of the excess over searched pixels only, and how many were
+    averaged."""
+    total = cv2.boxFilter(excess, -1, (size, size), normalize=False,
+                          borderType=cv2.BORDER_CONSTANT)
+    count = cv2.boxFilter(searched.astype(np.float64), -1, (size, size), normalize=False,
                           borderType=cv2.BORDER_CONSTANT)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(count > 0, total / count, 0.0), np.maximum(count, 1.0)
 
 
-def _features(grown: np.ndarray, seeds: np.ndarray, excess: np.ndarray,
-              sigma: np.ndarray) -> tuple[np.ndarray, tuple[Feature, ...], int]:
-    """Connected regions holding a seed, their numbers in one pass, the strongest kept."""
+def _features(grown: np.ndarray, seeds: np.ndarray, wide_seeds: np.ndarray,
+              excess: np.ndarray, sigma: np.ndarray
+              ) -> tuple[np.ndarray, tuple[Feature, ...], int]:
+    """Connected regions holding a seed, their numbers in one pass, the strongest kept.
+
+    A feature's significance is the better of its 3x3 seeds' and all its seeds': the faint
+    wide seeds around a compact aurora would otherwise dilute it.
+    """
     count, labels, boxes, _ = cv2.connectedComponentsWithStats(grown.astype(np.uint8),
                                                                connectivity=8)
+    narrow, _, _, _ = _seed_sums(labels, seeds, excess, sigma, count)
+    every = seeds | wide_seeds
+    widest, peak, peak_at, seed_count = _seed_sums(labels, every, excess, sigma, count)
+    significance = np.maximum(narrow, widest)
+    seeded = np.flatnonzero(seed_count > 0)
+    seeded = seeded[seeded > 0]
+    strongest = seeded[np.argsort(-significance[seeded], kind="stable")][:MAX_FEATURES]
+    seed_rows, seed_cols = np.nonzero(every)
+    relabel = np.zeros(count, dtype=np.int32)
+    features = []
+    for new_label, old in enumerate(strongest, start=1):
+        relabel[old] = new_label
+        x, y, width, height, area = (int(v) for v in boxes[old])
+        at = peak_at[old]
+        features.append(Feature(
+            label=new_label, significance=float(significance[old]), peak_excess_r=float(peak[old]),
+            peak_pixel=(int(seed_rows[at]), int(seed_cols[at])), seed_pixels=int(seed_count[old]),
+            area_px=area, integration_range=(y, y + height - 1),
+            slit_pixel_range=(x, x + width - 1)))
+    return relabel[labels], tuple(features), int(seeded.size)
+
+
+def _seed_sums(labels: np.ndarray, seeds: np.ndarray, excess: np.ndarray, sigma: np.ndarray,
+               count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per label: the significance of its seeds' summed excess leaving out the brightest, that
+    brightest excess, its index among the seeds (row-major) and the number of seeds."""
     seed_label = labels[seeds]
     seed_excess = excess[seeds]
     seed_variance = sigma[seeds] ** 2
@@ -687,19 +748,4 @@ def _features(grown: np.ndarray, seeds: np.ndarray, excess: np.ndarray,
     with np.errstate(invalid="ignore", divide="ignore"):
         significance = np.where((seed_count > 1) & (rest_variance > 0),
                                 (total - peak) / np.sqrt(rest_variance), 0.0)
-    seeded = np.flatnonzero(seed_count > 0)
-    seeded = seeded[seeded > 0]
-    strongest = seeded[np.argsort(-significance[seeded], kind="stable")][:MAX_FEATURES]
-    seed_rows, seed_cols = np.nonzero(seeds)
-    relabel = np.zeros(count, dtype=np.int32)
-    features = []
-    for new_label, old in enumerate(strongest, start=1):
-        relabel[old] = new_label
-        x, y, width, height, area = (int(v) for v in boxes[old])
-        at = peak_at[old]
-        features.append(Feature(
-            label=new_label, significance=float(significance[old]), peak_excess_r=float(peak[old]),
-            peak_pixel=(int(seed_rows[at]), int(seed_cols[at])), seed_pixels=int(seed_count[old]),
-            area_px=area, integration_range=(y, y + height - 1),
-            slit_pixel_range=(x, x + width - 1)))
-    return relabel[labels], tuple(features), int(seeded.size)
+    return significance, peak, peak_at, seed_count
