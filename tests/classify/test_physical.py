@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 
 from marsaurora.classify import PhysicalScreenParams, classify, physical_screen
-from marsaurora.classify.excess import excess_map
+from marsaurora.classify.excess import MAX_BRIDGED_GAP_PX, excess_map
 from marsaurora.emus import read_l2b
 from marsaurora.preprocess import render_heatmap
 from marsaurora.synth.ranges import TRAIN
 from marsaurora.synth.scene import make_scene
 
 from helpers import load_truth, write_scene
-from scans import night_scan
+from scans import SHAPE, night_scan
 
 STRUCTURED_NIGHT = replace(
     TRAIN, night_background_r=(0.5, 1.0), night_ripple=(0.2, 0.35), night_limb_power=(1.0, 1.2),
@@ -131,6 +131,48 @@ def test_a_wide_patch_too_faint_in_every_pixel_is_found_and_its_night_stays_quie
     assert best.integration_range[0] <= 60 <= best.integration_range[1]
     assert best.slit_pixel_range[0] <= 50 <= best.slit_pixel_range[1]
     assert not physical_screen(night_scan(2.0, seed)).passed
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_bright_spot_grows_no_halo_from_the_wide_seeds(seed):
+    """The 7x7 mean beside a bright spot sees the spot; the spot's feature must still end
+    where its light falls under the growth floor (a quarter of ``min_excess_r``)."""
+    peak_r, sigma_px = 20.0, 2.0
+    excess = excess_map(night_scan(0.5, seed, blob_r=peak_r, blob_sigma_px=sigma_px,
+                                   blob_at=(60, 50)))
+    (spot,) = [f for f in excess.features if f.label == excess.labels[60, 50]]
+    floor = 0.25 * PhysicalScreenParams().min_excess_r
+    reach_px = sigma_px * np.sqrt(2 * np.log(peak_r / floor))
+    assert spot.area_px <= 1.3 * np.pi * reach_px**2
+
+
+@pytest.mark.parametrize("gap", [1, 2, 4])
+def test_an_arc_cut_by_missing_integrations_is_one_feature(gap):
+    rows, cols = np.mgrid[0:SHAPE[0], 0:SHAPE[1]]
+    centre = 30 + 0.6 * rows
+    arc = np.where((rows >= 20) & (rows <= 100),
+                   6.0 * np.exp(-0.5 * ((cols - centre) / 1.2) ** 2), 0.0)
+    scan = night_scan(0.5, gap, extra_r=arc)
+    cut = scan.brightness_r.copy()
+    cut[58:58 + gap] = np.nan
+    excess = excess_map(replace(scan, brightness_r=cut))
+    above, below = excess.labels[40, int(centre[40, 0])], excess.labels[80, int(centre[80, 0])]
+    assert above and above == below
+    (arc_feature,) = [f for f in excess.features if f.label == above]
+    assert not (excess.labels[58:58 + gap] == above).any(), "no data, no feature pixels"
+    assert arc_feature.area_px == int((excess.labels == above).sum())
+
+
+def test_a_stripe_of_missing_data_wider_than_the_bridge_still_separates():
+    rows, cols = np.mgrid[0:SHAPE[0], 0:SHAPE[1]]
+    centre = 30 + 0.6 * rows
+    arc = np.where((rows >= 20) & (rows <= 100),
+                   6.0 * np.exp(-0.5 * ((cols - centre) / 1.2) ** 2), 0.0)
+    scan = night_scan(0.5, 0, extra_r=arc)
+    cut = scan.brightness_r.copy()
+    cut[56:56 + MAX_BRIDGED_GAP_PX + 2] = np.nan
+    excess = excess_map(replace(scan, brightness_r=cut))
+    assert excess.labels[40, int(centre[40, 0])] != excess.labels[80, int(centre[80, 0])]
 
 
 def test_hot_pixels_and_a_hot_column_are_not_aurora():

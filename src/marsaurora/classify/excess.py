@@ -64,6 +64,9 @@ from marsaurora.emus import Observation
 SEED_Z = 4.0
 WIDE_SEED_PX = 7
 WIDE_SEED_MAX_EMISSION_DEG = 60.0
+FOUND_SIGNIFICANCE = 10.0
+"""A 3x3 feature this significant (the screen's own threshold) is found: the wide mean leaves
+it out."""
 """Wide seeds are looked for only up to this emission angle, where the format page's clean
 night background statistics hold; the 3x3 seeds go up to the limb."""
 GROW_Z = 2.5
@@ -97,6 +100,8 @@ pass masked out, or a corner of the disk with few pixels, is bridged smoothly, n
 wildly (at 1e-3 a 16-pixel limb corner of a held-out quiet night read 7.6 sigma; at 1e-2 4.3,
 with the training-range and OOD calibration sets unchanged)."""
 MAX_FEATURES = 50
+MAX_BRIDGED_GAP_PX = 4
+"""Widest stripe of missing data (integrations or detector lines) a feature is joined across."""
 SCATTER_TRIM = 0.01
 """Share of the most extreme values left out when the noise is read from the scan itself:
 neighbour differences (:func:`_gain_from_scatter`), residuals (:func:`_noise_beyond_errors`)."""
@@ -213,7 +218,8 @@ def excess_map(observation: Observation, params: ExcessParams = ExcessParams()) 
     stats["bad_lines_px"] = float(bad_lines.sum())
     stats["background_r"] = float(np.median(background[searched]))
     stats["sigma_r"] = float(np.median(sigma[searched]))
-    labels, features, found = _features(grown, seeds, wide_seeds, excess, sigma)
+    gaps = (observation.on_disk & ~np.isfinite(brightness)) | bad_lines
+    labels, features, found = _features(grown, seeds, wide_seeds, excess, sigma, gaps)
     stats["features"] = float(found)
     return ExcessMap(excess_r=excess, labels=labels, features=features, sigma_r=sigma,
                      searched=searched, features_found=found, stats=stats)
@@ -247,7 +253,10 @@ def _seeds_and_grown(brightness: np.ndarray, background: np.ndarray, sigma: np.n
     emission angles up to :data:`WIDE_SEED_MAX_EMISSION_DEG`). The wide mean
     finds a patch too faint in every pixel for the 3x3 one; near the limb,
     where a background misfit is a band of a few percent along the edge,
-    averaging would make that band as significant as an aurora.
+    averaging would make that band as significant as an aurora. What the
+    3x3 mean already found at :data:`FOUND_SIGNIFICANCE` is left out of the
+    wide mean: around a bright arc the wide mean would only see that arc
+    again, and grow it a halo three pixels wide.
     """
     excess = _despiked_excess(brightness, background, sigma, searched)
     smooth, count = _smoothed(excess, searched, 3)
@@ -256,7 +265,7 @@ def _seeds_and_grown(brightness: np.ndarray, background: np.ndarray, sigma: np.n
     seeds = searched & (z >= SEED_Z) & (smooth >= 0.5 * params.min_excess_r)
     grown = (searched & (z >= GROW_Z) & (smooth >= GROW_EXCESS_FRACTION * params.min_excess_r)
              | seeds)
-    wide = searched & clear_view
+    wide = searched & clear_view & ~_found(grown, seeds, excess, sigma)
     smooth, count = _smoothed(np.where(wide, excess, 0.0), wide, WIDE_SEED_PX)
     with np.errstate(invalid="ignore", divide="ignore"):
         z = smooth / (sigma / np.sqrt(count))
@@ -264,6 +273,16 @@ def _seeds_and_grown(brightness: np.ndarray, background: np.ndarray, sigma: np.n
     grown |= (wide & (z >= GROW_Z) & (smooth >= GROW_EXCESS_FRACTION * params.min_excess_r)
               | wide_seeds)
     return excess, seeds, wide_seeds, grown
+
+
+def _found(grown: np.ndarray, seeds: np.ndarray, excess: np.ndarray,
+           sigma: np.ndarray) -> np.ndarray:
+    """The pixels of the 3x3 regions whose seeds already make :data:`FOUND_SIGNIFICANCE`."""
+    count, labels = cv2.connectedComponents(grown.astype(np.uint8), connectivity=8)
+    significance = _seed_sums(labels, seeds, excess, sigma, count)[0]
+    found = significance >= FOUND_SIGNIFICANCE
+    found[0] = False
+    return found[labels]
 
 
 def _bad_lines(brightness: np.ndarray, background: np.ndarray, sigma: np.ndarray,
@@ -695,15 +714,22 @@ def _smoothed(excess: np.ndarray, searched: np.ndarray,
 
 
 def _features(grown: np.ndarray, seeds: np.ndarray, wide_seeds: np.ndarray,
-              excess: np.ndarray, sigma: np.ndarray
+              excess: np.ndarray, sigma: np.ndarray, gaps: np.ndarray
               ) -> tuple[np.ndarray, tuple[Feature, ...], int]:
     """Connected regions holding a seed, their numbers in one pass, the strongest kept.
 
     A feature's significance is the better of its 3x3 seeds' and all its seeds': the faint
-    wide seeds around a compact aurora would otherwise dilute it.
+    wide seeds around a compact aurora would otherwise dilute it. Regions on both sides of a
+    gap in the data (``gaps``: missing integrations, bad detector lines) up to
+    :data:`MAX_BRIDGED_GAP_PX` wide are one feature: a stripe of missing data does not cut an
+    arc in two. The gap's pixels stay out of the feature.
     """
-    count, labels, boxes, _ = cv2.connectedComponentsWithStats(grown.astype(np.uint8),
-                                                               connectivity=8)
+    span = 2 * (MAX_BRIDGED_GAP_PX // 2) + 1
+    near = cv2.dilate(grown.astype(np.uint8), np.ones((span, span), np.uint8)) > 0
+    bridges = gaps & near & ~grown
+    count, labels = cv2.connectedComponents((grown | bridges).astype(np.uint8), connectivity=8)
+    labels[bridges] = 0
+    boxes = _label_boxes(labels, count)
     narrow, _, _, _ = _seed_sums(labels, seeds, excess, sigma, count)
     every = seeds | wide_seeds
     widest, peak, peak_at, seed_count = _seed_sums(labels, every, excess, sigma, count)
@@ -724,6 +750,20 @@ def _features(grown: np.ndarray, seeds: np.ndarray, wide_seeds: np.ndarray,
             area_px=area, integration_range=(y, y + height - 1),
             slit_pixel_range=(x, x + width - 1)))
     return relabel[labels], tuple(features), int(seeded.size)
+
+
+def _label_boxes(labels: np.ndarray, count: int) -> np.ndarray:
+    """Per label: ``(x, y, width, height, area)`` of its pixels, as OpenCV's stats give them."""
+    rows, cols = np.nonzero(labels)
+    which = labels[rows, cols]
+    first = np.tile(np.array(labels.shape), (count, 1))
+    last = np.full((count, 2), -1)
+    for axis, index in enumerate((rows, cols)):
+        np.minimum.at(first[:, axis], which, index)
+        np.maximum.at(last[:, axis], which, index)
+    size = last - first + 1
+    area = np.bincount(which, minlength=count)
+    return np.stack([first[:, 1], first[:, 0], size[:, 1], size[:, 0], area], axis=1)
 
 
 def _seed_sums(labels: np.ndarray, seeds: np.ndarray, excess: np.ndarray, sigma: np.ndarray,
