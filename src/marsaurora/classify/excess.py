@@ -40,11 +40,15 @@ geometry), never on colours:
    ``min_excess_r``; away from the limb (:data:`WIDE_SEED_MAX_EMISSION_DEG`)
    also pixels with a positive excess at :data:`SEED_Z` sigma of the
    :data:`WIDE_SEED_PX` x :data:`WIDE_SEED_PX` mean, so a wide patch too
-   faint in every pixel is found. A feature is a connected region of pixels
-   at :data:`GROW_Z` sigma of either mean (and a quarter of ``min_excess_r``)
-   that holds at least one seed, so the beads of one arc make one feature. Its
-   significance is the summed excess of its seeds, leaving out the
-   brightest, in units of their combined noise.
+   faint in every pixel is found (the wide mean leaves out features the
+   3x3 mean already found at :data:`FOUND_SIGNIFICANCE`, so they grow no
+   halo). A feature is a connected region of pixels at :data:`GROW_Z`
+   sigma of either mean (and a quarter of ``min_excess_r``) that holds at
+   least one seed, so the beads of one arc make one feature; a stripe of
+   missing data up to :data:`MAX_BRIDGED_GAP_PX` wide does not split it.
+   Its significance is the summed excess of its seeds, leaving out the
+   brightest, in units of their combined noise: over its 3x3 seeds or over
+   all its seeds, whichever is more.
 
 Features take one pass over the scan (labels, ``bincount`` sums), so the
 cost grows with the number of pixels, not with the number of features; at
@@ -64,11 +68,11 @@ from marsaurora.emus import Observation
 SEED_Z = 4.0
 WIDE_SEED_PX = 7
 WIDE_SEED_MAX_EMISSION_DEG = 60.0
+"""Wide seeds are looked for only up to this emission angle, where the format page's clean
+night background statistics hold; the 3x3 seeds go up to the limb."""
 FOUND_SIGNIFICANCE = 10.0
 """A 3x3 feature this significant (the screen's own threshold) is found: the wide mean leaves
 it out."""
-"""Wide seeds are looked for only up to this emission angle, where the format page's clean
-night background statistics hold; the 3x3 seeds go up to the limb."""
 GROW_Z = 2.5
 GROW_EXCESS_FRACTION = 0.25
 BACKGROUND_BLOCK_PX = 24
