@@ -96,6 +96,16 @@ def test_errors_that_understate_the_noise_do_not_make_auroras(seed, tmp_path):
     assert physical_screen(replace(faint, brightness_err_r=faint.brightness_err_r * 0.3)).passed
 
 
+@pytest.mark.parametrize("seed", range(8))
+def test_a_dark_night_with_halved_errors_holds_no_feature(seed):
+    """At 0.06 R most pixels hold no count, so the scatter cannot show that the errors are
+    understated; the wide mean of a few stray counts must still not seed a feature."""
+    dark = night_scan(0.06, seed)
+    excess = excess_map(replace(dark, brightness_err_r=dark.brightness_err_r * 0.5))
+    strongest = max((feature.significance for feature in excess.features), default=0.0)
+    assert strongest < PhysicalScreenParams().min_significance / 2
+
+
 def test_the_dayglow_tail_past_the_terminator_is_background_not_aurora():
     for seed in range(5):
         result = physical_screen(night_scan(0.5, seed, terminator_tail_r=40.0,

@@ -39,13 +39,14 @@ geometry), never on colours:
    are pixels at :data:`SEED_Z` sigma of the smoothed mean and half of
    ``min_excess_r``; away from the limb (:data:`WIDE_SEED_MAX_EMISSION_DEG`)
    also pixels with a positive excess at :data:`SEED_Z` sigma of the
-   :data:`WIDE_SEED_PX` x :data:`WIDE_SEED_PX` mean, so a wide patch too
-   faint in every pixel is found (the wide mean leaves out features the
-   3x3 mean already found at :data:`FOUND_SIGNIFICANCE`, so they grow no
-   halo). A feature is a connected region of pixels at :data:`GROW_Z`
-   sigma of either mean (and a quarter of ``min_excess_r``) that holds at
-   least one seed, so the beads of one arc make one feature; a stripe of
-   missing data up to :data:`MAX_BRIDGED_GAP_PX` wide does not split it.
+   :data:`WIDE_SEED_PX` x :data:`WIDE_SEED_PX` mean and half of
+   ``min_excess_r``, so a wide patch too faint in every pixel is found
+   (the wide mean leaves out features the 3x3 mean already found at
+   :data:`FOUND_SIGNIFICANCE`, so they grow no halo). A feature is a
+   connected region of pixels at :data:`GROW_Z` sigma of either mean (and a
+   quarter of ``min_excess_r``) that holds at least one seed, so the beads
+   of one arc make one feature; a stripe of missing data up to
+   :data:`MAX_BRIDGED_GAP_PX` wide does not split it.
    Its significance is the summed excess of its seeds, leaving out the
    brightest, in units of their combined noise: over its 3x3 seeds or over
    all its seeds, whichever is more.
@@ -273,7 +274,7 @@ def _seeds_and_grown(brightness: np.ndarray, background: np.ndarray, sigma: np.n
     smooth, count = _smoothed(np.where(wide, excess, 0.0), wide, WIDE_SEED_PX)
     with np.errstate(invalid="ignore", divide="ignore"):
         z = smooth / (sigma / np.sqrt(count))
-    wide_seeds = wide & (z >= SEED_Z) & (excess > 0)
+    wide_seeds = wide & (z >= SEED_Z) & (smooth >= 0.5 * params.min_excess_r) & (excess > 0)
     grown |= (wide & (z >= GROW_Z) & (smooth >= GROW_EXCESS_FRACTION * params.min_excess_r)
               | wide_seeds)
     return excess, seeds, wide_seeds, grown
