@@ -51,6 +51,9 @@ class InjectedAurora:
     type: str
     lat_deg: float
     lon_deg: float
+    """Centroid of the light it adds to the scan, on the planet: where the catalogue's
+    excess-weighted centroid should land. Below the slant cap this is also the centroid of its
+    emission per area of ground (a pixel's light is its emission times its footprint)."""
     peak_r: float
     """Intrinsic vertical peak brightness, R, before pixel dilution and slant brightening."""
     pixel_peak_r: float
@@ -324,7 +327,7 @@ def _inject_aurora(rng: np.random.Generator, context: _AuroraContext, taken: np.
             continue
         rows, cols = np.nonzero(extent)
         peak_pixel = np.unravel_index(np.argmax(added), added.shape)
-        centroid = _unit((values[..., None] * np.nan_to_num(context.normal)).sum(axis=(0, 1)))
+        centroid = _unit((added[..., None] * np.nan_to_num(context.normal)).sum(axis=(0, 1)))
         truth = InjectedAurora(
             type=kind, lat_deg=float(np.degrees(np.arcsin(centroid[2]))),
             lon_deg=float(np.degrees(np.arctan2(centroid[1], centroid[0])) % 360),
