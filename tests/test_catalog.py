@@ -17,6 +17,7 @@ from marsaurora.detect import Detection
 from marsaurora.emus import read_l2b
 from marsaurora.fusion import fuse
 from marsaurora.preprocess import render_heatmap
+from scans import night_scan
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -160,3 +161,21 @@ def test_each_aurora_says_when_it_was_seen(scan, aurora_scene):
         assert 1.38 <= row["sun_distance_au"] <= 1.67
         assert row["sc_alt_km"] == pytest.approx(aurora_scene.view.sc_distance_km - 3389.5,
                                                  abs=1.0)
+
+
+def test_a_faint_wide_aurora_is_placed_by_all_its_light_not_its_brightest_pixel():
+    """No pixel of a 1.5 R patch over 0.5 R airglow reaches 3 sigma on its own, yet the patch
+    is a feature of 20 sigma and more. Its position and brightness come from every pixel of
+    the feature over a fifth of its peak: the excess map already judged them together. With a
+    3-sigma rule per pixel, the catalogue fell back to the single brightest pixel: up to 3 deg
+    off, and a mean brightness under the airglow's."""
+    offsets = []
+    for seed in range(10):
+        observation = night_scan(0.5, seed, blob_r=1.5, blob_at=(60, 40), blob_sigma_px=6.0)
+        excess = excess_map(observation)
+        strongest = excess.features[0]
+        assert strongest.significance > 15
+        where = locate_feature(observation, excess, strongest)
+        offsets.append(float(np.hypot(where.lat_deg - 0.0, where.lon_deg - 20.0)))
+        assert where.mean_r > 1.0
+    assert max(offsets) < 0.6, sorted(offsets)

@@ -103,7 +103,7 @@ def locate(observation: Observation, heatmap: Heatmap, detection: Detection) -> 
     brightness = observation.brightness_r[integ, slit]
     background = _night_background(observation, integ, slit, brightness)
     return _locate(observation, integ, slit, _median3(observation.brightness_r, integ, slit)
-                   - background, np.full(integ.size, background))
+                   - background, np.full(integ.size, background), EMITTING_SIGMA)
 
 
 def locate_feature(observation: Observation, excess: FeatureMap,
@@ -116,16 +116,16 @@ def locate_feature(observation: Observation, excess: FeatureMap,
     background = (observation.brightness_r[integ, slit].astype(np.float64)
                   - excess.excess_r[integ, slit])
     smoothed = _median3(observation.brightness_r, integ, slit)
-    return _locate(observation, integ, slit, smoothed - background, background)
+    return _locate(observation, integ, slit, smoothed - background, background, 0.0)
 
 
 def _locate(observation: Observation, integ: np.ndarray, slit: np.ndarray, excess: np.ndarray,
-            background: np.ndarray) -> AuroraLocation:
+            background: np.ndarray, min_sigma: float) -> AuroraLocation:
     """Centroid, extent, angles, area and brightness of a set of on-disk pixels."""
     brightness = observation.brightness_r[integ, slit]
     error = np.nan_to_num(observation.brightness_err_r[integ, slit], nan=0.0)
     peak_excess = float(np.nanmax(excess))
-    emitting = (excess >= EMITTING_PEAK_FRACTION * peak_excess) & (excess >= EMITTING_SIGMA * error)
+    emitting = (excess >= EMITTING_PEAK_FRACTION * peak_excess) & (excess >= min_sigma * error)
     if peak_excess <= 0 or not emitting.any():
         emitting = excess == np.nanmax(excess)
     weights = np.where(emitting, np.clip(excess, 0, None), 0.0)
