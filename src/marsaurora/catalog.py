@@ -9,9 +9,13 @@ angles and brightness. The aurora's position is the excess-weighted centroid
 of its emitting measurements on the sphere; its extent is the latitude and
 longitude range of all its pixels; its angles and local time are those of
 the measurement nearest the centroid; its area sums the footprints of the
-emitting pixels (excess at least a fifth of the peak excess and at least
-three times the pixel's random error). A 3x3 median damps single hot pixels
-before the peak is taken, so one cosmic-ray hit cannot claim it.
+emitting pixels: those with an excess of at least a fifth of the peak
+excess. A feature's pixels were already judged together by the excess map,
+so none needs to be significant on its own (a faint wide aurora has no pixel
+at 3 sigma, and would otherwise be placed by its one brightest pixel, that
+is, by noise); a bare detector box's pixels were judged by nobody, and each
+must also be three times its random error. A 3x3 median damps single hot
+pixels before the peak is taken, so one cosmic-ray hit cannot claim it.
 
 This is what the paper asked for and its pipeline never delivered: a
 catalogue in physical units, one row per aurora, not boxes on a picture.
@@ -121,7 +125,8 @@ def locate_feature(observation: Observation, excess: FeatureMap,
 
 def _locate(observation: Observation, integ: np.ndarray, slit: np.ndarray, excess: np.ndarray,
             background: np.ndarray, min_sigma: float) -> AuroraLocation:
-    """Centroid, extent, angles, area and brightness of a set of on-disk pixels."""
+    """Centroid, extent, angles, area and brightness of a set of on-disk pixels; an emitting
+    pixel needs ``min_sigma`` times its random error besides a fifth of the peak excess."""
     brightness = observation.brightness_r[integ, slit]
     error = np.nan_to_num(observation.brightness_err_r[integ, slit], nan=0.0)
     peak_excess = float(np.nanmax(excess))
