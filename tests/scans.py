@@ -12,7 +12,7 @@ def night_scan(background_r: float = 0.5, seed: int = 0, *, sza_deg: float = 140
                blob_r: float = 0.0, blob_at: tuple[int, int] = (60, 64),
                blob_sigma_px: float = 3.0, limb_brightened: bool = False,
                max_emission_deg: float = 60.0, terminator_tail_r: float = 0.0,
-               extra_r: np.ndarray | None = None) -> Observation:
+               extra_r: np.ndarray | None = None, gain: float = GAIN) -> Observation:
     """A nightside scan with Poisson noise and, optionally, one Gaussian aurora.
 
     The emission angle runs from 0 to ``max_emission_deg`` across the slit;
@@ -20,7 +20,8 @@ def night_scan(background_r: float = 0.5, seed: int = 0, *, sza_deg: float = 140
     angle)`` (capped at 6). With ``terminator_tail_r`` the SZA falls from
     140 deg at the first integration to 98 deg at the last, and a dayglow
     tail of that brightness at SZA 90 falls off with a 3 deg e-folding.
-    ``extra_r`` is added to the true brightness before the noise is drawn.
+    ``extra_r`` is added to the true brightness before the noise is drawn; ``gain`` is in
+    counts per rayleigh.
     """
     rows, cols = np.mgrid[0:SHAPE[0], 0:SHAPE[1]]
     emission = (cols * max_emission_deg / (SHAPE[1] - 1)).astype(np.float32)
@@ -34,11 +35,11 @@ def night_scan(background_r: float = 0.5, seed: int = 0, *, sza_deg: float = 140
         -((rows - blob_at[0]) ** 2 + (cols - blob_at[1]) ** 2) / (2 * blob_sigma_px**2))
     if extra_r is not None:
         truth = truth + extra_r
-    counts = np.random.default_rng(seed).poisson(GAIN * truth).astype(np.float32)
+    counts = np.random.default_rng(seed).poisson(gain * truth).astype(np.float32)
     full = np.full(SHAPE, 1.0, np.float32)
     return Observation(
         name="night.fits", filename=None,
-        brightness_r=counts / GAIN, brightness_err_r=np.sqrt(counts) / GAIN,
+        brightness_r=counts / gain, brightness_err_r=np.sqrt(counts) / gain,
         lat_deg=(rows - 60.0).astype(np.float32) * 0.5, lon_deg=(cols * 0.5).astype(np.float32),
         lat_corners_deg=np.zeros((4,) + SHAPE, np.float32),
         lon_corners_deg=np.zeros((4,) + SHAPE, np.float32),

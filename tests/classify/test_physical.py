@@ -106,6 +106,23 @@ def test_a_dark_night_with_halved_errors_holds_no_feature(seed):
     assert strongest < PhysicalScreenParams().min_significance / 2
 
 
+@pytest.mark.parametrize("seed", range(8))
+def test_a_fitted_brightness_scattering_about_zero_does_not_fool_the_gain(seed):
+    """A brightness fitted over a background scatters about zero on a dark night, and its
+    error has a part that is not Poisson. Read from every pixel, R / err**2 made the
+    near-empty pixels of a dark night (0.02 R, 1.5 counts per rayleigh) claim three times the
+    gain (4.4), the dayglow tail past the terminator got 0.6 of its noise, and its ripples
+    features of up to 9 sigma (a validation crescent scan treated so: 16 sigma, a false
+    aurora). Read where pixels hold four counts or more, the gain is the file's own (1.5)."""
+    night = night_scan(0.02, seed, terminator_tail_r=200.0, gain=1.5)
+    scatter = np.random.default_rng(100 + seed).normal(0.0, 0.05, SHAPE).astype(np.float32)
+    fitted = replace(night, brightness_r=night.brightness_r + scatter,
+                     brightness_err_r=np.sqrt(night.brightness_err_r**2 + 0.05**2))
+    strongest = max((feature.significance for feature in excess_map(fitted).features),
+                    default=0.0)
+    assert strongest < PhysicalScreenParams().min_significance / 2
+
+
 def test_the_dayglow_tail_past_the_terminator_is_background_not_aurora():
     for seed in range(5):
         result = physical_screen(night_scan(0.5, seed, terminator_tail_r=40.0,

@@ -107,6 +107,7 @@ with the training-range and OOD calibration sets unchanged)."""
 MAX_FEATURES = 50
 MAX_BRIDGED_GAP_PX = 4
 """Widest stripe of missing data (integrations or detector lines) a feature is joined across."""
+GAIN_MIN_COUNTS = 4.0
 SCATTER_TRIM = 0.01
 """Share of the most extreme values left out when the noise is read from the scan itself:
 neighbour differences (:func:`_gain_from_scatter`), residuals (:func:`_noise_beyond_errors`)."""
@@ -581,11 +582,19 @@ class _Blocks:
 
 def _counts_per_rayleigh(brightness: np.ndarray, error: np.ndarray, searched: np.ndarray) -> float:
     """The scan's gain from its own errors (Poisson: counts = (R / err)**2); from its scatter
-    when it has no usable errors (:func:`_gain_from_scatter`); 0 if neither tells."""
+    when it has no usable errors (:func:`_gain_from_scatter`); 0 if neither tells.
+
+    Read where the pixels hold :data:`GAIN_MIN_COUNTS` counts or more, when enough do. For
+    Poisson errors every counted pixel gives the same gain; errors with a part that is not
+    Poisson (a fitted brightness scatters about zero on a dark night) make the gain of a
+    near-empty pixel many times too high, and on a dark night those are most pixels."""
     with np.errstate(invalid="ignore", divide="ignore"):
         usable = searched & (brightness > 0) & (error > 0) & np.isfinite(error)
         if usable.sum() < MIN_BAND_PIXELS:
             return _gain_from_scatter(brightness, searched)
+        counted = usable & (brightness >= np.sqrt(GAIN_MIN_COUNTS) * error)
+        if counted.sum() >= MIN_BAND_PIXELS:
+            usable = counted
         gain = brightness[usable] / error[usable] ** 2
     gain = gain[np.isfinite(gain)]
     return _median(gain) if gain.size else _gain_from_scatter(brightness, searched)
