@@ -123,6 +123,23 @@ def test_a_fitted_brightness_scattering_about_zero_does_not_fool_the_gain(seed):
     assert strongest < PhysicalScreenParams().min_significance / 2
 
 
+@pytest.mark.parametrize("seed", range(8))
+def test_errors_that_follow_the_brightness_wrongly_are_caught_at_the_terminator(seed):
+    """The same dark night with 0.3 R more brightness than its errors account for (an offset
+    a background fit could leave): every near-empty pixel then claims a gain near 100, and
+    the dark night, most of the pixels, scatters as such a gain implies. Only the dayglow tail
+    past the terminator scatters far more; compared over the whole night it was drowned, and
+    the tail's ripples made features of up to 26 sigma (6 of 8 scans over 10). The scatter is
+    now compared with the errors at each level of background."""
+    night = night_scan(0.02, seed, terminator_tail_r=200.0, gain=1.5)
+    scatter = np.random.default_rng(100 + seed).normal(0.0, 0.05, SHAPE).astype(np.float32)
+    offset = replace(night, brightness_r=night.brightness_r + 0.3 + scatter,
+                     brightness_err_r=np.sqrt(night.brightness_err_r**2 + 0.05**2))
+    strongest = max((feature.significance for feature in excess_map(offset).features),
+                    default=0.0)
+    assert strongest < 0.8 * PhysicalScreenParams().min_significance
+
+
 def test_the_dayglow_tail_past_the_terminator_is_background_not_aurora():
     for seed in range(5):
         result = physical_screen(night_scan(0.5, seed, terminator_tail_r=40.0,

@@ -25,10 +25,11 @@ geometry), never on colours:
    features, so an aurora filling much of a cell at the limb does not
    become its own background.
 3. **Noise.** Per pixel, the larger of the Poisson error the background
-   implies (the file's own ``counts = (R / RAD_ERR_RAND)**2`` gives the
-   counts per rayleigh, or, in a file without usable errors, the scatter of
-   neighbouring pixels does; a scan that scatters more than 1.5 times what
-   its errors imply has its gain lowered to match and is fitted again,
+   implies (the file's own ``counts = (R / RAD_ERR_RAND)**2``, read where
+   pixels hold a few counts, gives the counts per rayleigh, or, in a file
+   without usable errors, the scatter of neighbouring pixels does; a scan
+   that scatters more than 1.5 times what its errors imply, at any level of
+   background, has its gain lowered to match and is fitted again,
    :func:`_noise_beyond_errors`; the variance is never taken below one count, so a
    single count on a black night is no detection), the robust scatter of the
    residuals around it, and ``min_sigma_r``.
@@ -111,6 +112,11 @@ GAIN_MIN_COUNTS = 4.0
 SCATTER_TRIM = 0.01
 """Share of the most extreme values left out when the noise is read from the scan itself:
 neighbour differences (:func:`_gain_from_scatter`), residuals (:func:`_noise_beyond_errors`)."""
+SCATTER_LEVEL_QUANTILES = (0.0, 0.5, 0.9, 1.0)
+"""The scatter is compared with the errors separately at each level of background (the darkest
+half of the pixels, the next 40%, the brightest tenth): errors that follow the brightness
+wrongly are right at one level and wrong at another, and the few pixels of a dayglow tail
+would drown among a dark night's."""
 NOISE_BEYOND_ERRORS_LIMIT = 1.5
 """A scan scattering more than this many times its Poisson errors about its background has its
 gain lowered to match and its background refitted; under it, the errors are trusted."""
@@ -606,7 +612,8 @@ def _noise_beyond_errors(brightness: np.ndarray, background: np.ndarray, pixels:
 
     The root mean square of the residuals in units of their Poisson error
     over ``pixels`` (the search without the features the first pass found),
-    leaving out the :data:`SCATTER_TRIM` largest and smallest. About 1 (a
+    leaving out the :data:`SCATTER_TRIM` largest and smallest, at each level
+    of background (:data:`SCATTER_LEVEL_QUANTILES`), the worst level counting. About 1 (a
     little under, at a few counts) when ``RAD_ERR_RAND`` is the whole random
     error; 3 when it understates the noise threefold, which made a third of
     quiet nights pass the screen: the background, clipped at 3 of the
@@ -615,6 +622,17 @@ def _noise_beyond_errors(brightness: np.ndarray, background: np.ndarray, pixels:
     if counts_per_r <= 0 or pixels.sum() < MIN_BAND_PIXELS:
         return 1.0
     z = ((brightness - background) / _poisson_sigma(background, counts_per_r))[pixels]
+    level = background[pixels]
+    edges = np.quantile(level, SCATTER_LEVEL_QUANTILES)
+    group = np.digitize(level, edges[1:-1], right=True)
+    return max(_trimmed_rms(z[group == g]) for g in range(len(edges) - 1))
+
+
+def _trimmed_rms(z: np.ndarray) -> float:
+    """Root mean square of ``z`` without its :data:`SCATTER_TRIM` largest and smallest; 1 for
+    too few values."""
+    if z.size < MIN_BAND_PIXELS:
+        return 1.0
     low, high = np.quantile(z, [SCATTER_TRIM, 1.0 - SCATTER_TRIM])
     kept = z[(z >= low) & (z <= high)]
     return float(np.sqrt(np.mean(kept**2))) if kept.size else 1.0
