@@ -23,7 +23,9 @@ geometry), never on colours:
    smooth factor per block of the scan for what is left. The background
    is fitted twice: the second time without the pixels the first found in
    features, so an aurora filling much of a cell at the limb does not
-   become its own background.
+   become its own background. A brightness with more than a tenth of its
+   night under zero (an over-subtracted fit) is first raised until it has
+   not, since the cells are interpolated in log.
 3. **Noise.** Per pixel, the larger of the Poisson error the background
    implies (the file's own ``counts = (R / RAD_ERR_RAND)**2``, read where
    pixels hold a few counts, gives the counts per rayleigh, or, in a file
@@ -108,6 +110,11 @@ with the training-range and OOD calibration sets unchanged)."""
 MAX_FEATURES = 50
 MAX_BRIDGED_GAP_PX = 4
 """Widest stripe of missing data (integrations or detector lines) a feature is joined across."""
+NIGHT_FLOOR_QUANTILE = 0.1
+"""A brightness whose night search has this share of pixels under zero (a fit over-subtracted
+its background) is raised until it has not: the background is fitted and interpolated in log,
+which a night of negative cells would floor. A Poisson brightness is never negative and is
+left as it is."""
 GAIN_MIN_COUNTS = 4.0
 SCATTER_TRIM = 0.01
 """Share of the most extreme values left out when the noise is read from the scan itself:
@@ -210,6 +217,8 @@ def excess_map(observation: Observation, params: ExcessParams = ExcessParams()) 
         return ExcessMap(excess_r=empty, labels=np.zeros(brightness.shape, np.int32),
                          features=(), sigma_r=empty, searched=searched, features_found=0,
                          stats=stats)
+    brightness = brightness - min(float(np.quantile(brightness[searched], NIGHT_FLOOR_QUANTILE)),
+                                  0.0)
     context = _context(observation, brightness, params)
     counts_per_r = _counts_per_rayleigh(brightness, error, searched)
     planet = _PlanetBasis.of(observation, cv2.dilate(context.astype(np.uint8),
