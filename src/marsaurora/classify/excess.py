@@ -622,7 +622,8 @@ def _noise_beyond_errors(brightness: np.ndarray, background: np.ndarray, pixels:
     The root mean square of the residuals in units of their Poisson error
     over ``pixels`` (the search without the features the first pass found),
     leaving out the :data:`SCATTER_TRIM` largest and smallest, at each level
-    of background (:data:`SCATTER_LEVEL_QUANTILES`), the worst level counting. About 1 (a
+    of background (:data:`SCATTER_LEVEL_QUANTILES`) and over all of them, the worst counting
+    (a level with too few pixels to tell counts as 1). About 1 (a
     little under, at a few counts) when ``RAD_ERR_RAND`` is the whole random
     error; 3 when it understates the noise threefold, which made a third of
     quiet nights pass the screen: the background, clipped at 3 of the
@@ -634,7 +635,7 @@ def _noise_beyond_errors(brightness: np.ndarray, background: np.ndarray, pixels:
     level = background[pixels]
     edges = np.quantile(level, SCATTER_LEVEL_QUANTILES)
     group = np.digitize(level, edges[1:-1], right=True)
-    return max(_trimmed_rms(z[group == g]) for g in range(len(edges) - 1))
+    return max(_trimmed_rms(z), *(_trimmed_rms(z[group == g]) for g in range(len(edges) - 1)))
 
 
 def _trimmed_rms(z: np.ndarray) -> float:
