@@ -9,7 +9,7 @@ reports the strongest excess feature on the aurora-free scans and how many
 aurora scans still pass the screen. The scatter is drawn per file from a
 fixed seed, so a run repeats. Usage::
 
-    python scripts/stress_errors.py validation/ [--variants 0:0.05 0.3:0.05 -0.1:0.05]
+    python scripts/stress_errors.py validation/ [--variants=0:0.05,0.3:0.05,-0.1:0.05]
 """
 
 import argparse
@@ -26,7 +26,7 @@ from marsaurora.classify.excess import excess_map
 from marsaurora.emus import read_l2b
 from marsaurora.synth.generate import TRUTH_FILE
 
-DEFAULT_VARIANTS = ("0:0", "0:0.05", "0:0.1", "0.3:0.05", "-0.1:0.05", "-0.02:0")
+DEFAULT_VARIANTS = "0:0,0:0.05,0:0.1,0.3:0.05,-0.1:0.05,-0.02:0"
 
 
 def strongest(path: Path, offset_r: float, scatter_r: float) -> float:
@@ -49,8 +49,9 @@ def _one(job: tuple[Path, float, float]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", type=Path, help="a folder made by aurora synth")
-    parser.add_argument("--variants", nargs="+", default=DEFAULT_VARIANTS,
-                        help="OFFSET_R:SCATTER_R pairs (default: %(default)s)")
+    parser.add_argument("--variants", default=DEFAULT_VARIANTS,
+                        help="comma-separated OFFSET_R:SCATTER_R pairs; a negative offset needs "
+                             "--variants=... (default: %(default)s)")
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
     truth = [json.loads(line) for line in (args.folder / TRUTH_FILE).read_text().splitlines()]
@@ -59,7 +60,7 @@ def main() -> None:
           f"| at {threshold:g} sigma or more | aurora scans with such a feature |")
     print("| --- | --- | --- | --- | --- | --- |")
     with ProcessPoolExecutor(args.workers) as pool:
-        for variant in args.variants:
+        for variant in args.variants.split(","):
             offset_r, scatter_r = (float(part) for part in variant.split(":"))
             jobs = [(args.folder / t["file"], offset_r, scatter_r) for t in truth]
             best = list(pool.map(_one, jobs, chunksize=8))
