@@ -116,6 +116,7 @@ its background) is raised until it has not: the background is fitted and interpo
 which a night of negative cells would floor. A Poisson brightness is never negative and is
 left as it is."""
 GAIN_MIN_COUNTS = 4.0
+"""Pixels this bright in counts (R at least twice its error) give the gain from the errors."""
 SCATTER_TRIM = 0.01
 """Share of the most extreme values left out when the noise is read from the scan itself:
 neighbour differences (:func:`_gain_from_scatter`), residuals (:func:`_noise_beyond_errors`)."""
