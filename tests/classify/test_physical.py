@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from marsaurora.classify import PhysicalScreenParams, classify, physical_screen
-from marsaurora.classify.excess import MAX_BRIDGED_GAP_PX, excess_map
+from marsaurora.classify.excess import MAX_BRIDGED_GAP_PX, _counts_per_rayleigh, excess_map
 from marsaurora.emus import read_l2b
 from marsaurora.preprocess import render_heatmap
 from marsaurora.synth.ranges import TRAIN
@@ -138,6 +138,18 @@ def test_errors_that_follow_the_brightness_wrongly_are_caught_at_the_terminator(
     strongest = max((feature.significance for feature in excess_map(offset).features),
                     default=0.0)
     assert strongest < 0.8 * PhysicalScreenParams().min_significance
+
+
+@pytest.mark.parametrize("offset_r", [0.0, 0.3, -0.05])
+def test_the_gain_is_read_from_how_the_errors_grow_not_from_their_ratio(offset_r):
+    """Squared Poisson errors grow by 1 / gain per rayleigh, whatever offset the brightness
+    carries and whatever floor the errors have; their ratio does not (+0.3 R over 0.05 R of
+    floor read as a gain near 100 on a dark night with a dayglow tail, truth 1.5)."""
+    night = night_scan(0.02, 0, terminator_tail_r=200.0, gain=1.5)
+    brightness = night.brightness_r.astype(np.float64) + offset_r
+    error = np.sqrt(night.brightness_err_r.astype(np.float64) ** 2 + 0.05**2)
+    searched = np.isfinite(brightness) & (night.sza_deg >= 100)
+    assert _counts_per_rayleigh(brightness, error, searched) == pytest.approx(1.5, rel=0.1)
 
 
 def test_a_brightness_offset_below_zero_does_not_make_auroras(tmp_path):

@@ -117,6 +117,10 @@ which a night of negative cells would floor. A Poisson brightness is never negat
 left as it is."""
 GAIN_MIN_COUNTS = 4.0
 """Pixels this bright in counts (R at least twice its error) give the gain from the errors."""
+GAIN_BINS = 8
+GAIN_MIN_SPAN = 3.0
+"""The gain is the slope of squared error against brightness over :data:`GAIN_BINS` bins when
+the brightest bin is this many times the faintest; else the median ratio of the two."""
 SCATTER_TRIM = 0.01
 """Share of the most extreme values left out when the noise is read from the scan itself:
 neighbour differences (:func:`_gain_from_scatter`), residuals (:func:`_noise_beyond_errors`)."""
@@ -611,9 +615,30 @@ def _counts_per_rayleigh(brightness: np.ndarray, error: np.ndarray, searched: np
         counted = usable & (brightness >= np.sqrt(GAIN_MIN_COUNTS) * error)
         if counted.sum() >= MIN_BAND_PIXELS:
             usable = counted
+        slope = _variance_slope(brightness[usable], error[usable] ** 2)
+        if slope > 0:
+            return 1.0 / slope
         gain = brightness[usable] / error[usable] ** 2
     gain = gain[np.isfinite(gain)]
     return _median(gain) if gain.size else _gain_from_scatter(brightness, searched)
+
+
+def _variance_slope(brightness: np.ndarray, variance: np.ndarray) -> float:
+    """How the squared error grows with the brightness (1 / gain for Poisson errors), from the
+    medians of :data:`GAIN_BINS` brightness bins; 0 when the brightness spans less than
+    :data:`GAIN_MIN_SPAN` times its lowest bin, too little to tell a slope from an offset.
+
+    A slope, unlike the ratio of the two, is the same when the brightness carries an offset
+    or the error a floor that Poisson counts do not explain."""
+    if brightness.size < GAIN_BINS * MIN_BAND_PIXELS:
+        return 0.0
+    order = np.argsort(brightness, kind="stable")
+    bins = np.array_split(order, GAIN_BINS)
+    level = np.array([np.median(brightness[b]) for b in bins])
+    spread = np.array([np.median(variance[b]) for b in bins])
+    if level[0] <= 0 or level[-1] < GAIN_MIN_SPAN * level[0]:
+        return 0.0
+    return float(np.polyfit(level, spread, 1)[0])
 
 
 def _noise_beyond_errors(brightness: np.ndarray, background: np.ndarray, pixels: np.ndarray,
