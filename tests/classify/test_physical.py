@@ -152,6 +152,20 @@ def test_the_gain_is_read_from_how_the_errors_grow_not_from_their_ratio(offset_r
     assert _counts_per_rayleigh(brightness, error, searched) == pytest.approx(1.5, rel=0.1)
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_errors_of_one_value_for_every_pixel_do_not_hide_an_aurora(seed):
+    """Errors that do not grow with the brightness say nothing of the gain: the slope of
+    squared error against brightness is not read from them (read, it was near zero, the gain
+    near infinite, and a 3 R aurora fell from 34 to 17 sigma)."""
+    scan = night_scan(0.3, seed, blob_r=3.0, blob_sigma_px=3.0, terminator_tail_r=100.0)
+    one_value = np.full_like(scan.brightness_err_r,
+                             float(np.median(scan.brightness_err_r[scan.brightness_err_r > 0])))
+    own = max(f.significance for f in excess_map(scan).features)
+    flat = max(f.significance
+               for f in excess_map(replace(scan, brightness_err_r=one_value)).features)
+    assert flat >= 0.8 * own
+
+
 def test_a_brightness_offset_below_zero_does_not_make_auroras(tmp_path):
     """A fitted brightness over-subtracted by 0.1 R: on a dark night (0.01-0.05 R) most
     pixels are negative, the cells of the background floored, and their log-interpolation

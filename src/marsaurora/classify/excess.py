@@ -119,6 +119,7 @@ GAIN_MIN_COUNTS = 4.0
 """Pixels this bright in counts (R at least twice its error) give the gain from the errors."""
 GAIN_BINS = 8
 GAIN_MIN_SPAN = 3.0
+GAIN_MIN_GROWTH = 2.0
 """The gain is the slope of squared error against brightness over :data:`GAIN_BINS` bins when
 the brightest bin is this many times the faintest; else the median ratio of the two."""
 SCATTER_TRIM = 0.01
@@ -626,7 +627,9 @@ def _counts_per_rayleigh(brightness: np.ndarray, error: np.ndarray, searched: np
 def _variance_slope(brightness: np.ndarray, variance: np.ndarray) -> float:
     """How the squared error grows with the brightness (1 / gain for Poisson errors), from the
     medians of :data:`GAIN_BINS` brightness bins; 0 when the brightness spans less than
-    :data:`GAIN_MIN_SPAN` times its lowest bin, too little to tell a slope from an offset.
+    :data:`GAIN_MIN_SPAN` times its lowest bin, too little to tell a slope from an offset, or
+    when the squared error grows less than :data:`GAIN_MIN_GROWTH` times over it (errors that
+    do not follow the brightness at all, such as one value for every pixel).
 
     A slope, unlike the ratio of the two, is the same when the brightness carries an offset
     or the error a floor that Poisson counts do not explain."""
@@ -636,7 +639,8 @@ def _variance_slope(brightness: np.ndarray, variance: np.ndarray) -> float:
     bins = np.array_split(order, GAIN_BINS)
     level = np.array([np.median(brightness[b]) for b in bins])
     spread = np.array([np.median(variance[b]) for b in bins])
-    if level[0] <= 0 or level[-1] < GAIN_MIN_SPAN * level[0]:
+    if (level[0] <= 0 or level[-1] < GAIN_MIN_SPAN * level[0]
+            or spread[-1] < GAIN_MIN_GROWTH * spread[0]):
         return 0.0
     return float(np.polyfit(level, spread, 1)[0])
 
