@@ -6,7 +6,8 @@ over- or under-subtracted background shifts it. This takes a folder made by
 ``aurora synth`` and, for each variant, adds an offset and Gaussian scatter
 to every brightness (the scatter also to the errors, in quadrature), then
 reports the strongest excess feature on the aurora-free scans and how many
-aurora scans still pass the screen. The scatter is drawn per file from a
+aurora scans keep a feature at the screen's significance (the excess map
+only: neither the screen's other conditions nor the detector). The scatter is drawn per file from a
 fixed seed, so a run repeats. Usage::
 
     python scripts/stress_errors.py validation/ [--variants=0:0.05,0.3:0.05,-0.1:0.05]

@@ -121,7 +121,8 @@ GAIN_BINS = 8
 GAIN_MIN_SPAN = 3.0
 GAIN_MIN_GROWTH = 2.0
 """The gain is the slope of squared error against brightness over :data:`GAIN_BINS` bins when
-the brightest bin is this many times the faintest; else the median ratio of the two."""
+the brightest bin is :data:`GAIN_MIN_SPAN` times the faintest and its squared error
+:data:`GAIN_MIN_GROWTH` times; else the median ratio of the two."""
 SCATTER_TRIM = 0.01
 """Share of the most extreme values left out when the noise is read from the scan itself:
 neighbour differences (:func:`_gain_from_scatter`), residuals (:func:`_noise_beyond_errors`)."""
@@ -616,10 +617,11 @@ def _counts_per_rayleigh(brightness: np.ndarray, error: np.ndarray, searched: np
         counted = usable & (brightness >= np.sqrt(GAIN_MIN_COUNTS) * error)
         if counted.sum() >= MIN_BAND_PIXELS:
             usable = counted
-        slope = _variance_slope(brightness[usable], error[usable] ** 2)
+        variance = error[usable] ** 2
+        slope = _variance_slope(brightness[usable], variance)
         if slope > 0:
             return 1.0 / slope
-        gain = brightness[usable] / error[usable] ** 2
+        gain = brightness[usable] / variance
     gain = gain[np.isfinite(gain)]
     return _median(gain) if gain.size else _gain_from_scatter(brightness, searched)
 
