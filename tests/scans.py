@@ -1,5 +1,7 @@
 """Small synthetic scans with known answers, shared by the screen and fusion tests."""
 
+from dataclasses import replace
+
 import numpy as np
 
 from marsaurora.emus import Observation
@@ -45,3 +47,16 @@ def night_scan(background_r: float = 0.5, seed: int = 0, *, sza_deg: float = 140
         lon_corners_deg=np.zeros((4,) + SHAPE, np.float32),
         sza_deg=sza, emission_deg=emission, local_time_h=full * 0.0,
         mrh_alt_km=full * -100.0, time_utc=(), radiance_axes="nint,npix", centre_point=0)
+
+
+def fitted(observation: Observation, offset_r: float, scatter_r: float,
+           seed: int) -> Observation:
+    """``observation`` as a fit over a background could give it, breaking the Poisson rule:
+    ``offset_r`` more brightness than its errors account for, and Gaussian scatter of
+    ``scatter_r`` (drawn from ``seed``) that its errors carry in quadrature."""
+    scatter = np.random.default_rng(seed).normal(0.0, scatter_r, observation.shape)
+    return replace(
+        observation,
+        brightness_r=(observation.brightness_r + offset_r + scatter).astype(np.float32),
+        brightness_err_r=np.sqrt(observation.brightness_err_r**2 + scatter_r**2
+                                 ).astype(np.float32))

@@ -13,7 +13,7 @@ from marsaurora.synth.ranges import TRAIN
 from marsaurora.synth.scene import make_scene
 
 from helpers import load_truth, write_scene
-from scans import SHAPE, night_scan
+from scans import SHAPE, fitted, night_scan
 
 STRUCTURED_NIGHT = replace(
     TRAIN, night_background_r=(0.5, 1.0), night_ripple=(0.2, 0.35), night_limb_power=(1.0, 1.2),
@@ -115,10 +115,8 @@ def test_a_fitted_brightness_scattering_about_zero_does_not_fool_the_gain(seed):
     features of up to 9 sigma (a validation crescent scan treated so: 16 sigma, a false
     aurora). Read where pixels hold four counts or more, the gain is the file's own (1.5)."""
     night = night_scan(0.02, seed, terminator_tail_r=200.0, gain=1.5)
-    scatter = np.random.default_rng(100 + seed).normal(0.0, 0.05, SHAPE).astype(np.float32)
-    fitted = replace(night, brightness_r=night.brightness_r + scatter,
-                     brightness_err_r=np.sqrt(night.brightness_err_r**2 + 0.05**2))
-    strongest = max((feature.significance for feature in excess_map(fitted).features),
+    scattered = fitted(night, 0.0, 0.05, 100 + seed)
+    strongest = max((feature.significance for feature in excess_map(scattered).features),
                     default=0.0)
     assert strongest < PhysicalScreenParams().min_significance / 2
 
@@ -132,9 +130,7 @@ def test_errors_that_follow_the_brightness_wrongly_are_caught_at_the_terminator(
     the tail's ripples made features of up to 26 sigma (6 of 8 scans over 10). The scatter is
     now compared with the errors at each level of background."""
     night = night_scan(0.02, seed, terminator_tail_r=200.0, gain=1.5)
-    scatter = np.random.default_rng(100 + seed).normal(0.0, 0.05, SHAPE).astype(np.float32)
-    offset = replace(night, brightness_r=night.brightness_r + 0.3 + scatter,
-                     brightness_err_r=np.sqrt(night.brightness_err_r**2 + 0.05**2))
+    offset = fitted(night, 0.3, 0.05, 100 + seed)
     strongest = max((feature.significance for feature in excess_map(offset).features),
                     default=0.0)
     assert strongest < 0.8 * PhysicalScreenParams().min_significance
@@ -178,12 +174,9 @@ def test_a_brightness_offset_below_zero_does_not_make_auroras(tmp_path):
     strongest = []
     for k in range(12):
         scene = make_scene(rng, ("crescent", "quiet_night")[k % 2], ranges=dark)
-        observation = read_l2b(write_scene(scene, tmp_path))
-        scatter = np.random.default_rng(k).normal(0.0, 0.05, observation.shape)
-        fitted = replace(observation,
-                         brightness_r=(observation.brightness_r - 0.1 + scatter).astype(np.float32),
-                         brightness_err_r=np.sqrt(observation.brightness_err_r**2 + 0.05**2))
-        strongest.append(max((f.significance for f in excess_map(fitted).features), default=0.0))
+        oversubtracted = fitted(read_l2b(write_scene(scene, tmp_path)), -0.1, 0.05, k)
+        strongest.append(max((f.significance for f in excess_map(oversubtracted).features),
+                             default=0.0))
     assert max(strongest) < 0.5 * PhysicalScreenParams().min_significance, strongest
 
 
