@@ -82,7 +82,7 @@ def test_a_strong_excess_is_an_aurora_even_when_the_detector_is_silent():
 def test_a_candidate_below_a_raised_screen_only_threshold_needs_the_detector():
     """By default every screen candidate is strong enough alone; a user who raises the
     screen-only threshold makes the detector decide between the two."""
-    strict = FusionParams(screen_only_significance=15.0)
+    strict = FusionParams(screen_only_significance=15.0, clean_night_screen_only_significance=15.0)
     observation = night_scan(0.5, 3, extra_r=spot(3.0, (60, 64), sigma_px=1.5))
     excess = excess_map(observation, PARAMS.excess)
     strongest = excess.features[0].significance
@@ -97,15 +97,30 @@ def test_a_candidate_below_a_raised_screen_only_threshold_needs_the_detector():
 
 
 def test_a_feature_under_the_screen_threshold_is_an_aurora_only_with_a_box():
-    observation = night_scan(0.5, 3, extra_r=spot(2.0, (60, 64), sigma_px=1.5))
+    observation = night_scan(0.5, 3, extra_r=spot(1.6, (60, 64), sigma_px=1.5))
     excess = excess_map(observation, PARAMS.excess)
     strongest = excess.features[0].significance
-    assert FUSION.support_significance <= strongest < FUSION.screen_only_significance
+    assert FUSION.support_significance <= strongest < FUSION.clean_night_screen_only_significance
     _, (without_box, _), heatmap = run(observation, [])
     assert without_box == []
     seen = box(heatmap, excess.features[0].integration_range, excess.features[0].slit_pixel_range)
     _, (with_box, _), _ = run(observation, [seen])
     assert [d["decided_by"] for d in with_box] == ["both"]
+
+
+def test_the_clean_night_needs_less_significance_than_the_limb():
+    """8-10 sigma is an aurora without a box where the night background is clean (emission
+    angle up to 60 deg, far from the terminator), not towards the limb, where background
+    misfits reach 7.5 sigma on aurora-free scans."""
+    clean = night_scan(0.5, 3, extra_r=spot(2.0, (60, 64), sigma_px=1.5))
+    limb = night_scan(0.5, 3, extra_r=spot(2.0, (60, 110), sigma_px=1.5), max_emission_deg=85.0)
+    for observation, in_clean_night in ((clean, True), (limb, False)):
+        (feature, *_) = excess_map(observation, PARAMS.excess).features
+        assert feature.clean_night is in_clean_night
+        assert FUSION.clean_night_screen_only_significance <= feature.significance \
+            < FUSION.screen_only_significance
+        _, (detections, _), _ = run(observation, [])
+        assert [d["decided_by"] for d in detections] == (["screen"] if in_clean_night else [])
 
 
 def test_a_box_with_no_excess_under_it_is_flagged_not_trusted():

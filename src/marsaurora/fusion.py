@@ -15,9 +15,11 @@ Fusion joins them:
 - **Decide** (physical screen). A feature with a box and at least
   ``support_significance`` sigma is an aurora seen by both
   (``decided_by: both``). A feature strong enough that noise cannot explain
-  it (``screen_only_significance``) is an aurora even when the detector drew
-  no box (``decided_by: screen``). A box with no such feature under it is
-  not trusted: it is kept as a flagged box, not as an aurora.
+  it (``screen_only_significance``, or ``clean_night_screen_only_significance``
+  where it peaks in the clean night, away from limb and terminator misfits)
+  is an aurora even when the detector drew no box (``decided_by: screen``).
+  A box with no such feature under it is not trusted: it is kept as a
+  flagged box, not as an aurora.
 - With the paper screen the detector decides alone (``decided_by:
   detector``), as in the paper; the excess map still merges its boxes and
   locates them. Without a detector (``AURORA_DETECTOR=off``) every feature
@@ -50,6 +52,16 @@ class FusionParams:
     screen_only_significance: float = knob(
         10.0, "Decision: an excess of at least this many sigma is an aurora even where the "
         "detector drew no box.", minimum=0.0)
+    clean_night_screen_only_significance: float = knob(
+        8.0, "Decision: where it peaks in the clean night (see "
+        "AURORA_CLEAN_NIGHT_SIGNIFICANCE), an excess of this many sigma is enough.",
+        minimum=0.0)
+
+    def screen_only(self, feature: Feature) -> bool:
+        """Whether ``feature`` is strong enough to be an aurora without a detector box."""
+        needed = (min(self.screen_only_significance, self.clean_night_screen_only_significance)
+                  if feature.clean_night else self.screen_only_significance)
+        return feature.significance >= needed
 
 
 @dataclass(frozen=True)
@@ -140,8 +152,7 @@ def fuse(excess: FeatureMap, heatmap: Heatmap, boxes: Sequence[Detection] | None
         flagged.extend(unassigned)
         auroras += [FusedAurora((), feature, "screen") for feature in excess.features
                     if feature.label not in by_feature and feature.label not in taken
-                    and candidate(feature)
-                    and feature.significance >= params.screen_only_significance]
+                    and candidate(feature) and params.screen_only(feature)]
     else:
         auroras += [FusedAurora((box,), None, "detector") for box in unassigned]
     auroras.sort(key=_strongest_first)

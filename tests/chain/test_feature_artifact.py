@@ -5,7 +5,8 @@ import io
 import numpy as np
 import pytest
 
-from marsaurora.chain.feature_artifact import FeatureArtifactError, dump_features, load_features
+from marsaurora.chain.feature_artifact import (FORMAT_VERSION, FeatureArtifactError, dump_features,
+                                               load_features)
 from marsaurora.classify.excess import excess_map
 from marsaurora.emus import read_l2b
 
@@ -34,7 +35,7 @@ def test_a_damaged_or_foreign_artifact_is_refused_in_words(aurora_file):
         load_features(stored, (observation.shape[0] + 1, observation.shape[1]))
     with np.load(io.BytesIO(stored)) as parts:
         arrays = {name: parts[name] for name in parts.files}
-    meta = str(arrays["meta"]).replace('"format_version": 1', '"format_version": 9')
+    meta = str(arrays["meta"]).replace(f'"format_version": {FORMAT_VERSION}', '"format_version": 9')
     arrays["meta"] = np.array(meta)
     other = io.BytesIO()
     np.savez(other, **arrays)

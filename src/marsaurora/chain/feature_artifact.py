@@ -23,7 +23,7 @@ import numpy as np
 
 from marsaurora.classify.excess import Feature, FeatureMap
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 class FeatureArtifactError(ValueError):

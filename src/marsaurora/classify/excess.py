@@ -49,9 +49,9 @@ geometry), never on colours:
    connected region of pixels at :data:`GROW_Z` sigma of either mean (and a
    quarter of ``min_excess_r``) that holds at least one seed, so the beads
    of one arc make one feature; a stripe of missing data up to
-   :data:`MAX_BRIDGED_GAP_PX` wide does not split it. Where the view is
-   clear and the terminator :data:`ARC_TERMINATOR_MARGIN_DEG` away, arc
-   seeds (:data:`ARC_SEED_Z` sigma of a line mean in one of
+   :data:`MAX_BRIDGED_GAP_PX` wide does not split it. In the clean night
+   (emission angle up to 60 deg, solar zenith angle from 110 deg:
+   :data:`CLEAN_NIGHT_SZA_MARGIN_DEG`), arc seeds (:data:`ARC_SEED_Z` sigma of a line mean in one of
    :data:`ARC_ORIENTATIONS` directions, on residuals clipped at
    :data:`ARC_CLIP_Z` sigma) join them, so an arc thinner than a pixel,
    whose dashes the despiker cuts, is found along its length.
@@ -96,10 +96,13 @@ pixel (or a pair) from making a line on its own."""
 ARC_GROW_Z = 3.0
 """Along a line this many sigma, pixels join an arc's feature: the stretches between its
 dashes where noise took the line under :data:`ARC_SEED_Z` would otherwise cut it in pieces."""
-ARC_TERMINATOR_MARGIN_DEG = 10.0
-"""Arc seeds are looked for only where the view is clear (:data:`WIDE_SEED_MAX_EMISSION_DEG`)
-and this far past the search's nearest solar zenith angle: the limb and the terminator are
-lines themselves, and a background misfit a few percent along either reads as an arc. Up to
+CLEAN_NIGHT_SZA_MARGIN_DEG = 10.0
+"""The clean night: emission angles up to :data:`WIDE_SEED_MAX_EMISSION_DEG` and solar zenith
+angles this far past the search's nearest (110 deg by default), the format page's region of
+clean night background. A feature peaking there is marked ``clean_night`` (the screen asks
+less of it, ``AURORA_CLEAN_NIGHT_SIGNIFICANCE``), and arc seeds are looked for only there:
+the limb and the terminator are lines themselves, and a background misfit a few percent
+along either reads as an arc. Up to
 the limb a quiet night read 11.7 sigma at an emission angle of 83 deg; with errors of one
 value for every pixel, validation's aurora-free scans read 16.5 sigma at SZA 100-106 with no
 margin, 10.3 with 5 deg, 8.1 with 10 (as without arc seeds)."""
@@ -197,6 +200,8 @@ class Feature:
     area_px: int
     integration_range: tuple[int, int]
     slit_pixel_range: tuple[int, int]
+    clean_night: bool
+    """Whether its peak is in the clean night (:data:`CLEAN_NIGHT_SZA_MARGIN_DEG`)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -261,7 +266,8 @@ def excess_map(observation: Observation, params: ExcessParams = ExcessParams()) 
                                                      np.ones((3, 3), np.uint8)) > 0)
     with np.errstate(invalid="ignore"):
         clear_view = observation.emission_deg <= WIDE_SEED_MAX_EMISSION_DEG
-        deep_night = observation.sza_deg >= params.night_sza_min_deg + ARC_TERMINATOR_MARGIN_DEG
+        clean_night = clear_view & (observation.sza_deg >= params.night_sza_min_deg
+                                    + CLEAN_NIGHT_SZA_MARGIN_DEG)
     bad_lines, masked, understated = _first_pass(brightness, searched, context, observation,
                                                  params, counts_per_r, planet, clear_view)
     if understated > NOISE_BEYOND_ERRORS_LIMIT:
@@ -273,12 +279,12 @@ def excess_map(observation: Observation, params: ExcessParams = ExcessParams()) 
                                     observation, params, counts_per_r, planet)
     seeded = _seeds_and_grown(brightness, background, sigma, searched, params, clear_view)
     arcs = _arc_seeds(brightness, background, sigma,
-                      searched & clear_view & deep_night & ~seeded.found, params)
+                      searched & clean_night & ~seeded.found, params)
     stats["bad_lines_px"] = float(bad_lines.sum())
     stats["background_r"] = float(np.median(background[searched]))
     stats["sigma_r"] = float(np.median(sigma[searched]))
     gaps = (observation.on_disk & ~np.isfinite(brightness)) | bad_lines
-    labels, features, found = _features(seeded, arcs, sigma, gaps)
+    labels, features, found = _features(seeded, arcs, sigma, gaps, clean_night)
     stats["features"] = float(found)
     return ExcessMap(excess_r=seeded.excess, labels=labels, features=features, sigma_r=sigma,
                      searched=searched, features_found=found, stats=stats)
@@ -913,8 +919,8 @@ def _smoothed(excess: np.ndarray, searched: np.ndarray,
         return np.where(count > 0, total / count, 0.0), np.maximum(count, 1.0)
 
 
-def _features(seeded: _Seeds, arcs: _ArcSeeds, sigma: np.ndarray, gaps: np.ndarray
-              ) -> tuple[np.ndarray, tuple[Feature, ...], int]:
+def _features(seeded: _Seeds, arcs: _ArcSeeds, sigma: np.ndarray, gaps: np.ndarray,
+              clean_night: np.ndarray) -> tuple[np.ndarray, tuple[Feature, ...], int]:
     """Connected regions holding a seed, their numbers in one pass, the strongest kept.
 
     A feature's significance is the best of three sums: over its 3x3 seeds, over its 3x3 and
@@ -951,11 +957,12 @@ def _features(seeded: _Seeds, arcs: _ArcSeeds, sigma: np.ndarray, gaps: np.ndarr
         relabel[old] = new_label
         x, y, width, height, area = (int(v) for v in boxes[old])
         at = peak_at[old]
+        peak_pixel = (int(seed_rows[at]), int(seed_cols[at]))
         features.append(Feature(
             label=new_label, significance=float(significance[old]), peak_excess_r=float(peak[old]),
-            peak_pixel=(int(seed_rows[at]), int(seed_cols[at])), seed_pixels=int(seed_count[old]),
-            area_px=area, integration_range=(y, y + height - 1),
-            slit_pixel_range=(x, x + width - 1)))
+            peak_pixel=peak_pixel, seed_pixels=int(seed_count[old]), area_px=area,
+            integration_range=(y, y + height - 1), slit_pixel_range=(x, x + width - 1),
+            clean_night=bool(clean_night[peak_pixel])))
     return relabel[labels], tuple(features), int(seeded_labels.size)
 
 
