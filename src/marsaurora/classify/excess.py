@@ -51,10 +51,11 @@ geometry), never on colours:
    of one arc make one feature; a stripe of missing data up to
    :data:`MAX_BRIDGED_GAP_PX` wide does not split it. In the clean night
    (emission angle up to 60 deg, solar zenith angle from 110 deg:
-   :data:`CLEAN_NIGHT_SZA_MARGIN_DEG`), arc seeds (:data:`ARC_SEED_Z` sigma of a line mean in one of
-   :data:`ARC_ORIENTATIONS` directions, on residuals clipped at
-   :data:`ARC_CLIP_Z` sigma) join them, so an arc thinner than a pixel,
-   whose dashes the despiker cuts, is found along its length.
+   :data:`CLEAN_NIGHT_SZA_MARGIN_DEG`), arc seeds (:data:`ARC_SEED_Z`
+   sigma of a line mean in one of :data:`ARC_ORIENTATIONS` directions, on
+   residuals clipped at :data:`ARC_CLIP_Z` sigma) join them, so an arc
+   thinner than a pixel, whose dashes the despiker cuts, is found along its
+   length.
    Its significance is the summed excess of its seeds, leaving out the
    brightest, in units of their combined noise: over its 3x3 seeds or over
    its 3x3 and wide seeds, whichever is more; or the clipped residuals of its
@@ -102,10 +103,10 @@ angles this far past the search's nearest (110 deg by default), the format page'
 clean night background. A feature peaking there is marked ``clean_night`` (the screen asks
 less of it, ``AURORA_CLEAN_NIGHT_SIGNIFICANCE``), and arc seeds are looked for only there:
 the limb and the terminator are lines themselves, and a background misfit a few percent
-along either reads as an arc. Up to
-the limb a quiet night read 11.7 sigma at an emission angle of 83 deg; with errors of one
-value for every pixel, validation's aurora-free scans read 16.5 sigma at SZA 100-106 with no
-margin, 10.3 with 5 deg, 8.1 with 10 (as without arc seeds)."""
+along either reads as an arc. Up to the limb a quiet night read 11.7 sigma at an emission
+angle of 83 deg; with errors of one value for every pixel, validation's aurora-free scans
+read 16.5 sigma at SZA 100-106 with no margin, 10.3 with 5 deg, 8.1 with 10 (as without arc
+seeds)."""
 FOUND_SIGNIFICANCE = 10.0
 """A 3x3 feature this significant (the screen's own threshold) is found: the wide mean leaves
 it out."""
@@ -343,10 +344,10 @@ def _seeds_and_grown(brightness: np.ndarray, background: np.ndarray, sigma: np.n
     finds a patch too faint in every pixel for the 3x3 one; near the limb,
     where a background misfit is a band of a few percent along the edge,
     averaging would make that band as significant as an aurora. What the
-    3x3 mean already found at
-    :data:`FOUND_SIGNIFICANCE` is left out of the wide mean: around a bright
-    arc the wide mean would only see that arc again, and grow it a halo
-    three pixels wide.
+    3x3 mean already found at :data:`FOUND_SIGNIFICANCE` is left out of the
+    wide mean: around a bright arc the wide mean would only see that arc
+    again, and grow it a halo three pixels wide. Those found pixels are
+    returned too: the arc seeds leave them out as well.
     """
     excess = _despiked_excess(brightness, background, sigma, searched)
     smooth, count = _smoothed(excess, searched, 3)
@@ -379,7 +380,8 @@ def _arc_seeds(brightness: np.ndarray, background: np.ndarray, sigma: np.ndarray
     seeds: the first pass masks what it finds before the noise is measured, and in a scan
     whose errors understate its scatter, lines of noise would mask the very scatter that
     measurement is for (a +0.3 R, 0.05 R scatter variant of a validation crescent scan then
-    read 11.2 sigma on the terminator band, 5.4 without).
+    read 11.2 sigma on the terminator band; 6.05 with them in the final pass only, as before
+    arc seeds).
     """
     with np.errstate(invalid="ignore", divide="ignore"):
         clipped_z = np.where(searched, np.clip((brightness - background) / sigma,
@@ -929,10 +931,9 @@ def _features(seeded: _Seeds, arcs: _ArcSeeds, sigma: np.ndarray, gaps: np.ndarr
     despiker has cut the dashes of a thin arc out of the excess; the clip keeps hot pixels
     from counting). Arc seeds stay out of the other two sums: lines through a bright spot
     reach :data:`ARC_SEED_Z` around it, and their faint pixels took a 10.6-sigma spot under
-    10. Regions on both sides of a gap in the data (``gaps``: missing
-    integrations, bad detector lines) up to :data:`MAX_BRIDGED_GAP_PX` wide are one feature:
-    a stripe of missing data does not cut an arc in two. The gap's pixels stay out of the
-    feature.
+    10. Regions on both sides of a gap in the data (``gaps``: missing integrations, bad
+    detector lines) up to :data:`MAX_BRIDGED_GAP_PX` wide are one feature: a stripe of
+    missing data does not cut an arc in two. The gap's pixels stay out of the feature.
     """
     grown, excess = seeded.grown | arcs.pixels | arcs.grown, seeded.excess
     span = 2 * (MAX_BRIDGED_GAP_PX // 2) + 1
