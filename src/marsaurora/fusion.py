@@ -51,7 +51,8 @@ class FusionParams:
         "many sigma; weaker, it is kept as a flagged box.", minimum=0.0)
     screen_only_significance: float = knob(
         10.0, "Decision: an excess of at least this many sigma is an aurora even where the "
-        "detector drew no box.", minimum=0.0)
+        "detector drew no box (in the clean night, AURORA_CLEAN_NIGHT_SCREEN_ONLY_SIGNIFICANCE "
+        "or this, whichever is lower).", minimum=0.0)
     clean_night_screen_only_significance: float = knob(
         8.0, "Decision: where it peaks in the clean night (see "
         "AURORA_CLEAN_NIGHT_SIGNIFICANCE), an excess of this many sigma is enough.",

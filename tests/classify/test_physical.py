@@ -350,6 +350,19 @@ def test_thresholds_are_honoured():
     assert not physical_screen(scan, params=PhysicalScreenParams(night_sza_min_deg=150.0)).passed
 
 
+def test_the_clean_night_threshold_is_the_lower_of_the_two():
+    """Raising ``clean_night_significance`` over ``min_significance`` cannot make the clean night
+    stricter than the rest of the disk; lowering ``min_significance`` lowers it there too."""
+    (feature, *_) = excess_map(night_scan(0.5, 3, blob_r=2.0, blob_sigma_px=1.5)).features
+    assert feature.clean_night and 8.0 <= feature.significance < 10.0
+    assert PhysicalScreenParams().is_candidate(feature)
+    assert not PhysicalScreenParams(clean_night_significance=12.0).is_candidate(feature)
+    assert PhysicalScreenParams(min_significance=7.0, clean_night_significance=12.0
+                                ).is_candidate(feature)
+    assert not PhysicalScreenParams(clean_night_significance=20.0,
+                                    min_significance=20.0).is_candidate(feature)
+
+
 def _pass_rate(folder, **screen) -> float:
     records = load_truth(folder)
     passed = 0

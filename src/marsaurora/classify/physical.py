@@ -46,7 +46,8 @@ class PhysicalScreenParams:
         "the local night background.", minimum=0.0)
     min_significance: float = knob(
         10.0, "Physical screen: a candidate's summed excess, without its brightest pixel, "
-        "must be this many sigma.", minimum=0.0)
+        "must be this many sigma (in the clean night, AURORA_CLEAN_NIGHT_SIGNIFICANCE or this, "
+        "whichever is lower).", minimum=0.0)
     clean_night_significance: float = knob(
         8.0, "Physical screen: a candidate peaking in the clean night (emission angle up to "
         "60 deg, solar zenith angle 10 deg past the search's edge), where no limb or "
