@@ -60,9 +60,8 @@ class FusionParams:
 
     def screen_only(self, feature: Feature) -> bool:
         """Whether ``feature`` is strong enough to be an aurora without a detector box."""
-        needed = (min(self.screen_only_significance, self.clean_night_screen_only_significance)
-                  if feature.clean_night else self.screen_only_significance)
-        return feature.significance >= needed
+        return feature.reaches(self.screen_only_significance,
+                               self.clean_night_screen_only_significance)
 
 
 @dataclass(frozen=True)

@@ -204,6 +204,13 @@ class Feature:
     clean_night: bool
     """Whether its peak is in the clean night (:data:`CLEAN_NIGHT_SZA_MARGIN_DEG`)."""
 
+    def reaches(self, significance: float, clean_night_significance: float) -> bool:
+        """Whether it is ``significance`` sigma or more; in the clean night, the lower of that
+        and ``clean_night_significance`` is enough."""
+        needed = (min(significance, clean_night_significance) if self.clean_night
+                  else significance)
+        return self.significance >= needed
+
 
 @dataclass(frozen=True, eq=False)
 class FeatureMap:
@@ -773,8 +780,8 @@ def _variance_slope(brightness: np.ndarray, variance: np.ndarray) -> float:
         return 0.0
     order = np.argsort(brightness, kind="stable")
     bins = np.array_split(order, GAIN_BINS)
-    level = np.array([np.median(brightness[b]) for b in bins])
-    spread = np.array([np.median(variance[b]) for b in bins])
+    level = np.array([_median(brightness[b]) for b in bins])
+    spread = np.array([_median(variance[b]) for b in bins])
     if (level[0] <= 0 or level[-1] < GAIN_MIN_SPAN * level[0]
             or spread[-1] < GAIN_MIN_GROWTH * spread[0]):
         return 0.0

@@ -66,11 +66,9 @@ class PhysicalScreenParams:
 
     def is_candidate(self, feature: Feature) -> bool:
         """Whether a feature is strong and large enough to send the scan to the detector."""
-        needed = (min(self.min_significance, self.clean_night_significance)
-                  if feature.clean_night else self.min_significance)
         return (feature.seed_pixels >= self.min_area_px
                 and feature.peak_excess_r >= self.min_excess_r
-                and feature.significance >= needed)
+                and feature.reaches(self.min_significance, self.clean_night_significance))
 
 
 def physical_screen(observation: Observation, heatmap: HeatmapFrame | None = None,
