@@ -72,7 +72,6 @@ most :data:`MAX_FEATURES` features, the most significant, are kept.
 from __future__ import annotations
 
 import functools
-import warnings
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -494,18 +493,17 @@ def _bad_lines(brightness: np.ndarray, background: np.ndarray, sigma: np.ndarray
     medians. A median over the whole line: an aurora covers part of a line,
     never all of it.
     """
-    residual = np.where(searched, (brightness - background) / sigma, np.nan)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        residual = np.where(searched, (brightness - background) / sigma, np.nan)
     bad = np.zeros(searched.shape, dtype=bool)
     width = BAD_LINE_NEIGHBOURS
     for axis in (0, 1):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            medians = np.nanmedian(residual, axis=axis)
-            medians[searched.sum(axis=axis) < MIN_LINE_PIXELS] = np.nan
-            windows = np.lib.stride_tricks.sliding_window_view(
-                np.pad(medians, width, constant_values=np.nan), 2 * width + 1).copy()
-            windows[:, width] = np.nan
-            around = np.nanmedian(windows, axis=1)
+        medians = _finite_medians(residual, axis)
+        medians[searched.sum(axis=axis) < MIN_LINE_PIXELS] = np.nan
+        windows = np.lib.stride_tricks.sliding_window_view(
+            np.pad(medians, width, constant_values=np.nan), 2 * width + 1).copy()
+        windows[:, width] = np.nan
+        around = _finite_medians(windows, 1)
         enough = np.isfinite(windows).sum(axis=1) >= 2
         line = enough & (medians - around > BAD_LINE_SIGMA)
         if axis == 0:
@@ -513,6 +511,18 @@ def _bad_lines(brightness: np.ndarray, background: np.ndarray, sigma: np.ndarray
         else:
             bad[line, :] = True
     return bad & searched
+
+
+def _finite_medians(values: np.ndarray, axis: int) -> np.ndarray:
+    """``np.nanmedian(values, axis)`` of a 2-D array, NaN where a line has no finite value,
+    by one sort: for lines this short ``np.nanmedian`` takes a masked-array path that cost
+    as much as a background fit."""
+    ordered = np.moveaxis(np.sort(values, axis=axis), axis, 0)
+    count = np.isfinite(values).sum(axis=axis)
+    lines = np.arange(ordered.shape[1])
+    low = ordered[np.maximum((count - 1) // 2, 0), lines]
+    high = ordered[np.maximum(count // 2, 0), lines]
+    return np.where(count > 0, (low + high) / 2, np.nan)
 
 
 def _searched(observation: Observation, brightness: np.ndarray,
