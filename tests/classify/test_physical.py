@@ -1,12 +1,18 @@
 """The physical screen on small scans with known answers, then on synthetic sets."""
 
+import warnings
 from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from marsaurora.classify import PhysicalScreenParams, classify, physical_screen
-from marsaurora.classify.excess import MAX_BRIDGED_GAP_PX, _counts_per_rayleigh, excess_map
+from marsaurora.classify.excess import (
+    MAX_BRIDGED_GAP_PX,
+    _counts_per_rayleigh,
+    _finite_medians,
+    excess_map,
+)
 from marsaurora.emus import read_l2b
 from marsaurora.preprocess import render_heatmap
 from marsaurora.synth.ranges import OOD, TRAIN
@@ -351,6 +357,21 @@ def test_a_stripe_of_missing_data_wider_than_the_bridge_still_separates():
     cut[56:56 + MAX_BRIDGED_GAP_PX + 2] = np.nan
     excess = excess_map(replace(scan, brightness_r=cut))
     assert excess.labels[40, int(centre[40, 0])] != excess.labels[80, int(centre[80, 0])]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_line_medians_are_numpys_nanmedian(seed):
+    """The bad-line check's medians, by one sort, equal ``np.nanmedian`` on lines with any share
+    of NaN, none left or none at all."""
+    rng = np.random.default_rng(seed)
+    values = rng.normal(size=(37, 23))
+    values[rng.random(values.shape) < 0.3 * seed] = np.nan
+    values[3] = np.nan
+    for axis in (0, 1):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            expected = np.nanmedian(values, axis=axis)
+        np.testing.assert_array_equal(_finite_medians(values, axis), expected)
 
 
 def test_hot_pixels_and_a_hot_column_are_not_aurora():
