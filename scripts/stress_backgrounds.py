@@ -38,7 +38,7 @@ LIMB_LAWS = ("secant, capped at 4", "secant, capped at 8", "secant, capped at 12
              "square root of the secant", "exponential")
 
 
-def alien_brightness(observation: Observation, law: str, rng: np.random.Generator
+def redrawn_brightness(observation: Observation, law: str, rng: np.random.Generator
                      ) -> tuple[np.ndarray, np.ndarray]:
     """Brightness and Poisson errors (R) drawn by ``law`` on the observation's geometry; the
     file's own brightness is kept off the disk, and missing pixels stay missing."""
@@ -75,7 +75,7 @@ def screened(path: Path, law: str) -> tuple[float, bool]:
     one of its features."""
     observation = read_l2b(path)
     rng = np.random.default_rng(zlib.crc32(f"{path.name}:{law}".encode()))
-    brightness, error = alien_brightness(observation, law, rng)
+    brightness, error = redrawn_brightness(observation, law, rng)
     features = excess_map(replace(observation, brightness_r=brightness.astype(np.float32),
                                   brightness_err_r=error.astype(np.float32))).features
     return (max((feature.significance for feature in features), default=0.0),

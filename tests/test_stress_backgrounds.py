@@ -17,7 +17,7 @@ SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "stress_backgrounds.p
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory):
-    path = tmp_path_factory.mktemp("alien")
+    path = tmp_path_factory.mktemp("redrawn")
     list(generate(SynthSpec(n=3, seed=43, scenarios=("quiet_night",), compress=False), path))
     return path
 
@@ -50,7 +50,7 @@ def test_an_unknown_law_is_refused_with_the_ones_there_are(folder):
 def test_the_redrawn_scan_is_poisson_and_keeps_the_files_sky(folder, law):
     observation = read_l2b(next(folder.glob("*.fits")))
     observation.brightness_r[5, :] = np.nan
-    brightness, error = _script().alien_brightness(observation, law,
+    brightness, error = _script().redrawn_brightness(observation, law,
                                                     np.random.default_rng(1))
     assert np.isnan(brightness[5]).all() and np.isnan(error[5]).all()
     off_disk = ~observation.on_disk & np.isfinite(observation.brightness_r)
