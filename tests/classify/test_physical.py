@@ -374,6 +374,20 @@ def test_line_medians_are_numpys_nanmedian(seed):
         np.testing.assert_array_equal(_finite_medians(values, axis), expected)
 
 
+@pytest.mark.parametrize("half", [4, 5, 6])
+def test_a_night_its_aurora_fills_is_measured_not_an_error(half):
+    """A night of (2 half)^2 pixels under an 80 R spot: once its features are left out, little
+    or nothing is left to fit a background on; the map must still come back (it raised on an
+    empty fit before), and the spot be found where pixels are left."""
+    scan = night_scan(0.5, 0, blob_r=80.0, blob_sigma_px=2.0, blob_at=(60, 64))
+    night = np.zeros(SHAPE, bool)
+    night[60 - half:60 + half, 64 - half:64 + half] = True
+    scan = replace(scan, brightness_r=np.where(night, scan.brightness_r, np.nan),
+                   brightness_err_r=np.where(night, scan.brightness_err_r, np.nan))
+    result = physical_screen(scan)
+    assert result.passed or half == 4
+
+
 def test_hot_pixels_and_a_hot_column_are_not_aurora():
     scan = night_scan(0.5, 2)
     brightness = scan.brightness_r.copy()

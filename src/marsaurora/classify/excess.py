@@ -330,15 +330,26 @@ def _first_pass(brightness: np.ndarray, searched: np.ndarray, context: np.ndarra
     seeded = _seeds_and_grown(brightness, background, sigma, clean, params, clear_view)
     hidden = np.zeros_like(clean)
     for _ in range(FOUND_REFITS):
-        if not (seeded.found & ~hidden).any():
+        wider = hidden | _widened(seeded.found | bad_lines)
+        if not (seeded.found & ~hidden).any() or not _fits_without(context, wider):
             break
-        hidden |= _widened(seeded.found | bad_lines)
+        hidden = wider
         background, sigma = _background(brightness, searched & ~hidden, context & ~hidden,
                                         observation, params, counts_per_r, planet)
         seeded = _seeds_and_grown(brightness, background, sigma, clean, params, clear_view)
     masked = _widened(seeded.grown | bad_lines)
+    if not _fits_without(context, masked):
+        masked = hidden
     return bad_lines, masked, _noise_beyond_errors(brightness, background, clean & ~masked,
                                                    counts_per_r)
+
+
+def _fits_without(context: np.ndarray, mask: np.ndarray) -> bool:
+    """Whether any pixel of ``context`` stays to fit a background on without ``mask``. A
+    night so small that its features fill it is fitted with less left out (what the refits
+    left out, or nothing) rather than on nothing: an 8x8-pixel night holding an 80 R spot
+    ended in an error."""
+    return bool((context & ~mask).any())
 
 
 def _widened(mask: np.ndarray) -> np.ndarray:
