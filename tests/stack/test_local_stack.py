@@ -103,7 +103,10 @@ def test_a_duplicate_delivery_leaves_no_duplicate(stack, tmp_path):
 
 
 def test_a_function_killed_mid_batch_loses_nothing(stack, tmp_path):
-    paths = _synth(tmp_path / "kill", 8, seed=13)
+    """Preprocess is killed once the first record is written: with 24 files it still has
+    work then (with 8, a slower classify let it finish them all first, and the kill
+    interrupted nothing)."""
+    paths = _synth(tmp_path / "kill", 24, seed=13)
     storage = stack.storage()
     wanted = set()
     for path in paths:
