@@ -27,19 +27,17 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from marsaurora.classify import PhysicalScreenParams
-from marsaurora.classify.excess import excess_map
+from marsaurora.classify import physical_screen
 from marsaurora.emus import Observation, read_l2b
 from marsaurora.synth.generate import TRUTH_FILE
 
-SCREEN = PhysicalScreenParams()
 DEFAULT_LAWS = "smooth,patchy:0.1:8,patchy:0.2:8,patchy:0.2:16,patchy:0.4:8"
 LIMB_LAWS = ("secant, capped at 4", "secant, capped at 8", "secant, capped at 12",
              "square root of the secant", "exponential")
 
 
 def redrawn_brightness(observation: Observation, law: str, rng: np.random.Generator
-                     ) -> tuple[np.ndarray, np.ndarray]:
+                       ) -> tuple[np.ndarray, np.ndarray]:
     """Brightness and Poisson errors (R) drawn by ``law`` on the observation's geometry; the
     file's own brightness is kept off the disk, and missing pixels stay missing."""
     on_disk = observation.on_disk
@@ -76,10 +74,10 @@ def screened(path: Path, law: str) -> tuple[float, bool]:
     observation = read_l2b(path)
     rng = np.random.default_rng(zlib.crc32(f"{path.name}:{law}".encode()))
     brightness, error = redrawn_brightness(observation, law, rng)
-    features = excess_map(replace(observation, brightness_r=brightness.astype(np.float32),
-                                  brightness_err_r=error.astype(np.float32))).features
-    return (max((feature.significance for feature in features), default=0.0),
-            any(SCREEN.is_candidate(feature) for feature in features))
+    result = physical_screen(replace(observation, brightness_r=brightness.astype(np.float32),
+                                     brightness_err_r=error.astype(np.float32)))
+    return (max((feature.significance for feature in result.excess.features), default=0.0),
+            result.passed)
 
 
 def _one(job: tuple[Path, str]) -> tuple[float, bool]:

@@ -23,12 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-from marsaurora.classify import PhysicalScreenParams
-from marsaurora.classify.excess import excess_map
+from marsaurora.classify import physical_screen
 from marsaurora.emus import read_l2b
 from marsaurora.synth.generate import TRUTH_FILE
 
-SCREEN = PhysicalScreenParams()
 DEFAULT_VARIANTS = "0:0,0:0.05,0:0.1,0.3:0.05,-0.1:0.05,-0.02:0"
 
 
@@ -43,9 +41,9 @@ def strongest(path: Path, offset_r: float, scatter_r: float) -> tuple[float, boo
         brightness_r=(observation.brightness_r + offset_r + noise).astype(np.float32),
         brightness_err_r=np.sqrt(observation.brightness_err_r**2 + scatter_r**2
                                  ).astype(np.float32))
-    features = excess_map(varied).features
-    return (max((feature.significance for feature in features), default=0.0),
-            any(SCREEN.is_candidate(feature) for feature in features))
+    result = physical_screen(varied)
+    return (max((feature.significance for feature in result.excess.features), default=0.0),
+            result.passed)
 
 
 def _one(job: tuple[Path, float, float]) -> tuple[float, bool]:

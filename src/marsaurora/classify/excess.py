@@ -278,8 +278,7 @@ def excess_map(observation: Observation, params: ExcessParams = ExcessParams()) 
                                   0.0)
     context = _context(observation, brightness, params)
     counts_per_r = _counts_per_rayleigh(brightness, error, searched)
-    planet = _PlanetBasis.of(observation, cv2.dilate(context.astype(np.uint8),
-                                                     np.ones((3, 3), np.uint8)) > 0)
+    planet = _PlanetBasis.of(observation, _widened(context))
     with np.errstate(invalid="ignore"):
         clear_view = observation.emission_deg <= WIDE_SEED_MAX_EMISSION_DEG
         clean_night = clear_view & (observation.sza_deg >= params.night_sza_min_deg
