@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 import requests
@@ -24,6 +25,7 @@ from marsaurora.synth.generate import SynthSpec, generate
 
 from helpers import add_corrupt_inputs, free_port, without_timings
 
+ROOT = Path(__file__).resolve().parents[2]
 IMAGES = FunctionImages()
 SETTINGS = Settings()
 
@@ -121,3 +123,14 @@ def test_a_stack_that_cannot_run_its_containers_says_what_to_do(images, said, tm
         pytest.skip(f"{IMAGES.engine} is not installed")
     with pytest.raises(StackError, match=said):
         LocalStack(tmp_path, SETTINGS, images=images).start()
+
+
+def test_every_stage_is_labelled_so_a_rebuild_removes_what_it_replaces():
+    """build-images.sh prunes untagged images by this label after building; a stage without
+    it would leave a copy behind on every rebuild (hundreds once filled a CI disk)."""
+    for name in ("Containerfile", "Containerfile.detect"):
+        lines = (ROOT / "containers" / name).read_text().splitlines()
+        stages = [number for number, line in enumerate(lines) if line.startswith("FROM ")]
+        assert len(stages) == 2, name
+        assert all(lines[number + 1].startswith("LABEL marsaurora.part=") for number in stages)
+    assert "--filter label=marsaurora.part" in (ROOT / "scripts" / "build-images.sh").read_text()
