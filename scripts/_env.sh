@@ -14,6 +14,11 @@ EXTRAS="${AURORA_EXTRAS:-test}"
 stamp="$VENV/.installed-$( (cat "$ROOT/pyproject.toml"; echo "$EXTRAS") | sha256sum | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
   echo "installing marsaurora and its dependencies into $VENV" >&2
+  free_gb=$(df -Pk "$VENV" | awk 'NR == 2 {print int($4 / 1048576)}')
+  if [[ ",$EXTRAS," =~ ,(test|train), ]] && [ "$free_gb" -lt 8 ]; then
+    echo "warning: ${free_gb} GB free beside $VENV; the training stack (PyTorch with its CUDA" \
+      "libraries) takes about 7 GB: free some space if pip stops with 'No space left on device'" >&2
+  fi
   "$VENV/bin/python" -m pip install --quiet --upgrade pip
   "$VENV/bin/python" -m pip install --quiet -e "${ROOT}[${EXTRAS}]"
   rm -f "$VENV"/.installed-*
