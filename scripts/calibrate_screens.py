@@ -63,7 +63,7 @@ def measure_file(truth: dict[str, Any]) -> dict[str, Any]:
     excess = excess_map(observation, PhysicalScreenParams().excess)
     return {"passed": {name: classify(observation, heatmap, **config).passed
                        for name, config in CONFIGURATIONS.items()},
-            "strongest": max((f.significance for f in excess.features), default=0.0)}
+            "strongest": excess.strongest_significance}
 
 
 def tally(sets: dict[str, list[dict]], workers: int) -> dict[str, Any]:

@@ -76,7 +76,7 @@ def screened(path: Path, law: str) -> tuple[float, bool]:
     brightness, error = redrawn_brightness(observation, law, rng)
     result = physical_screen(replace(observation, brightness_r=brightness.astype(np.float32),
                                      brightness_err_r=error.astype(np.float32)))
-    return (max((feature.significance for feature in result.excess.features), default=0.0),
+    return (result.excess.strongest_significance,
             result.passed)
 
 

@@ -42,7 +42,7 @@ def strongest(path: Path, offset_r: float, scatter_r: float) -> tuple[float, boo
         brightness_err_r=np.sqrt(observation.brightness_err_r**2 + scatter_r**2
                                  ).astype(np.float32))
     result = physical_screen(varied)
-    return (max((feature.significance for feature in result.excess.features), default=0.0),
+    return (result.excess.strongest_significance,
             result.passed)
 
 

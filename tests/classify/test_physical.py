@@ -62,7 +62,7 @@ def test_a_limb_aurora_at_emission_angles_of_65_to_80_deg_is_found(seed):
 def test_night_glow_structured_on_the_planet_is_background_up_to_the_limb(seed, tmp_path):
     scene = make_scene(np.random.default_rng(seed), "quiet_night", ranges=STRUCTURED_NIGHT)
     excess = excess_map(read_l2b(write_scene(scene, tmp_path)))
-    strongest = max((feature.significance for feature in excess.features), default=0.0)
+    strongest = excess.strongest_significance
     assert strongest < PhysicalScreenParams().min_significance / 2
 
 
@@ -108,7 +108,7 @@ def test_a_dark_night_with_halved_errors_holds_no_feature(seed):
     understated; the wide mean of a few stray counts must still not seed a feature."""
     dark = night_scan(0.06, seed)
     excess = excess_map(replace(dark, brightness_err_r=dark.brightness_err_r * 0.5))
-    strongest = max((feature.significance for feature in excess.features), default=0.0)
+    strongest = excess.strongest_significance
     assert strongest < PhysicalScreenParams().min_significance / 2
 
 
@@ -122,8 +122,7 @@ def test_a_fitted_brightness_scattering_about_zero_does_not_fool_the_gain(seed):
     aurora). Read where pixels hold four counts or more, the gain is the file's own (1.5)."""
     night = night_scan(0.02, seed, terminator_tail_r=200.0, gain=1.5)
     scattered = fitted(night, 0.0, 0.05, 100 + seed)
-    strongest = max((feature.significance for feature in excess_map(scattered).features),
-                    default=0.0)
+    strongest = excess_map(scattered).strongest_significance
     assert strongest < PhysicalScreenParams().min_significance / 2
 
 
@@ -137,8 +136,7 @@ def test_errors_that_follow_the_brightness_wrongly_are_caught_at_the_terminator(
     now compared with the errors at each level of background."""
     night = night_scan(0.02, seed, terminator_tail_r=200.0, gain=1.5)
     offset = fitted(night, 0.3, 0.05, 100 + seed)
-    strongest = max((feature.significance for feature in excess_map(offset).features),
-                    default=0.0)
+    strongest = excess_map(offset).strongest_significance
     assert strongest < 0.8 * PhysicalScreenParams().min_significance
 
 
@@ -181,8 +179,7 @@ def test_a_brightness_offset_below_zero_does_not_make_auroras(tmp_path):
     for k in range(12):
         scene = make_scene(rng, ("crescent", "quiet_night")[k % 2], ranges=dark)
         oversubtracted = fitted(read_l2b(write_scene(scene, tmp_path)), -0.1, 0.05, k)
-        strongest.append(max((f.significance for f in excess_map(oversubtracted).features),
-                             default=0.0))
+        strongest.append(excess_map(oversubtracted).strongest_significance)
     assert max(strongest) < 0.5 * PhysicalScreenParams().min_significance, strongest
 
 
@@ -299,7 +296,7 @@ def test_errors_of_one_value_make_no_arc_along_the_terminator(seed, tmp_path):
     errors = scan.brightness_err_r
     one_value = np.full_like(errors, float(np.median(errors[errors > 0])))
     excess = excess_map(replace(scan, brightness_err_r=one_value))
-    strongest = max((feature.significance for feature in excess.features), default=0.0)
+    strongest = excess.strongest_significance
     assert strongest < 0.75 * PhysicalScreenParams().min_significance
 
 

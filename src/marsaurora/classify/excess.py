@@ -236,6 +236,11 @@ class FeatureMap:
         """Detector ``(rows, cols)`` of the given features."""
         return np.nonzero(np.isin(self.labels, [feature.label for feature in features]))
 
+    @property
+    def strongest_significance(self) -> float:
+        """The most significant feature's significance (sigma); 0 without features."""
+        return max((feature.significance for feature in self.features), default=0.0)
+
 
 @dataclass(frozen=True, eq=False)
 class ExcessMap(FeatureMap):
