@@ -286,6 +286,29 @@ def test_all_nan_brightness(aurora_file, tmp_path):
     assert _refusal(rewrite(aurora_file, tmp_path / "nan.fits", blank)).code == "no_valid_data"
 
 
+def test_detector_pixel_0_reads_as_missing_whatever_the_file_holds(aurora_file, tmp_path):
+    """Pixel 0 lies outside the slit (the EMUS team's routines zero it). A file that gives it
+    a line of sight onto the night disk and a 400 R column must not hand the screen a line."""
+    def sky_at_pixel_0(hdul):
+        fov = hdul["FOV_GEOM"]
+        middle = fov.data["LAT"].shape[-1] // 2
+        for column in fov.columns.names:
+            if fov.data[column].ndim == 3:
+                fov.data[column][..., 0] = fov.data[column][..., middle]
+        emiss = hdul["EMISS"]
+        row = [str(name).strip() for name in emiss.data["NAME"]].index(OI_1304_ROW)
+        radiance = emiss.data["RADIANCE"][row]
+        axis = 1 if radiance.shape[1] == fov.data["LAT"].shape[-1] else 0
+        radiance[(slice(None), 0) if axis == 1 else (0, slice(None))] = 400.0
+
+    reference = read_both(aurora_file)
+    observation = read_both(rewrite(aurora_file, tmp_path / "pixel0.fits", sky_at_pixel_0))
+    assert observation.on_disk[:, 0].any()
+    assert np.isnan(observation.brightness_r[:, 0]).all()
+    assert np.isnan(observation.brightness_err_r[:, 0]).all()
+    np.testing.assert_array_equal(observation.brightness_r[:, 1:], reference.brightness_r[:, 1:])
+
+
 def test_kilorayleigh_unit_is_scaled(aurora_file, tmp_path):
     def to_kr(hdul):
         emiss = hdul["EMISS"]

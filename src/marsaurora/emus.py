@@ -58,6 +58,9 @@ OPTIONAL_GEOMETRY = frozenset({"LOCAL_TIME", "MRH_ALT"})
 REQUIRED_TABLES = ("FOV_GEOM", "EMISS")
 OPTIONAL_TABLES = ("TIME", "SC_GEOM")
 FOV_POINTS = 5
+OUTSIDE_SLIT_PIXEL = 0
+"""Detector pixel that lies outside the slit: the EMUS team's routines set it to zero, and
+whatever a file holds there is not sky, so it reads as missing (NaN), like a gap."""
 MAX_SCAN_SIDE = 8192
 """Most integrations or slit pixels of a scan: far above any EMUS swath, and below the
 32767 OpenCV can remap."""
@@ -173,9 +176,9 @@ class Observation:
     centre_point: int
     warnings: tuple[str, ...] = ()
     reader: str = "astropy"
+    """Which reader produced it: ``"stream"`` (the usual) or ``"astropy"``."""
     sc_alt_km: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
     """Spacecraft altitude per integration (``SC_GEOM`` ``SC_ALT``), km; empty when unknown."""
-    """Which reader produced it: ``"stream"`` (the usual) or ``"astropy"``."""
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -406,6 +409,8 @@ def _observation(path: Path, tables: dict[str, "Table | _AstropyTable"],
     nint, npix = geometry["lat_deg"].shape
     brightness, error, axes = _read_oi_1304(path, emiss, nint, npix,
                                             geometry["sza_deg"], notes)
+    brightness[:, OUTSIDE_SLIT_PIXEL] = np.nan
+    error[:, OUTSIDE_SLIT_PIXEL] = np.nan
     time_utc = _read_times(tables.get("TIME"), nint)
     sc_alt_km = _read_altitudes(tables.get("SC_GEOM"), nint)
     observation = Observation(
