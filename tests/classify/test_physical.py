@@ -10,7 +10,7 @@ from marsaurora.classify import PhysicalScreenParams, classify, physical_screen
 from marsaurora.classify.excess import (
     MAX_BRIDGED_GAP_PX,
     _counts_per_rayleigh,
-    _finite_medians,
+    _finite_quantiles,
     excess_map,
 )
 from marsaurora.emus import read_l2b
@@ -357,18 +357,20 @@ def test_a_stripe_of_missing_data_wider_than_the_bridge_still_separates():
 
 
 @pytest.mark.parametrize("seed", range(4))
-def test_line_medians_are_numpys_nanmedian(seed):
-    """The bad-line check's medians, by one sort, equal ``np.nanmedian`` on lines with any share
-    of NaN, none left or none at all."""
+def test_line_quantiles_are_numpys_nanquantile(seed):
+    """The bad-line check's quartiles and medians, by one sort, equal ``np.nanquantile`` on
+    lines with any share of NaN, none left or none at all."""
     rng = np.random.default_rng(seed)
     values = rng.normal(size=(37, 23))
     values[rng.random(values.shape) < 0.3 * seed] = np.nan
     values[3] = np.nan
     for axis in (0, 1):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            expected = np.nanmedian(values, axis=axis)
-        np.testing.assert_array_equal(_finite_medians(values, axis), expected)
+        for quantile in (0.25, 0.5):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                expected = np.nanquantile(values, quantile, axis=axis)
+            np.testing.assert_allclose(_finite_quantiles(values, axis, quantile), expected,
+                                       rtol=0, atol=1e-12)
 
 
 @pytest.mark.parametrize("half", [4, 5, 6])
@@ -383,6 +385,23 @@ def test_a_night_its_aurora_fills_is_measured_not_an_error(half):
                    brightness_err_r=np.where(night, scan.brightness_err_r, np.nan))
     result = physical_screen(scan)
     assert result.passed or half == 4
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_an_arc_along_most_of_a_short_column_is_not_a_bad_line(seed):
+    """Near the limb a detector column holds few night pixels, and an arc along it can cover
+    most of them: the arc (rows 40-85 of a column searched over rows 30-100) must stay in the
+    search and be one feature, not be taken for five bad columns and cut in two (it was, with
+    the median: two 30-36 sigma halves beside a gap)."""
+    rows, cols = np.mgrid[0:SHAPE[0], 0:SHAPE[1]]
+    arc = 20.0 * np.exp(-((cols - 112) ** 2) / (2 * 1.5**2)) * ((rows >= 40) & (rows <= 85))
+    scan = night_scan(0.5, seed, extra_r=arc)
+    beyond = (cols >= 100) & ((rows < 30) | (rows > 100))
+    scan = replace(scan, brightness_r=np.where(beyond, np.nan, scan.brightness_r),
+                   brightness_err_r=np.where(beyond, np.nan, scan.brightness_err_r))
+    excess = excess_map(scan)
+    assert excess.searched[40:86, 110:115].all()
+    assert excess.labels[45, 112] == excess.labels[80, 112] == excess.features[0].label
 
 
 def test_hot_pixels_and_a_hot_column_are_not_aurora():
