@@ -68,6 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--ranges", choices=sorted(RANGES), default="train",
                        help="how widely scenes are drawn: train (the detector's training "
                             "ranges, default) or ood (outside them, to test generalization)")
+    synth.add_argument("--gain", type=_gain_range, default=None, metavar="LOW:HIGH",
+                       help="counts per rayleigh to draw each scan's noise from, instead of "
+                            "the ranges' own (train 1.5:8, ood 1:1.5); e.g. 50:150 for scans "
+                            "far less noisy")
     synth.add_argument("--no-compress", action="store_true", help="write .fits, not .fits.gz")
     synth.add_argument("--workers", type=int, default=None,
                        help="processes (default AURORA_WORKERS; 0 = every core)")
@@ -211,7 +215,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _synth(args: argparse.Namespace, settings: Settings) -> int:
     spec = SynthSpec(n=args.n, seed=args.seed, scenarios=tuple(args.scenario),
-                     compress=not args.no_compress, ranges=args.ranges)
+                     compress=not args.no_compress, ranges=args.ranges,
+                     gain_counts_per_r=args.gain)
     workers = resolve_workers(settings.workers)
     counts: dict[str, int] = {}
     with tqdm(total=spec.n, unit="file", disable=args.no_progress) as bar:
@@ -467,6 +472,18 @@ def _positive(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
+
+
+def _gain_range(text: str) -> tuple[float, float]:
+    low, _, high = text.partition(":")
+    try:
+        values = (float(low), float(high or low))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"give counts per rayleigh as LOW:HIGH, e.g. 50:150, not {text!r}") from None
+    if not 0 < values[0] <= values[1]:
+        raise argparse.ArgumentTypeError(f"need 0 < LOW <= HIGH, got {text!r}")
+    return values
 
 
 if __name__ == "__main__":

@@ -159,3 +159,21 @@ def test_file_k_does_not_depend_on_n(tmp_path):
 def test_unknown_scenario_is_refused(tmp_path):
     with pytest.raises(ValueError, match="unknown scenario 'aurorae'"):
         list(generate(SynthSpec(n=1, seed=0, scenarios=("aurorae",)), tmp_path))
+
+
+def test_a_gain_given_draws_every_scan_that_much_less_noisy(tmp_path):
+    """``--gain`` replaces the ranges' counts per rayleigh: the truth says so, and so do the
+    written errors (Poisson: brightness / error**2 is the gain wherever a pixel has counts)."""
+    records = list(generate(SynthSpec(n=3, seed=5, scenarios=("quiet_night",),
+                                      gain_counts_per_r=(60.0, 80.0)), tmp_path))
+    for record in records:
+        assert 60.0 <= record["gain_counts_per_r"] <= 80.0
+        observation = read_l2b(tmp_path / record["file"])
+        counted = observation.on_disk & (observation.brightness_r > 0.5)
+        gains = observation.brightness_r[counted] / observation.brightness_err_r[counted] ** 2
+        np.testing.assert_allclose(np.median(gains), record["gain_counts_per_r"], rtol=0.01)
+
+
+def test_a_gain_range_upside_down_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="0 < LOW <= HIGH"):
+        list(generate(SynthSpec(n=1, seed=0, gain_counts_per_r=(5.0, 1.0)), tmp_path))

@@ -7,7 +7,7 @@ regenerated alone.
 
 import json
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from marsaurora.synth.ranges import RANGES
+from marsaurora.synth.ranges import RANGES, SceneRanges
 from marsaurora.synth.scene import DEFAULT_MIX, SCENARIOS, Scene, make_scene
 from marsaurora.synth.writer import write_l2b
 
@@ -35,6 +35,16 @@ class SynthSpec:
     compress: bool = True
     ranges: str = "train"
     """Which :data:`~marsaurora.synth.ranges.RANGES` the scenes are drawn from."""
+    gain_counts_per_r: tuple[float, float] | None = None
+    """Counts per rayleigh to draw from instead of the ranges' own: how noisy the scans are."""
+
+    @property
+    def scene_ranges(self) -> SceneRanges:
+        """The ranges the scenes are drawn from, with the gain given here if any."""
+        ranges = RANGES[self.ranges]
+        if self.gain_counts_per_r is None:
+            return ranges
+        return replace(ranges, gain_counts_per_r=self.gain_counts_per_r)
 
 
 def generate(spec: SynthSpec, out_dir: Path, *,
@@ -50,6 +60,10 @@ def generate(spec: SynthSpec, out_dir: Path, *,
             raise ValueError(f"unknown scenario {scenario!r}; choose from {', '.join(SCENARIOS)}")
     if spec.ranges not in RANGES:
         raise ValueError(f"unknown ranges {spec.ranges!r}; choose from {', '.join(RANGES)}")
+    if spec.gain_counts_per_r is not None:
+        low, high = spec.gain_counts_per_r
+        if not 0 < low <= high:
+            raise ValueError(f"gain {low}:{high} counts per rayleigh: give 0 < LOW <= HIGH")
     out_dir.mkdir(parents=True, exist_ok=True)
     jobs = list(enumerate(np.random.SeedSequence(spec.seed).spawn(spec.n)))
     work = partial(make_file, spec=spec, out_dir=out_dir)
@@ -67,7 +81,7 @@ def make_file(job: tuple[int, np.random.SeedSequence], spec: SynthSpec,
     index, stream = job
     rng = np.random.default_rng(stream)
     scenario = _draw_scenario(rng, spec.scenarios)
-    scene = make_scene(rng, scenario, ranges=RANGES[spec.ranges])
+    scene = make_scene(rng, scenario, ranges=spec.scene_ranges)
     start = (datetime(2021, 6, 1) + timedelta(hours=7 * index + spec.seed % 1000 * 24 * 7)
              + timedelta(seconds=int(rng.integers(0, 3600))))
     mode, swath = _mode_and_swath(rng, scene)
