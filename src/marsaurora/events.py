@@ -108,6 +108,9 @@ DEAD_LETTER_SERVICE = SERVICE_PREFIX + DEAD_LETTER_STAGE
 FUNCTIONS = tuple(hop.stage for hop in HOPS) + (DEAD_LETTER_STAGE,)
 """Every event function, one Knative Service (``aurora-<name>``) each; the chart's list is
 checked against it."""
+FUNCTION_HEADER = "Aurora-Function"
+"""HTTP header on every answer of a function, naming it: the local stack checks that each
+function's port is answered by that function before it routes events there."""
 
 
 class BadEvent(ValueError):

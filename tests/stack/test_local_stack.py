@@ -10,13 +10,16 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import requests
 
 from marsaurora.config import Settings
 from marsaurora.layout import BucketLayout, content_digest
 from marsaurora.pipeline import PipelineOptions, process_file
 from marsaurora.runner import RECORDS_FILE, discover_inputs, run_batch
 from marsaurora.stack.batch import run_via_events, upload
-from marsaurora.stack.local import LOCAL_CREDENTIALS, LocalStack
+from marsaurora.events import FUNCTIONS
+from marsaurora.stack import local
+from marsaurora.stack.local import LOCAL_CREDENTIALS, LocalStack, StackError
 from marsaurora.storage import Storage
 from marsaurora.synth.generate import SynthSpec, generate
 
@@ -195,6 +198,46 @@ def test_no_credential_reaches_a_log_a_record_or_a_dead_letter(stack):
     assert documents
     for key in documents:
         assert secret not in storage.get(key)[0], key
+
+
+def test_a_stack_never_gives_two_parts_one_port(tmp_path):
+    stacks = [LocalStack(tmp_path / str(number), SETTINGS) for number in range(20)]
+    for stack in stacks:
+        ports = [part.port for part in stack.parts.values()]
+        assert len(set(ports)) == len(ports)
+
+
+def test_a_function_port_answered_by_another_function_stops_the_start(tmp_path, monkeypatch):
+    """A bench run's broker once sent observation.stored to catalog: catalog held the port
+    preprocess was told to use, answered preprocess's readiness probe, and got its events.
+    Here catalog already serves the port the stack gives preprocess; the start must stop
+    with the clash named, not route events to the wrong function."""
+    port = free_port()
+    squatter = subprocess.Popen([sys.executable, "-m", "marsaurora.chain.serve", "--stage",
+                                 "catalog", "--port", str(port)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                requests.get(f"http://127.0.0.1:{port}/health/liveness", timeout=1)
+                break
+            except requests.RequestException:
+                time.sleep(0.1)
+        real = local._free_ports
+
+        def preprocess_on_the_taken_port(count: int) -> list[int]:
+            ports = real(count)
+            ports[1 + FUNCTIONS.index("preprocess")] = port
+            return ports
+
+        monkeypatch.setattr(local, "_free_ports", preprocess_on_the_taken_port)
+        stack = LocalStack(tmp_path, SETTINGS)
+        with pytest.raises(StackError, match=f"preprocess's port {port} is answered by catalog"):
+            stack.start()
+    finally:
+        squatter.terminate()
+        squatter.wait(timeout=30)
 
 
 @pytest.mark.parametrize("cores, chosen, expected", [(2, 0, 1), (16, 0, 2), (64, 0, 10),

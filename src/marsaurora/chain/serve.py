@@ -15,12 +15,14 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import waitress
 from parliament import server
 
 from marsaurora.chain.http import stage_main
 from marsaurora.chain.run import HANDLERS
+from marsaurora.events import FUNCTION_HEADER
 
 
 MAX_REQUEST_BYTES = 1 << 20
@@ -47,12 +49,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     function = (server.load(str(args.folder)) if args.folder is not None
                 else SimpleNamespace(main=stage_main(args.stage)))
     app = server.create(function)
+    name = args.stage or args.folder.resolve().name
+    app.after_request(lambda response: _named(response, name))
     readiness = getattr(function.main, "readiness", None)
     if readiness is not None:
         app.view_functions["readiness"] = lambda: _probe(readiness)
     waitress.serve(app, host=args.host, port=args.port, threads=args.threads,
                    ident="marsaurora", max_request_body_size=MAX_REQUEST_BYTES, _quiet=True)
     return 0
+
+
+def _named(response: Any, name: str) -> Any:
+    """Every answer says which function gave it (:data:`FUNCTION_HEADER`)."""
+    response.headers[FUNCTION_HEADER] = name
+    return response
 
 
 def _probe(readiness: Callable[[], tuple[bool, str]]) -> tuple[str, int]:

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
@@ -19,7 +20,7 @@ from cloudevents.http import CloudEvent
 
 from marsaurora.config import Settings, env_name
 from marsaurora.detect import ModelError, model_file
-from marsaurora.events import FUNCTIONS, SERVICE_PREFIX
+from marsaurora.events import FUNCTION_HEADER, FUNCTIONS, SERVICE_PREFIX
 from marsaurora.pipeline import PipelineOptions
 from marsaurora.chain.remote import ChainUnreachable, post_event
 from marsaurora.stack.containers import FunctionImages
@@ -89,7 +90,8 @@ class LocalStack:
         self.images = images
         (state_dir / "logs").mkdir(parents=True, exist_ok=True)
         (state_dir / "s3-spill").mkdir(parents=True, exist_ok=True)
-        s3_port = s3_port or _free_port()
+        ports = iter(_free_ports(len(FUNCTIONS) + 2))
+        s3_port = s3_port or next(ports)
         base_env = {**os.environ, **settings.to_env(),
                     "AURORA_S3_ENDPOINT": functions_s3_endpoint or f"http://127.0.0.1:{s3_port}",
                     "AWS_ACCESS_KEY_ID": LOCAL_CREDENTIALS[0],
@@ -105,13 +107,13 @@ class LocalStack:
         stage_env["detect"] = {**base_env,
                                env_name("detect_threads"): str(detect_threads(settings))}
         for stage in FUNCTIONS:
-            port = _free_port()
+            port = next(ports)
             argv = ([sys.executable, "-m", "marsaurora.chain.serve", "--stage", stage,
                      "--port", str(port)] if images is None
                     else images.argv(stage, port, stage_env[stage]))
             self.parts[stage] = _Part(stage, argv, stage_env[stage], port, "/health/readiness",
                                       images=images)
-        broker_port = broker_port or _free_port()
+        broker_port = broker_port or next(ports)
         services = [f"--service={SERVICE_PREFIX}{stage}={self.parts[stage].url}"
                     for stage in FUNCTIONS]
         self.parts["broker"] = _Part(
@@ -261,6 +263,7 @@ class LocalStack:
                                  f"{self._log_tail(part.name)}")
             try:
                 answer = requests.get(part.url + part.health_path, timeout=1)
+                _check_identity(part, answer)
                 if answer.status_code < 500:
                     return
                 last = f" (last answer: {answer.status_code} {answer.text[:200]})"
@@ -276,13 +279,31 @@ class LocalStack:
         return "\n".join(text.splitlines()[-lines:])
 
 
+def _check_identity(part: _Part, answer: requests.Response) -> None:
+    """A function's port must be answered by that function: another process that took the
+    port in between would get its events."""
+    if part.name not in FUNCTIONS:
+        return
+    answered_by = answer.headers.get(FUNCTION_HEADER)
+    if answered_by != part.name:
+        raise StackError(f"{part.name}'s port {part.port} is answered by "
+                         f"{answered_by or 'something that is not one of our functions'}; "
+                         "another process took the port: start the stack again")
+
+
 def _remove_container(part: _Part) -> None:
     """A killed ``podman run`` client leaves its container running; remove it by name."""
     if part.images is not None and part.process is not None:
         part.images.remove(part.name, part.port)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+def _free_ports(count: int) -> list[int]:
+    """``count`` different free loopback ports. The probes stay bound until all are taken:
+    one probe at a time, closed before the next, can be handed the same port twice, and two
+    functions told one port had the first to bind answer the other's readiness probe and
+    events (a bench run's broker once sent observation.stored to catalog)."""
+    with ExitStack() as held:
+        probes = [held.enter_context(socket.socket()) for _ in range(count)]
+        for probe in probes:
+            probe.bind(("127.0.0.1", 0))
+        return [probe.getsockname()[1] for probe in probes]
