@@ -47,7 +47,7 @@ from marsaurora.storage import Storage, StorageUnavailable
 from marsaurora.watcher.mirror import Selection, mirror
 from marsaurora.watcher.sources import SourceError, open_source
 from marsaurora.watcher.watch import Watcher, watch_forever
-from marsaurora.synth.generate import TRUTH_FILE, SynthSpec, generate
+from marsaurora.synth.generate import TRUTH_FILE, SynthSpec, checked_gain, generate
 from marsaurora.synth.ranges import RANGES
 from marsaurora.synth.scene import SCENARIOS
 
@@ -481,9 +481,10 @@ def _gain_range(text: str) -> tuple[float, float]:
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"give counts per rayleigh as LOW:HIGH, e.g. 50:150, not {text!r}") from None
-    if not 0 < values[0] <= values[1]:
-        raise argparse.ArgumentTypeError(f"need 0 < LOW <= HIGH, got {text!r}")
-    return values
+    try:
+        return checked_gain(*values)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 if __name__ == "__main__":

@@ -47,6 +47,13 @@ class SynthSpec:
         return replace(ranges, gain_counts_per_r=self.gain_counts_per_r)
 
 
+def checked_gain(low: float, high: float) -> tuple[float, float]:
+    """A range of counts per rayleigh to draw from, or ValueError saying what is wrong."""
+    if not 0 < low <= high:
+        raise ValueError(f"gain {low:g}:{high:g} counts per rayleigh: need 0 < LOW <= HIGH")
+    return low, high
+
+
 def generate(spec: SynthSpec, out_dir: Path, *,
              pool: Any = None) -> Iterator[dict[str, Any]]:
     """Write ``spec.n`` files into ``out_dir``, yielding each truth record.
@@ -61,9 +68,7 @@ def generate(spec: SynthSpec, out_dir: Path, *,
     if spec.ranges not in RANGES:
         raise ValueError(f"unknown ranges {spec.ranges!r}; choose from {', '.join(RANGES)}")
     if spec.gain_counts_per_r is not None:
-        low, high = spec.gain_counts_per_r
-        if not 0 < low <= high:
-            raise ValueError(f"gain {low}:{high} counts per rayleigh: give 0 < LOW <= HIGH")
+        checked_gain(*spec.gain_counts_per_r)
     out_dir.mkdir(parents=True, exist_ok=True)
     jobs = list(enumerate(np.random.SeedSequence(spec.seed).spawn(spec.n)))
     work = partial(make_file, spec=spec, out_dir=out_dir)
