@@ -18,7 +18,6 @@ thresholds; the detector is not run). Usage::
 """
 
 import argparse
-import json
 import zlib
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
@@ -29,7 +28,7 @@ import numpy as np
 
 from marsaurora.classify import physical_screen
 from marsaurora.emus import Observation, read_l2b
-from marsaurora.synth.generate import TRUTH_FILE
+from marsaurora.synth.generate import read_truth
 
 DEFAULT_LAWS = "smooth,patchy:0.1:8,patchy:0.2:8,patchy:0.2:16,patchy:0.4:8"
 LIMB_LAWS = ("secant, capped at 4", "secant, capped at 8", "secant, capped at 12",
@@ -92,11 +91,10 @@ def main() -> None:
                              "(default: %(default)s)")
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
-    truth_path = args.folder / TRUTH_FILE
-    if not truth_path.is_file():
-        parser.error(f"{truth_path} not found: make the folder with `aurora synth --out`")
-    files = [args.folder / json.loads(line)["file"]
-             for line in truth_path.read_text().splitlines()]
+    try:
+        files = [args.folder / record["file"] for record in read_truth(args.folder)]
+    except FileNotFoundError as exc:
+        parser.error(str(exc))
     laws = args.laws.split(",")
     for law in laws:
         if law != "smooth" and not (law.startswith("patchy:") and law.count(":") == 2):

@@ -15,7 +15,6 @@ so a run repeats. Usage::
 """
 
 import argparse
-import json
 import zlib
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
@@ -25,7 +24,7 @@ import numpy as np
 
 from marsaurora.classify import physical_screen
 from marsaurora.emus import read_l2b
-from marsaurora.synth.generate import TRUTH_FILE
+from marsaurora.synth.generate import read_truth
 
 DEFAULT_VARIANTS = "0:0,0:0.05,0:0.1,0.3:0.05,-0.1:0.05,-0.02:0"
 
@@ -58,7 +57,10 @@ def main() -> None:
                              "--variants=... (default: %(default)s)")
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
-    truth = [json.loads(line) for line in (args.folder / TRUTH_FILE).read_text().splitlines()]
+    try:
+        truth = read_truth(args.folder)
+    except FileNotFoundError as exc:
+        parser.error(str(exc))
     print("| offset, R | scatter, R | aurora-free scans | strongest feature, sigma "
           "| aurora-free scans the screen passes | aurora scans the screen passes |")
     print("| --- | --- | --- | --- | --- | --- |")

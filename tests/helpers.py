@@ -1,7 +1,6 @@
 """Helpers the tests share (fixtures stay in conftest.py): synthetic data, servers, records."""
 
 import http.server
-import json
 import os
 import socket
 import subprocess
@@ -17,16 +16,11 @@ from pathlib import Path
 import requests
 from astropy.io import fits
 
-from marsaurora.synth.generate import TRUTH_FILE, SynthSpec, file_name, generate
+from marsaurora.synth.generate import SynthSpec, file_name, generate
 from marsaurora.synth.scene import Scene
 from marsaurora.synth.writer import write_l2b
 
 START = datetime(2022, 3, 31, 21, 21, 7)
-
-
-def load_truth(folder: Path) -> list[dict]:
-    """The truth records of a generated folder, in file order."""
-    return [json.loads(line) for line in (folder / TRUTH_FILE).open()]
 
 
 def scenario_folder(root: Path, scenario: str, n: int, seed: int) -> Path:

@@ -10,8 +10,8 @@ from marsaurora.errors import ERROR_CODES
 from marsaurora.pipeline import PipelineOptions, process_file
 from marsaurora.record import STATUSES, STEPS
 from marsaurora.runner import RECORDS_FILE, discover_inputs, run_batch
+from marsaurora.synth.generate import read_truth
 
-from helpers import load_truth
 
 REQUIRED_FIELDS = {"observation", "status", "stage", "error", "candidates", "detections",
                    "timings_ms"}
@@ -96,7 +96,7 @@ def test_batch_writes_one_record_per_input_in_order(mixed_set, tmp_path):
                       "cut.fits.gz": "truncated", "missing.fits": "not_found"}
     assert summary.total == 16 and summary.by_status["error"] == 4
 
-    truth = {t["file"]: t for t in load_truth(mixed_set)}
+    truth = {t["file"]: t for t in read_truth(mixed_set)}
     for record in records:
         known = truth.get(record["observation"])
         if known and any(a["snr"] >= CLEARLY_VISIBLE_SNR for a in known["auroras"]):

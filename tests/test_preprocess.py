@@ -9,8 +9,8 @@ import pytest
 from marsaurora.emus import read_l2b
 from marsaurora.preprocess import (DISK_CENTRE_PX, DISK_RADIUS_PX, HEIGHT_PX, NO_SOURCE,
                                    WIDTH_PX, log_scaled, render_heatmap)
+from marsaurora.synth.generate import read_truth
 
-from helpers import load_truth
 
 
 def _disk_pixels(observation, heatmap) -> tuple[np.ndarray, np.ndarray]:
@@ -30,7 +30,7 @@ def test_heatmap_is_640x480_rgb(aurora_file):
 
 def test_full_disk_is_a_centred_circle_of_the_paper_radius(scenario_sets):
     checked = 0
-    for record in load_truth(scenario_sets["quiet_night"]):
+    for record in read_truth(scenario_sets["quiet_night"]):
         if record["sc_distance_km"] < 34000:
             continue  # a partial swath: the disk is cut by the slit ends
         observation = read_l2b(scenario_sets["quiet_night"] / record["file"])
@@ -46,7 +46,7 @@ def test_full_disk_is_a_centred_circle_of_the_paper_radius(scenario_sets):
 
 
 def test_partial_swath_stays_inside_the_disk_circle(scenario_sets):
-    partial = [r for folder in scenario_sets.values() for r in load_truth(folder)
+    partial = [r for folder in scenario_sets.values() for r in read_truth(folder)
                if r["sc_distance_km"] < 31000]
     if not partial:
         pytest.skip("the fixture sets drew no partial swath")
@@ -66,7 +66,7 @@ def test_disk_is_found_without_minimum_ray_heights(aurora_file):
 
 def test_pixel_map_leads_back_to_the_aurora_peak(scenario_sets):
     folder = scenario_sets["aurora"]
-    for record in load_truth(folder):
+    for record in read_truth(folder):
         observation = read_l2b(folder / record["file"])
         heatmap = render_heatmap(observation)
         for aurora in record["auroras"]:
@@ -90,7 +90,7 @@ def test_log_scale_is_monotonic_and_keeps_nan():
 
 def test_missing_integrations_are_black(scenario_sets):
     for folder in scenario_sets.values():
-        for record in load_truth(folder):
+        for record in read_truth(folder):
             gaps = [h for h in record["hard_negatives"] if h["type"] == "missing_integrations"
                     and h["count"] >= 2]
             if gaps:

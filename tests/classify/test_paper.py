@@ -6,13 +6,12 @@ import pytest
 from marsaurora.classify import PaperFilterParams, ScreenResult, classify, paper_filter
 from marsaurora.emus import read_l2b
 from marsaurora.preprocess import HEIGHT_PX, WIDTH_PX, render_heatmap
-
-from helpers import load_truth
+from marsaurora.synth.generate import read_truth
 
 
 def _results(folder, params: PaperFilterParams | None = None) -> list[ScreenResult]:
     results = []
-    for record in load_truth(folder):
+    for record in read_truth(folder):
         heatmap = render_heatmap(read_l2b(folder / record["file"]))
         results.append(paper_filter(heatmap, params or PaperFilterParams()))
     return results
@@ -20,7 +19,7 @@ def _results(folder, params: PaperFilterParams | None = None) -> list[ScreenResu
 
 def test_bright_auroras_pass_the_literal_filter(scenario_sets):
     folder = scenario_sets["aurora"]
-    bright = [r for r, t in zip(_results(folder), load_truth(folder), strict=True)
+    bright = [r for r, t in zip(_results(folder), read_truth(folder), strict=True)
               if max(a["peak_r"] for a in t["auroras"]) >= 4]
     assert bright and all(r.passed for r in bright)
 

@@ -18,7 +18,9 @@ from marsaurora.preprocess import render_heatmap
 from marsaurora.synth.ranges import OOD, TRAIN
 from marsaurora.synth.scene import make_scene
 
-from helpers import load_truth, write_scene
+from marsaurora.synth.generate import read_truth
+
+from helpers import write_scene
 from scans import SHAPE, fitted, night_scan
 
 STRUCTURED_NIGHT = replace(
@@ -453,7 +455,7 @@ def test_the_clean_night_threshold_is_the_lower_of_the_two():
 
 
 def _pass_rate(folder, **screen) -> float:
-    records = load_truth(folder)
+    records = read_truth(folder)
     passed = 0
     for record in records:
         observation = read_l2b(folder / record["file"])

@@ -4,12 +4,11 @@ import numpy as np
 import pytest
 
 from marsaurora.emus import read_l2b
-from marsaurora.synth.generate import SynthSpec, generate
+from marsaurora.synth.generate import SynthSpec, generate, read_truth
 from marsaurora.synth.geometry import MARS_RADIUS_KM, unit_vector
 from marsaurora.synth.ranges import OOD, TRAIN
 from marsaurora.synth.scene import AURORA_TYPES, SCENARIOS, make_scene
 
-from helpers import load_truth
 
 
 def _great_circle_deg(lat1, lon1, lat2, lon2) -> float:
@@ -18,7 +17,7 @@ def _great_circle_deg(lat1, lon1, lat2, lon2) -> float:
 
 
 def test_every_file_reopens_with_its_truth(mixed_set):
-    truth = load_truth(mixed_set)
+    truth = read_truth(mixed_set)
     files = sorted(p.name for p in mixed_set.glob("*.fits.gz"))
     assert sorted(t["file"] for t in truth) == files and len(files) == 12
     for record in truth:
@@ -33,7 +32,7 @@ def test_every_file_reopens_with_its_truth(mixed_set):
 def test_injected_auroras_are_where_truth_says(scenario_sets):
     folder = scenario_sets["aurora"]
     checked = 0
-    for record in load_truth(folder):
+    for record in read_truth(folder):
         observation = read_l2b(folder / record["file"])
         for aurora in record["auroras"]:
             assert aurora["type"] in AURORA_TYPES
@@ -86,7 +85,7 @@ def test_truth_places_each_aurora_where_its_light_falls():
 
 
 def test_crustal_spots_sit_over_the_southern_crustal_fields(scenario_sets):
-    spots = [a for r in load_truth(scenario_sets["aurora"]) for a in r["auroras"]
+    spots = [a for r in read_truth(scenario_sets["aurora"]) for a in r["auroras"]
              if a["crustal"]]
     for spot in spots:
         assert spot["type"] == "spot"
@@ -122,14 +121,14 @@ def test_out_of_distribution_auroras_lie_outside_the_training_widths_and_profile
 
 def test_quiet_and_dayside_sets_hold_no_aurora(scenario_sets):
     for scenario in ("quiet_night", "dayside", "crescent"):
-        truth = load_truth(scenario_sets[scenario])
+        truth = read_truth(scenario_sets[scenario])
         assert all(r["scenario"] == scenario and not r["auroras"] for r in truth)
 
 
 def test_hot_pixels_are_written_where_truth_says(scenario_sets):
     seen = 0
     for folder in scenario_sets.values():
-        for record in load_truth(folder):
+        for record in read_truth(folder):
             hot = [h for h in record["hard_negatives"] if h["type"] == "hot_pixel"]
             if not hot:
                 continue

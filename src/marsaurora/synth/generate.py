@@ -47,6 +47,15 @@ class SynthSpec:
         return replace(ranges, gain_counts_per_r=self.gain_counts_per_r)
 
 
+def read_truth(folder: Path) -> list[dict[str, Any]]:
+    """The truth records of a folder :func:`generate` wrote, in file order; FileNotFoundError
+    saying how to make one when it has none."""
+    path = folder / TRUTH_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: make the folder with `aurora synth --out`")
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
 def checked_gain(low: float, high: float) -> tuple[float, float]:
     """A range of counts per rayleigh to draw from, or ValueError saying what is wrong."""
     if not 0 < low <= high:
