@@ -103,6 +103,26 @@ def test_without_snr_in_the_truth_there_is_no_visible_recall(run):
     result = evaluate(*run)
     assert result.visible is None and result.to_json()["visible"] is None
     assert "SNR >=" not in result.describe()
+    assert result.ceiling == {} and "ceiling" not in result.describe()
+
+
+def test_the_ceiling_counts_what_reaches_snr_5_whatever_the_run_found(tmp_path):
+    def aurora(snr, peak_r):
+        return {"lat_deg": 0.0, "lon_deg": 0.0, "snr": snr, "peak_r": peak_r,
+                "emission_deg": 30.0}
+    truth = [{"file": "lost", "has_aurora": True, "auroras": [aurora(2.0, 8.0)]},
+             {"file": "mixed", "has_aurora": True, "auroras": [aurora(2.0, 1.0),
+                                                              aurora(6.0, 20.0)]},
+             {"file": "quiet", "has_aurora": False, "auroras": []}]
+    records = [{"observation": name, "status": "no_aurora", "detections": []}
+               for name in ("lost", "mixed", "quiet")]
+    result = evaluate(_write(tmp_path / "t.jsonl", truth), _write(tmp_path / "r.jsonl", records))
+    assert result.recall == 0.0
+    assert result.to_json()["ceiling"] == {
+        "observations": {"injected": 2, "found": 1, "recall": 0.5},
+        "bright": {"injected": 2, "found": 1, "recall": 0.5}}
+    assert "ceiling (share at SNR >= 5, what a perfect detector finds): observations 0.500 " \
+        "(1/2), bright 0.500 (1/2)" in result.describe()
 
 
 def test_auroras_of_5_r_and_brighter_up_to_80_deg_are_counted_apart(tmp_path):

@@ -32,6 +32,10 @@ whether a miss was visible in the data at all, whatever its brightness in raylei
 VISIBLE_SNR = 10.0
 """An aurora at this signal-to-noise or more is plainly in the data; below, even a perfect
 detector would trade false alarms for it. ``recall_visible`` counts only observations with one."""
+REACHABLE_SNR = 5.0
+"""Under this signal-to-noise an aurora is lost in its own pixels' noise: even told where to
+look, a 5-sigma test misses half of those at 5 and nearly all under 3. The share of auroras
+at this or more is about the most any detector can find without false alarms (``ceiling``)."""
 BRIGHT_PEAK_R = 5.0
 BRIGHT_MAX_EMISSION_DEG = 80.0
 """Auroras peaking at :data:`BRIGHT_PEAK_R` or more, seen at up to this emission angle: the
@@ -91,6 +95,10 @@ class Evaluation:
     bright: Tally | None = None
     """Auroras of :data:`BRIGHT_PEAK_R` and brighter at emission angles up to
     :data:`BRIGHT_MAX_EMISSION_DEG`, and how many were found; None when none were injected."""
+    ceiling: dict[str, Tally] = field(default_factory=dict)
+    """How far a perfect detector could get: for ``observations`` (with an aurora) and the
+    ``bright`` auroras, how many there are and how many of them reach :data:`REACHABLE_SNR`;
+    empty when the truth carries no ``snr``."""
 
     @property
     def recall_visible(self) -> float | None:
@@ -100,9 +108,10 @@ class Evaluation:
     def to_json(self) -> dict[str, Any]:
         """JSON-ready, rates rounded."""
         plain = {k: round(v, 4) if isinstance(v, float) else v for k, v in asdict(self).items()
-                 if k not in ("breakdown", "visible", "bright")}
+                 if k not in ("breakdown", "visible", "bright", "ceiling")}
         plain["visible"] = None if self.visible is None else self.visible.to_json()
         plain["bright"] = None if self.bright is None else self.bright.to_json()
+        plain["ceiling"] = {kind: tally.to_json() for kind, tally in self.ceiling.items()}
         plain["breakdown"] = {axis: {key: tally.to_json() for key, tally in tallies.items()}
                               for axis, tallies in self.breakdown.items()}
         return plain
@@ -124,6 +133,10 @@ class Evaluation:
                 f"auroras of {BRIGHT_PEAK_R:g} R and brighter at emission angles up to "
                 f"{BRIGHT_MAX_EMISSION_DEG:g} deg found: {rate(self.bright.recall)} "
                 f"({self.bright.found}/{self.bright.injected})"]),
+            *([] if not self.ceiling else [
+                f"ceiling (share at SNR >= {REACHABLE_SNR:g}, what a perfect detector finds): "
+                + ", ".join(f"{kind} {rate(t.recall)} ({t.found}/{t.injected})"
+                            for kind, t in self.ceiling.items())]),
             f"auroras matched {self.auroras_matched}/{self.auroras_injected}; position error "
             f"median {rate(self.position_error_median_deg)} deg, "
             f"p90 {rate(self.position_error_p90_deg)} deg; detections per found aurora "
@@ -156,6 +169,7 @@ def evaluate(truth_path: Path, records_path: Path, *, match_deg: float = MATCH_D
     decided_by: dict[str, int] = {}
     visible: Tally | None = None
     bright = Tally()
+    ceiling: dict[str, Tally] = {}
     for name, expected in truth.items():
         record = records[name]
         errors += record.get("status") == "error"
@@ -166,6 +180,9 @@ def evaluate(truth_path: Path, records_path: Path, *, match_deg: float = MATCH_D
             visible = visible or Tally()
             if max(snrs) >= VISIBLE_SNR:
                 visible = visible.counted(called)
+            if positive:
+                ceiling["observations"] = ceiling.get("observations", Tally()).counted(
+                    max(snrs) >= REACHABLE_SNR)
         screened += positive and bool(record.get("candidates"))
         detections = record.get("detections") or []
         for detection in detections:
@@ -183,6 +200,9 @@ def evaluate(truth_path: Path, records_path: Path, *, match_deg: float = MATCH_D
             if (aurora.get("peak_r", 0.0) >= BRIGHT_PEAK_R
                     and aurora.get("emission_deg", 90.0) <= BRIGHT_MAX_EMISSION_DEG):
                 bright = bright.counted(found)
+                if isinstance(aurora.get("snr"), int | float):
+                    ceiling["bright"] = ceiling.get("bright", Tally()).counted(
+                        aurora["snr"] >= REACHABLE_SNR)
             for axis, key in _kinds(aurora).items():
                 breakdown[axis][key] = breakdown[axis].get(key, Tally()).counted(found)
     positives = counts["tp"] + counts["fn"]
@@ -200,7 +220,8 @@ def evaluate(truth_path: Path, records_path: Path, *, match_deg: float = MATCH_D
         breakdown={axis: dict(sorted(tallies.items(), key=lambda item: bin_order(item[0])))
                    for axis, tallies in breakdown.items() if tallies},
         detections_per_found_aurora=float(np.mean(rows)) if rows else None,
-        decided_by=decided_by, visible=visible, bright=bright if bright.injected else None)
+        decided_by=decided_by, visible=visible, bright=bright if bright.injected else None,
+        ceiling=ceiling)
 
 
 def _kinds(aurora: dict[str, Any]) -> dict[str, str]:
