@@ -7,14 +7,15 @@ and draws a new one with no aurora in it: a dayglow tail past the terminator (e-
 deg, 0.2-5% of a 100-500 R dayside), a night glow of 0.01-1.5 R brightened towards the limb by
 one of five laws (secant capped at 4, 8 or 12, its square root, or exponential in
 ``1 - cos``), a gradient in latitude and one in local time (up to +-60% and +-50%), Poisson
-counts at 0.8-4 counts per rayleigh; a ``patchy:AMPLITUDE:SCALE_PX`` law also multiplies the
+counts at 0.8-4 counts per rayleigh (``--gain``: scans less noisy than ours, where a misfit of
+the background model stands out more); a ``patchy:AMPLITUDE:SCALE_PX`` law also multiplies the
 night by ``1 + AMPLITUDE`` times a smooth random field of unit scatter and that correlation
 length (night airglow structured on the scale of an aurora: at some amplitude it is one, and
 the table says where the screen starts to call it so). Each file draws from a fixed seed, so a
 run repeats. It reports, per law, the strongest feature and the scans the screen passes (its
 thresholds; the detector is not run). Usage::
 
-    python scripts/stress_backgrounds.py validation/ [--laws smooth,patchy:0.2:8]
+    python scripts/stress_backgrounds.py validation/ [--laws smooth,patchy:0.2:8] [--gain 10:40]
 """
 
 import argparse
@@ -27,18 +28,22 @@ import cv2
 import numpy as np
 
 from marsaurora.classify import physical_screen
+from marsaurora.cli import gain_range
 from marsaurora.emus import Observation, read_l2b
 from marsaurora.synth.generate import read_truth
 
 DEFAULT_LAWS = "smooth,patchy:0.1:8,patchy:0.2:8,patchy:0.2:16,patchy:0.4:8"
+DEFAULT_GAIN = (0.8, 4.0)
 LIMB_LAWS = ("secant, capped at 4", "secant, capped at 8", "secant, capped at 12",
              "square root of the secant", "exponential")
 
 
-def redrawn_brightness(observation: Observation, law: str, rng: np.random.Generator
+def redrawn_brightness(observation: Observation, law: str, rng: np.random.Generator,
+                       gain: tuple[float, float] = DEFAULT_GAIN
                        ) -> tuple[np.ndarray, np.ndarray]:
-    """Brightness and Poisson errors (R) drawn by ``law`` on the observation's geometry; the
-    file's own brightness is kept off the disk, and missing pixels stay missing."""
+    """Brightness and Poisson errors (R) drawn by ``law`` on the observation's geometry, at
+    counts per rayleigh drawn from ``gain``; the file's own brightness is kept off the disk,
+    and missing pixels stay missing."""
     on_disk = observation.on_disk
     sza = np.nan_to_num(observation.sza_deg.astype(np.float64), nan=180.0)
     cos_e = np.cos(np.radians(np.minimum(np.nan_to_num(observation.emission_deg, nan=89.5),
@@ -60,26 +65,27 @@ def redrawn_brightness(observation: Observation, law: str, rng: np.random.Genera
         night *= np.clip(1 + amplitude * field / max(float(field.std()), 1e-12), 0.2, None)
     truth = np.where(on_disk, day + night,
                      np.clip(np.nan_to_num(observation.brightness_r.astype(np.float64)), 0, None))
-    gain = rng.uniform(0.8, 4.0)
-    counts = rng.poisson(gain * truth).astype(np.float64)
+    counts_per_r = rng.uniform(*gain)
+    counts = rng.poisson(counts_per_r * truth).astype(np.float64)
     missing = ~np.isfinite(observation.brightness_r)
-    return (np.where(missing, np.nan, counts / gain),
-            np.where(missing, np.nan, np.sqrt(counts) / gain))
+    return (np.where(missing, np.nan, counts / counts_per_r),
+            np.where(missing, np.nan, np.sqrt(counts) / counts_per_r))
 
 
-def screened(path: Path, law: str) -> tuple[float, bool]:
-    """The strongest feature of one file redrawn by ``law``, and whether the screen passes
-    one of its features."""
+def screened(path: Path, law: str, gain: tuple[float, float] = DEFAULT_GAIN
+             ) -> tuple[float, bool]:
+    """The strongest feature of one file redrawn by ``law`` at ``gain``, and whether the
+    screen passes one of its features."""
     observation = read_l2b(path)
     rng = np.random.default_rng(zlib.crc32(f"{path.name}:{law}".encode()))
-    brightness, error = redrawn_brightness(observation, law, rng)
+    brightness, error = redrawn_brightness(observation, law, rng, gain)
     result = physical_screen(replace(observation, brightness_r=brightness.astype(np.float32),
                                      brightness_err_r=error.astype(np.float32)))
     return (result.excess.strongest_significance,
             result.passed)
 
 
-def _one(job: tuple[Path, str]) -> tuple[float, bool]:
+def _one(job: tuple[Path, str, tuple[float, float]]) -> tuple[float, bool]:
     return screened(*job)
 
 
@@ -88,6 +94,9 @@ def main() -> None:
     parser.add_argument("folder", type=Path, help="a folder made by aurora synth")
     parser.add_argument("--laws", default=DEFAULT_LAWS,
                         help="comma-separated laws: smooth, or patchy:AMPLITUDE:SCALE_PX "
+                             "(default: %(default)s)")
+    parser.add_argument("--gain", type=gain_range, default=DEFAULT_GAIN, metavar="LOW:HIGH",
+                        help="counts per rayleigh the redrawn scans are drawn at "
                              "(default: %(default)s)")
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
@@ -103,7 +112,7 @@ def main() -> None:
     print("| --- | --- | --- | --- |")
     with ProcessPoolExecutor(args.workers) as pool:
         for law in laws:
-            results = list(pool.map(_one, [(path, law) for path in files], chunksize=4))
+            results = list(pool.map(_one, [(path, law, args.gain) for path in files], chunksize=4))
             print(f"| {law} | {len(results)} | {max(r[0] for r in results):.2f} "
                   f"| {sum(r[1] for r in results)} |", flush=True)
 

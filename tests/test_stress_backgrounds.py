@@ -67,6 +67,21 @@ def test_the_redrawn_scan_is_poisson_and_keeps_the_files_sky(folder, law):
     assert abs(drawn_counts - expected_counts) < 5 * np.sqrt(expected_counts + 1)
 
 
+def test_the_gain_given_is_the_gain_drawn(folder):
+    observation = read_l2b(next(folder.glob("*.fits")))
+    brightness, error = _script().redrawn_brightness(observation, "smooth",
+                                                    np.random.default_rng(2), (40.0, 40.0))
+    counted = np.isfinite(brightness) & (brightness > 0)
+    assert np.allclose(brightness[counted] / error[counted] ** 2, 40.0)
+
+
+def test_an_upside_down_gain_is_refused(folder):
+    done = subprocess.run([sys.executable, str(SCRIPT), str(folder), "--gain", "40:10"],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 2
+    assert "need 0 < LOW <= HIGH" in done.stderr
+
+
 def test_smooth_night_glows_by_other_laws_pass_no_quiet_scan(tmp_path):
     """Other dayglow tails, limb laws and planet-wide gradients are background: the screen
     passes none of 24 scans redrawn by them (0.3% of 2900 did, at limb and terminator)."""

@@ -68,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--ranges", choices=sorted(RANGES), default="train",
                        help="how widely scenes are drawn: train (the detector's training "
                             "ranges, default) or ood (outside them, to test generalization)")
-    synth.add_argument("--gain", type=_gain_range, default=None, metavar="LOW:HIGH",
+    synth.add_argument("--gain", type=gain_range, default=None, metavar="LOW:HIGH",
                        help="counts per rayleigh to draw each scan's noise from, instead of "
                             "the ranges' own (train 1.5:8, ood 1:1.5); e.g. 50:150 for scans "
                             "far less noisy")
@@ -474,7 +474,8 @@ def _positive(text: str) -> int:
     return value
 
 
-def _gain_range(text: str) -> tuple[float, float]:
+def gain_range(text: str) -> tuple[float, float]:
+    """An argparse type: counts per rayleigh as LOW:HIGH (or one value), checked."""
     low, _, high = text.partition(":")
     try:
         values = (float(low), float(high or low))
