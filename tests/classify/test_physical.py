@@ -49,6 +49,41 @@ def test_aurora_near_the_limb_of_a_brightened_night_is_found():
     assert result.passed and result.candidates[0].slit_pixel_range[1] >= 108
 
 
+CLEAN_SCAN_GAIN = 40.0
+"""Counts per rayleigh of a scan ten times less noisy than ours: a few percent of background
+misfit at the limb is then many sigma."""
+
+
+def _limb_brightening(fraction: float) -> np.ndarray:
+    """``fraction`` more night glow over a third of the limb (emission angle 65 deg and more,
+    integrations 40-69) of a limb-brightened :func:`night_scan` of 0.5 R."""
+    rows, cols = np.mgrid[0:SHAPE[0], 0:SHAPE[1]]
+    emission = cols * 85.0 / (SHAPE[1] - 1)
+    slant = np.minimum(1.0 / np.cos(np.radians(emission)), 6.0)
+    return np.where((emission >= 65.0) & (rows >= 40) & (rows < 70), fraction * 0.5 * slant, 0.0)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_limb_a_quarter_brighter_in_a_clean_scan_is_misfit_not_aurora(seed):
+    """At 40 counts per rayleigh a quarter more glow over part of the limb read 14-20 sigma
+    and passed, as the background misfits of other night-glow laws did (13 of 200 redrawn
+    scans at 10-40 counts per rayleigh): at the limb a feature must stand out of its
+    background by more than the model's misfit (LIMB_MISFIT_FRACTION), not only the noise."""
+    scan = night_scan(0.5, seed, limb_brightened=True, max_emission_deg=85.0,
+                      gain=CLEAN_SCAN_GAIN, extra_r=_limb_brightening(0.25))
+    result = physical_screen(scan)
+    assert not result.passed, result.candidates
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_compact_limb_aurora_in_a_clean_scan_is_still_found(seed):
+    scan = night_scan(0.5, seed, limb_brightened=True, max_emission_deg=85.0,
+                      gain=CLEAN_SCAN_GAIN, blob_r=5.0, blob_at=(60, 112), blob_sigma_px=1.5)
+    result = physical_screen(scan)
+    assert result.passed
+    assert result.candidates[0].emission_deg >= 70
+
+
 @pytest.mark.parametrize("seed", range(3))
 def test_a_limb_aurora_at_emission_angles_of_65_to_80_deg_is_found(seed):
     scan = night_scan(0.8, seed, limb_brightened=True, max_emission_deg=85.0, blob_r=6.0,
