@@ -84,6 +84,39 @@ def test_a_compact_limb_aurora_in_a_clean_scan_is_still_found(seed):
     assert result.candidates[0].emission_deg >= 70
 
 
+BRIGHT_TAIL_R = 3000.0
+"""A dayglow tail of 3000 R at SZA 90: 40-70 R in the terminator band (SZA 100-106)."""
+
+
+def _tail_brightening(fraction: float) -> np.ndarray:
+    """``fraction`` more dayglow tail over part of the terminator band (SZA 100-106, slit
+    pixels 40-89, emission angle under 60 deg) of a :func:`night_scan` with that tail."""
+    rows, cols = np.mgrid[0:SHAPE[0], 0:SHAPE[1]]
+    sza = 140.0 - rows * 42.0 / (SHAPE[0] - 1)
+    tail = BRIGHT_TAIL_R * np.exp(-(sza - 90.0) / 3.0)
+    return np.where((cols >= 40) & (cols < 90) & (sza > 100) & (sza < 106),
+                    fraction * (0.5 + tail), 0.0)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_dayglow_tail_3_percent_brighter_in_a_clean_scan_is_misfit_not_aurora(seed):
+    """At 40 counts per rayleigh 3% more dayglow tail over part of the terminator band read
+    15-18 sigma and passed (CLEAR_VIEW_MISFIT_FRACTION)."""
+    scan = night_scan(0.5, seed, terminator_tail_r=BRIGHT_TAIL_R, gain=CLEAN_SCAN_GAIN,
+                      extra_r=_tail_brightening(0.03))
+    result = physical_screen(scan)
+    assert not result.passed, result.candidates
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_an_aurora_in_the_terminator_band_of_a_clean_scan_is_still_found(seed):
+    scan = night_scan(0.5, seed, terminator_tail_r=BRIGHT_TAIL_R, gain=CLEAN_SCAN_GAIN,
+                      blob_r=10.0, blob_at=(102, 60), blob_sigma_px=2.0)
+    result = physical_screen(scan)
+    assert result.passed
+    assert 100 <= result.candidates[0].sza_deg <= 108
+
+
 @pytest.mark.parametrize("seed", range(3))
 def test_a_limb_aurora_at_emission_angles_of_65_to_80_deg_is_found(seed):
     scan = night_scan(0.8, seed, limb_brightened=True, max_emission_deg=85.0, blob_r=6.0,
