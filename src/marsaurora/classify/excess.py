@@ -1025,8 +1025,9 @@ def _features(seeded: _Seeds, arcs: _ArcSeeds, sigma: np.ndarray, gaps: np.ndarr
     10. Regions on both sides of a gap in the data (``gaps``: missing integrations, bad
     detector lines) up to :data:`MAX_BRIDGED_GAP_PX` wide are one feature: a stripe of
     missing data does not cut an arc in two. The gap's pixels stay out of the feature.
-    Beyond the clear view, the background model's misfit counts too
-    (:data:`LIMB_MISFIT_FRACTION`, :data:`CLEAR_VIEW_MISFIT_FRACTION`).
+    A significance is also at most the summed excess over a fraction of the background under
+    it, the background model's misfit: :data:`LIMB_MISFIT_FRACTION` where the feature peaks
+    beyond the clear view, :data:`CLEAR_VIEW_MISFIT_FRACTION` within it.
     """
     grown, excess = seeded.grown | arcs.pixels | arcs.grown, seeded.excess
     span = 2 * (MAX_BRIDGED_GAP_PX // 2) + 1
