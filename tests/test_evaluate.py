@@ -125,6 +125,22 @@ def test_the_ceiling_counts_what_reaches_snr_5_whatever_the_run_found(tmp_path):
         "(1/2), bright 0.500 (1/2)" in result.describe()
 
 
+def test_rows_far_from_a_long_arcs_centre_are_pieces_of_it_not_false(tmp_path):
+    arc = {"lat_deg": 0.0, "lon_deg": 0.0, "size_km": 3000.0}
+    truth = [{"file": "arc", "has_aurora": True, "auroras": [arc]},
+             {"file": "quiet", "has_aurora": False, "auroras": []}]
+    records = [{"observation": "arc", "status": "aurora",
+                "detections": [{"lat_deg": 0.0, "lon_deg": 0.5}, {"lat_deg": 0.0, "lon_deg": 20.0},
+                               {"lat_deg": 0.0, "lon_deg": 60.0}]},
+               {"observation": "quiet", "status": "aurora",
+                "detections": [{"lat_deg": 0.0, "lon_deg": 0.0}]}]
+    result = evaluate(_write(tmp_path / "t.jsonl", truth), _write(tmp_path / "r.jsonl", records))
+    assert result.rows == {"aurora": 1, "piece": 1, "none": 2}
+    assert result.to_json()["rows"] == {"aurora": 1, "piece": 1, "none": 2}
+    assert ("catalogue rows 4: on an aurora 1, on a large aurora farther from its centre 1, "
+            "on none 2") in result.describe()
+
+
 def test_auroras_of_5_r_and_brighter_up_to_80_deg_are_counted_apart(tmp_path):
     def aurora(lat, peak_r, emission_deg):
         return {"lat_deg": lat, "lon_deg": 0.0, "peak_r": peak_r, "emission_deg": emission_deg}

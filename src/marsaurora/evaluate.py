@@ -23,7 +23,14 @@ from typing import Any
 
 import numpy as np
 
+from marsaurora.catalog import MARS_RADIUS_KM
+
 MATCH_DEG = 10.0
+PIECE_MARGIN_DEG = 2.0
+"""A row farther than :data:`MATCH_DEG` from every aurora's centroid is still a piece of one
+when it lies within half that aurora's size (``size_km``: an arc's length, a cluster's span)
+and this margin of its centroid: a long arc found in three rows is one aurora counted thrice,
+not two false ones."""
 PEAK_BINS_R = ((0.0, 1.0), (1.0, 2.0), (2.0, 5.0), (5.0, 10.0), (10.0, 60.0), (60.0, float("inf")))
 EMISSION_BINS_DEG = ((0.0, 40.0), (40.0, 60.0), (60.0, 75.0), (75.0, 85.0), (85.0, 90.0))
 SNR_BINS = ((0.0, 5.0), (5.0, 10.0), (10.0, 30.0), (30.0, float("inf")))
@@ -87,6 +94,9 @@ class Evaluation:
     """Aurora-level recall by ``morphology``, ``peak_r`` bin and ``emission_deg`` bin."""
     detections_per_found_aurora: float | None = None
     """Detections within the match distance of each found aurora, on average (1 is ideal)."""
+    rows: dict[str, int] = field(default_factory=dict)
+    """Catalogue rows by what they lie on: ``aurora`` (within the match distance of one),
+    ``piece`` (further out, but inside a large aurora: :data:`PIECE_MARGIN_DEG`), ``none``."""
     decided_by: dict[str, int] = field(default_factory=dict)
     """How many detections each kind of evidence decided."""
     visible: Tally | None = None
@@ -141,6 +151,10 @@ class Evaluation:
             f"median {rate(self.position_error_median_deg)} deg, "
             f"p90 {rate(self.position_error_p90_deg)} deg; detections per found aurora "
             f"{rate(self.detections_per_found_aurora)}",
+            *([] if not self.rows else [
+                f"catalogue rows {sum(self.rows.values())}: on an aurora "
+                f"{self.rows.get('aurora', 0)}, on a large aurora farther from its centre "
+                f"{self.rows.get('piece', 0)}, on none {self.rows.get('none', 0)}"]),
             "decided by: " + ", ".join(f"{k} {v}" for k, v in sorted(self.decided_by.items())),
             *(f"recall by {axis}: " + ", ".join(
                 f"{key} {rate(t.recall)} ({t.found}/{t.injected})" for key, t in tallies.items())
@@ -167,6 +181,7 @@ def evaluate(truth_path: Path, records_path: Path, *, match_deg: float = MATCH_D
     breakdown: dict[str, dict[str, Tally]] = {"morphology": {}, "peak_r": {}, "emission_deg": {},
                                               "snr": {}}
     decided_by: dict[str, int] = {}
+    row_kinds: dict[str, int] = {}
     visible: Tally | None = None
     bright = Tally()
     ceiling: dict[str, Tally] = {}
@@ -188,6 +203,9 @@ def evaluate(truth_path: Path, records_path: Path, *, match_deg: float = MATCH_D
         for detection in detections:
             decider = str(detection.get("decided_by", "detector"))
             decided_by[decider] = decided_by.get(decider, 0) + 1
+            if detection.get("lat_deg") is not None:
+                kind = _row_kind(detection, expected["auroras"], match_deg)
+                row_kinds[kind] = row_kinds.get(kind, 0) + 1
         for aurora in expected["auroras"]:
             injected += 1
             distances = [separation_deg(aurora["lat_deg"], aurora["lon_deg"],
@@ -219,9 +237,22 @@ def evaluate(truth_path: Path, records_path: Path, *, match_deg: float = MATCH_D
         position_error_p90_deg=float(np.percentile(errors_deg, 90)) if errors_deg else None,
         breakdown={axis: dict(sorted(tallies.items(), key=lambda item: bin_order(item[0])))
                    for axis, tallies in breakdown.items() if tallies},
-        detections_per_found_aurora=float(np.mean(rows)) if rows else None,
+        detections_per_found_aurora=float(np.mean(rows)) if rows else None, rows=row_kinds,
         decided_by=decided_by, visible=visible, bright=bright if bright.injected else None,
         ceiling=ceiling)
+
+
+def _row_kind(detection: dict[str, Any], auroras: list[dict[str, Any]], match_deg: float) -> str:
+    """What a catalogue row lies on: ``aurora``, ``piece`` of a large one, or ``none``."""
+    distances = [(separation_deg(a["lat_deg"], a["lon_deg"], detection["lat_deg"],
+                                 detection["lon_deg"]), a) for a in auroras]
+    if any(distance <= match_deg for distance, _ in distances):
+        return "aurora"
+    half_size_deg = {id(a): np.degrees(float(a.get("size_km", 0.0)) / 2 / MARS_RADIUS_KM)
+                     for a in auroras}
+    if any(distance <= half_size_deg[id(a)] + PIECE_MARGIN_DEG for distance, a in distances):
+        return "piece"
+    return "none"
 
 
 def _kinds(aurora: dict[str, Any]) -> dict[str, str]:
