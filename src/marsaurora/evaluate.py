@@ -203,14 +203,15 @@ def evaluate(truth_path: Path, records_path: Path, *, match_deg: float = MATCH_D
         for detection in detections:
             decider = str(detection.get("decided_by", "detector"))
             decided_by[decider] = decided_by.get(decider, 0) + 1
-            if detection.get("lat_deg") is not None:
-                kind = _row_kind(detection, expected["auroras"], match_deg)
-                row_kinds[kind] = row_kinds.get(kind, 0) + 1
-        for aurora in expected["auroras"]:
+        located = [d for d in detections if d.get("lat_deg") is not None]
+        separations = [[separation_deg(a["lat_deg"], a["lon_deg"], d["lat_deg"], d["lon_deg"])
+                        for d in located] for a in expected["auroras"]]
+        for column in range(len(located)):
+            kind = _row_kind([row[column] for row in separations], expected["auroras"],
+                             match_deg)
+            row_kinds[kind] = row_kinds.get(kind, 0) + 1
+        for aurora, distances in zip(expected["auroras"], separations, strict=True):
             injected += 1
-            distances = [separation_deg(aurora["lat_deg"], aurora["lon_deg"],
-                                        d["lat_deg"], d["lon_deg"])
-                         for d in detections if d.get("lat_deg") is not None]
             found = bool(distances) and min(distances) <= match_deg
             if found:
                 errors_deg.append(min(distances))
@@ -242,15 +243,14 @@ def evaluate(truth_path: Path, records_path: Path, *, match_deg: float = MATCH_D
         ceiling=ceiling)
 
 
-def _row_kind(detection: dict[str, Any], auroras: list[dict[str, Any]], match_deg: float) -> str:
-    """What a catalogue row lies on: ``aurora``, ``piece`` of a large one, or ``none``."""
-    distances = [(separation_deg(a["lat_deg"], a["lon_deg"], detection["lat_deg"],
-                                 detection["lon_deg"]), a) for a in auroras]
-    if any(distance <= match_deg for distance, _ in distances):
+def _row_kind(distances_deg: list[float], auroras: list[dict[str, Any]],
+              match_deg: float) -> str:
+    """What a catalogue row lies on, from its distance to each aurora's centroid: ``aurora``,
+    ``piece`` of a large one, or ``none``."""
+    if any(distance <= match_deg for distance in distances_deg):
         return "aurora"
-    half_size_deg = {id(a): np.degrees(float(a.get("size_km", 0.0)) / 2 / MARS_RADIUS_KM)
-                     for a in auroras}
-    if any(distance <= half_size_deg[id(a)] + PIECE_MARGIN_DEG for distance, a in distances):
+    if any(distance <= np.degrees(float(a.get("size_km", 0.0)) / 2 / MARS_RADIUS_KM)
+           + PIECE_MARGIN_DEG for distance, a in zip(distances_deg, auroras, strict=True)):
         return "piece"
     return "none"
 
