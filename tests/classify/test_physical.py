@@ -52,15 +52,17 @@ def test_aurora_near_the_limb_of_a_brightened_night_is_found():
 CLEAN_SCAN_GAIN = 40.0
 """Counts per rayleigh of a scan ten times less noisy than ours: a few percent of background
 misfit at the limb is then many sigma."""
+EXACT_GAIN = 1e9
+"""Counts per rayleigh at which a :func:`night_scan`'s counts are its true brightness."""
 
 
 def _limb_brightening(fraction: float) -> np.ndarray:
     """``fraction`` more night glow over a third of the limb (emission angle 65 deg and more,
     integrations 40-69) of a limb-brightened :func:`night_scan` of 0.5 R."""
-    rows, cols = np.mgrid[0:SHAPE[0], 0:SHAPE[1]]
-    emission = cols * 85.0 / (SHAPE[1] - 1)
-    slant = np.minimum(1.0 / np.cos(np.radians(emission)), 6.0)
-    return np.where((emission >= 65.0) & (rows >= 40) & (rows < 70), fraction * 0.5 * slant, 0.0)
+    truth = night_scan(0.5, limb_brightened=True, max_emission_deg=85.0, gain=EXACT_GAIN)
+    rows = np.arange(SHAPE[0])[:, None]
+    limb = (truth.emission_deg >= 65.0) & (rows >= 40) & (rows < 70)
+    return np.where(limb, fraction * truth.brightness_r.astype(np.float64), 0.0)
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -91,11 +93,10 @@ BRIGHT_TAIL_R = 3000.0
 def _tail_brightening(fraction: float) -> np.ndarray:
     """``fraction`` more dayglow tail over part of the terminator band (SZA 100-106, slit
     pixels 40-89, emission angle under 60 deg) of a :func:`night_scan` with that tail."""
-    rows, cols = np.mgrid[0:SHAPE[0], 0:SHAPE[1]]
-    sza = 140.0 - rows * 42.0 / (SHAPE[0] - 1)
-    tail = BRIGHT_TAIL_R * np.exp(-(sza - 90.0) / 3.0)
-    return np.where((cols >= 40) & (cols < 90) & (sza > 100) & (sza < 106),
-                    fraction * (0.5 + tail), 0.0)
+    truth = night_scan(0.5, terminator_tail_r=BRIGHT_TAIL_R, gain=EXACT_GAIN)
+    cols = np.arange(SHAPE[1])[None, :]
+    band = (cols >= 40) & (cols < 90) & (truth.sza_deg > 100) & (truth.sza_deg < 106)
+    return np.where(band, fraction * truth.brightness_r.astype(np.float64), 0.0)
 
 
 @pytest.mark.parametrize("seed", range(3))
