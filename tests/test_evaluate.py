@@ -121,8 +121,23 @@ def test_the_ceiling_counts_what_reaches_snr_5_whatever_the_run_found(tmp_path):
     assert result.to_json()["ceiling"] == {
         "observations": {"injected": 2, "found": 1, "recall": 0.5},
         "bright": {"injected": 2, "found": 1, "recall": 0.5}}
-    assert "ceiling (share at SNR >= 5, what a perfect detector finds): observations 0.500 " \
-        "(1/2), bright 0.500 (1/2)" in result.describe()
+    assert "ceiling (share at SNR >= 5 over more than one pixel, what a perfect detector " \
+        "finds): observations 0.500 (1/2), bright 0.500 (1/2)" in result.describe()
+
+
+def test_a_one_pixel_aurora_is_out_of_the_ceiling_however_strong(tmp_path):
+    """A particle hit fills one pixel too; no screen can keep the one and reject the other."""
+    def aurora(extent):
+        return {"lat_deg": 0.0, "lon_deg": 0.0, "snr": 40.0, "peak_r": 80.0,
+                "emission_deg": 30.0, "pixel_extent": extent}
+    truth = [{"file": "one", "has_aurora": True, "auroras": [aurora([7, 7, 30, 30])]},
+             {"file": "three", "has_aurora": True, "auroras": [aurora([7, 7, 30, 32])]}]
+    records = [{"observation": name, "status": "no_aurora", "detections": []}
+               for name in ("one", "three")]
+    result = evaluate(_write(tmp_path / "t.jsonl", truth), _write(tmp_path / "r.jsonl", records))
+    assert result.to_json()["ceiling"] == {
+        "observations": {"injected": 2, "found": 1, "recall": 0.5},
+        "bright": {"injected": 2, "found": 1, "recall": 0.5}}
 
 
 def test_rows_far_from_a_long_arcs_centre_are_pieces_of_it_not_false(tmp_path):

@@ -42,7 +42,8 @@ detector would trade false alarms for it. ``recall_visible`` counts only observa
 REACHABLE_SNR = 5.0
 """Under this signal-to-noise an aurora is lost in its own pixels' noise: even told where to
 look, a 5-sigma test misses half of those at 5 and nearly all under 3. The share of auroras
-at this or more is about the most any detector can find without false alarms (``ceiling``)."""
+at this or more, over more than one pixel (:func:`_reachable`), is about the most any
+detector can find without false alarms (``ceiling``)."""
 BRIGHT_PEAK_R = 5.0
 BRIGHT_MAX_EMISSION_DEG = 80.0
 """Auroras peaking at :data:`BRIGHT_PEAK_R` or more, seen at up to this emission angle: the
@@ -107,8 +108,8 @@ class Evaluation:
     :data:`BRIGHT_MAX_EMISSION_DEG`, and how many were found; None when none were injected."""
     ceiling: dict[str, Tally] = field(default_factory=dict)
     """How far a perfect detector could get: for ``observations`` (with an aurora) and the
-    ``bright`` auroras, how many there are and how many of them reach :data:`REACHABLE_SNR`;
-    empty when the truth carries no ``snr``."""
+    ``bright`` auroras, how many there are and how many of them are reachable
+    (:func:`_reachable`); empty when the truth carries no ``snr``."""
 
     @property
     def recall_visible(self) -> float | None:
@@ -144,7 +145,8 @@ class Evaluation:
                 f"{BRIGHT_MAX_EMISSION_DEG:g} deg found: {rate(self.bright.recall)} "
                 f"({self.bright.found}/{self.bright.injected})"]),
             *([] if not self.ceiling else [
-                f"ceiling (share at SNR >= {REACHABLE_SNR:g}, what a perfect detector finds): "
+                f"ceiling (share at SNR >= {REACHABLE_SNR:g} over more than one pixel, what a "
+                "perfect detector finds): "
                 + ", ".join(f"{kind} {rate(t.recall)} ({t.found}/{t.injected})"
                             for kind, t in self.ceiling.items())]),
             f"auroras matched {self.auroras_matched}/{self.auroras_injected}; position error "
@@ -197,7 +199,7 @@ def evaluate(truth_path: Path, records_path: Path, *, match_deg: float = MATCH_D
                 visible = visible.counted(called)
             if positive:
                 ceiling["observations"] = ceiling.get("observations", Tally()).counted(
-                    max(snrs) >= REACHABLE_SNR)
+                    any(_reachable(a) for a in expected["auroras"]))
         screened += positive and bool(record.get("candidates"))
         detections = record.get("detections") or []
         for detection in detections:
@@ -221,7 +223,7 @@ def evaluate(truth_path: Path, records_path: Path, *, match_deg: float = MATCH_D
                 bright = bright.counted(found)
                 if isinstance(aurora.get("snr"), int | float):
                     ceiling["bright"] = ceiling.get("bright", Tally()).counted(
-                        aurora["snr"] >= REACHABLE_SNR)
+                        _reachable(aurora))
             for axis, key in _kinds(aurora).items():
                 breakdown[axis][key] = breakdown[axis].get(key, Tally()).counted(found)
     positives = counts["tp"] + counts["fn"]
@@ -241,6 +243,19 @@ def evaluate(truth_path: Path, records_path: Path, *, match_deg: float = MATCH_D
         detections_per_found_aurora=float(np.mean(rows)) if rows else None, rows=row_kinds,
         decided_by=decided_by, visible=visible, bright=bright if bright.injected else None,
         ceiling=ceiling)
+
+
+def _reachable(aurora: dict[str, Any]) -> bool:
+    """Whether a perfect detector could find ``aurora``: at :data:`REACHABLE_SNR` or more, and,
+    when its truth gives a ``pixel_extent``, spread over more than one pixel. A one-pixel
+    aurora is a particle hit's footprint, which every screen must reject (the project's own
+    hot pixels are single pixels of 20-300 R): nothing in one scan tells the two apart."""
+    snr = aurora.get("snr")
+    if not isinstance(snr, int | float) or snr < REACHABLE_SNR:
+        return False
+    extent = aurora.get("pixel_extent")
+    return not (isinstance(extent, list) and len(extent) == 4
+                and extent[0] == extent[1] and extent[2] == extent[3])
 
 
 def _row_kind(distances_deg: list[float], auroras: list[dict[str, Any]],
