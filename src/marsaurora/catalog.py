@@ -35,10 +35,10 @@ from marsaurora.classify.physical import bbox_px
 from marsaurora.detect import BOX_DECIMALS, Detection
 from marsaurora.emus import Observation
 from marsaurora.fusion import Fusion, FusedAurora, box_pixels
+from marsaurora.mars import MARS_RADIUS_KM
 from marsaurora.mars_time import solar_longitude_deg, sun_distance_au
 from marsaurora.preprocess import Heatmap
 
-MARS_RADIUS_KM = 3389.5
 NIGHT_SZA_DEG = 110.0
 MIN_BACKGROUND_PIXELS = 20
 EMITTING_PEAK_FRACTION = 0.2

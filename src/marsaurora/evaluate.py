@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from marsaurora.catalog import MARS_RADIUS_KM
+from marsaurora.mars import MARS_RADIUS_KM
 
 MATCH_DEG = 10.0
 PIECE_MARGIN_DEG = 2.0

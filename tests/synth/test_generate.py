@@ -5,7 +5,8 @@ import pytest
 
 from marsaurora.emus import read_l2b
 from marsaurora.synth.generate import SynthSpec, generate, read_truth
-from marsaurora.synth.geometry import MARS_RADIUS_KM, unit_vector
+from marsaurora.mars import MARS_RADIUS_KM
+from marsaurora.synth.geometry import unit_vector
 from marsaurora.synth.ranges import OOD, TRAIN
 from marsaurora.synth.scene import AURORA_TYPES, SCENARIOS, make_scene
 

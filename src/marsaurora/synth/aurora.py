@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from marsaurora.synth.geometry import MARS_RADIUS_KM
+from marsaurora.mars import MARS_RADIUS_KM
 from marsaurora.synth.ranges import Interval
 
 KM_PER_DEG = np.radians(1.0) * MARS_RADIUS_KM

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-MARS_RADIUS_KM = 3389.5
+from marsaurora.mars import MARS_RADIUS_KM
+
 SLIT_FOV_DEG = 10.75
 
 # (slit, scan) offsets of the five FOV points, in half-pixel units.

@@ -17,6 +17,7 @@ import numpy as np
 from astropy.io import fits
 
 from marsaurora.emus import OI_1304_ROW
+from marsaurora.mars import MARS_RADIUS_KM
 from marsaurora.synth.scene import Scene
 
 INTEGRATION_S = 6.0
@@ -133,7 +134,7 @@ def _sc_geom(scene: Scene) -> fits.BinTableHDU:
 
     return fits.BinTableHDU.from_columns([
         fits.Column(name="SC_ALT", format="E", unit="km",
-                    array=repeat(view.sc_distance_km - 3389.5)),
+                    array=repeat(view.sc_distance_km - MARS_RADIUS_KM)),
         fits.Column(name="SUB_SC_LON", format="E", unit="deg", array=repeat(view.sub_sc_lon_deg)),
         fits.Column(name="SUB_SC_LAT", format="E", unit="deg", array=repeat(view.sub_sc_lat_deg)),
         fits.Column(name="SUB_SOLAR_LON", format="E", unit="deg",
