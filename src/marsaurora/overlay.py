@@ -20,21 +20,24 @@ def draw_detections(rgb: np.ndarray, detections: Sequence[dict[str, Any]]) -> np
     catalogued, ``decided_by``, ``confidence``, ``lat_deg``, ``lon_deg``,
     ``peak_r``). The label starts with the row's number in the catalogue;
     the box colour says which evidence decided (green both, blue the
-    detector, amber the screen alone).
+    detector, amber the screen alone). Every box is drawn before any label,
+    so a neighbour's box never runs through a label's text.
     """
     canvas = np.ascontiguousarray(rgb.copy())
     height, width = canvas.shape[:2]
-    taken: list[tuple[int, int, int, int]] = []
-    for index, detection in enumerate(detections):
-        x0, y0, x1, y1 = (int(round(float(np.clip(v, -1e4, 1e4)))) for v in detection["box_px"])
+    boxes = [tuple(int(round(float(np.clip(v, -1e4, 1e4)))) for v in detection["box_px"])
+             for detection in detections]
+    for (x0, y0, x1, y1), detection in zip(boxes, detections, strict=True):
         colour = BOX_RGB.get(str(detection.get("decided_by")), BOX_RGB["detector"])
         cv2.rectangle(canvas, (x0, y0), (x1, y1), colour, 1)
+    taken: list[tuple[int, int, int, int]] = []
+    for index, ((x0, y0, _, y1), detection) in enumerate(zip(boxes, detections, strict=True)):
         label = _label(index, detection)
         (text_w, text_h), _ = cv2.getTextSize(label, FONT, FONT_SCALE, 1)
         left, top = _place(x0, y0, y1, text_w, text_h, width, height, taken)
-        taken.append((left, top, left + text_w + 2 * MARGIN_PX, top + text_h + 2 * MARGIN_PX))
-        cv2.rectangle(canvas, (left, top), (left + text_w + 2 * MARGIN_PX,
-                                            top + text_h + 2 * MARGIN_PX), (0, 0, 0), -1)
+        right, bottom = left + text_w + 2 * MARGIN_PX, top + text_h + 2 * MARGIN_PX
+        taken.append((left, top, right, bottom))
+        cv2.rectangle(canvas, (left, top), (right, bottom), (0, 0, 0), -1)
         cv2.putText(canvas, label, (left + MARGIN_PX, top + text_h + MARGIN_PX - 1), FONT,
                     FONT_SCALE, TEXT_RGB, 1, cv2.LINE_AA)
     return canvas
@@ -42,17 +45,19 @@ def draw_detections(rgb: np.ndarray, detections: Sequence[dict[str, Any]]) -> np
 
 def _place(x0: int, y0: int, y1: int, text_w: int, text_h: int, width: int, height: int,
            taken: list[tuple[int, int, int, int]]) -> tuple[int, int]:
-    """Top-left of a label: above the box, else below it, moved down past earlier labels."""
+    """Top-left of a label: above the box, else below it, moved down past earlier labels
+    (``taken``: their corners, both inclusive) with a pixel row of the heatmap between."""
     box_h = text_h + 2 * MARGIN_PX
-    left = int(np.clip(x0, 0, max(width - text_w - 2 * MARGIN_PX, 0)))
+    box_w = text_w + 2 * MARGIN_PX
+    left = int(np.clip(x0, 0, max(width - box_w - 1, 0)))
     top = y0 - box_h - 1 if y0 - box_h - 1 >= 0 else y1 + 2
     for _ in range(len(taken) + 1):
-        clash = [t for t in taken if left < t[2] and t[0] < left + text_w + 2 * MARGIN_PX
-                 and top < t[3] and t[1] < top + box_h]
+        clash = [t for t in taken if left <= t[2] + 1 and t[0] <= left + box_w + 1
+                 and top <= t[3] + 1 and t[1] <= top + box_h + 1]
         if not clash:
             break
-        top = max(t[3] for t in clash) + 1
-    return left, int(np.clip(top, 0, max(height - box_h, 0)))
+        top = max(t[3] for t in clash) + 2
+    return left, int(np.clip(top, 0, max(height - box_h - 1, 0)))
 
 
 def _label(index: int, detection: dict[str, Any]) -> str:
