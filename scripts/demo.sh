@@ -16,6 +16,7 @@ head -c 200000 "${made[0]}" > "$DATA/broken_truncated.fits.gz"
 aurora run "$DATA" --out "$OUT" --png
 python - "$OUT/observations.jsonl" "$DATA/truth.jsonl" <<'PY'
 import json, sys
+from marsaurora.overlay import place_text
 records = [json.loads(line) for line in open(sys.argv[1])]
 truth = {t["file"]: t for t in map(json.loads, open(sys.argv[2]))}
 print(f"\n{'observation':66} {'status':10} {'truth':12} detections / error")
@@ -23,7 +24,7 @@ for r in records:
     known = truth.get(r["observation"])
     label = known["scenario"] if known else "-"
     detail = r["error"]["message"] if r["error"] else ", ".join(
-        f"{d['peak_r']:.1f} R at {d['lat_deg']:.0f}N {d['lon_deg']:.0f}E ({d['decided_by']}"
+        f"{d['peak_r']:.1f} R at {place_text(d['lat_deg'], d['lon_deg'])} ({d['decided_by']}"
         + (f" {d['confidence']:.2f})" if d.get("confidence") is not None else ")")
         for d in r["detections"] if d.get("lat_deg") is not None)
     print(f"{r['observation']:66} {r['status']:10} {label:12} {detail[:90]}")

@@ -3,7 +3,7 @@
 import cv2
 import numpy as np
 
-from marsaurora.overlay import BOX_RGB, draw_detections
+from marsaurora.overlay import BOX_RGB, draw_detections, place_text
 
 HEATMAP_RGB = (90, 20, 60)
 """Not grey, like no box colour: a label's black ground and white text are the only greys."""
@@ -53,3 +53,8 @@ def test_a_box_at_the_image_edge_keeps_its_whole_label():
     middle = [dict(edges[0], box_px=[100, 200, 140, 235]),
               dict(edges[1], box_px=[400, 200, 480, 230])]
     assert len(sizes(edges)) == 2 and sizes(edges) == sizes(middle)
+
+
+def test_a_place_is_written_with_its_hemisphere_not_a_signed_north():
+    assert place_text(-37.4, 296.2) == "37S 296E"
+    assert place_text(12.6, 3.0) == "13N 3E"

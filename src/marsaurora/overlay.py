@@ -64,10 +64,15 @@ def _label(index: int, detection: dict[str, Any]) -> str:
     parts = [f"#{index + 1}"]
     lat, lon, peak = (detection.get(k) for k in ("lat_deg", "lon_deg", "peak_r"))
     if lat is not None and lon is not None:
-        parts.append(f"{abs(lat):.0f}{'N' if lat >= 0 else 'S'} {lon:.0f}E")
+        parts.append(place_text(lat, lon))
     if peak is not None:
         parts.append(f"{peak:.1f} R")
     confidence = detection.get("confidence")
     if confidence is not None:
         parts.append(f"p{confidence:.2f}")
     return " ".join(parts)
+
+
+def place_text(lat_deg: float, lon_deg: float) -> str:
+    """``12S 210E``: where an aurora is, as its label and the demo's table write it."""
+    return f"{abs(lat_deg):.0f}{'N' if lat_deg >= 0 else 'S'} {lon_deg:.0f}E"
