@@ -58,7 +58,9 @@ geometry), never on colours:
    sigma of a line mean in one of :data:`ARC_ORIENTATIONS` directions, on
    residuals clipped at :data:`ARC_CLIP_Z` sigma) join them, so an arc
    thinner than a pixel, whose dashes the despiker cuts, is found along its
-   length.
+   length. Pieces of a thin arc lying end to end along one line, where noise
+   took a stretch of it under :data:`GROW_Z`, are one feature
+   (:mod:`marsaurora.classify.joining`).
    Its significance is the summed excess of its seeds, leaving out the
    brightest, in units of their combined noise: over its 3x3 seeds or over
    its 3x3 and wide seeds, whichever is more; or the clipped residuals of its
@@ -78,6 +80,7 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 
+from marsaurora.classify.joining import joined_along_arcs
 from marsaurora.emus import Observation
 
 SEED_Z = 4.0
@@ -1024,7 +1027,10 @@ def _features(seeded: _Seeds, arcs: _ArcSeeds, sigma: np.ndarray, gaps: np.ndarr
     reach :data:`ARC_SEED_Z` around it, and their faint pixels took a 10.6-sigma spot under
     10. Regions on both sides of a gap in the data (``gaps``: missing integrations, bad
     detector lines) up to :data:`MAX_BRIDGED_GAP_PX` wide are one feature: a stripe of
-    missing data does not cut an arc in two. The gap's pixels stay out of the feature.
+    missing data does not cut an arc in two, and nor does a stretch of the arc itself that
+    noise took under the growing threshold: pieces of a thin arc lying end to end along one
+    line are one feature (:func:`~marsaurora.classify.joining.joined_along_arcs`). The gap's
+    pixels stay out of the feature.
     A significance is also at most the summed excess over a fraction of the background under
     it, the background model's misfit: :data:`LIMB_MISFIT_FRACTION` where the feature peaks
     beyond the clear view, :data:`CLEAR_VIEW_MISFIT_FRACTION` within it.
@@ -1035,6 +1041,7 @@ def _features(seeded: _Seeds, arcs: _ArcSeeds, sigma: np.ndarray, gaps: np.ndarr
     bridges = gaps & near & ~grown
     count, labels = cv2.connectedComponents((grown | bridges).astype(np.uint8), connectivity=8)
     labels[bridges] = 0
+    labels, count = joined_along_arcs(labels, count)
     boxes = _label_boxes(labels, count)
     narrow = _seed_sums(labels, seeded.seeds, excess, sigma, count)[0]
     widest = _seed_sums(labels, seeded.seeds | seeded.wide, excess, sigma, count)[0]
