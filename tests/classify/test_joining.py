@@ -21,7 +21,7 @@ def _segment(labels: np.ndarray, label: int, start: tuple[float, float],
 
 
 def _groups(labels: np.ndarray, count: int, *points: tuple[int, int]) -> list[int]:
-    joined, _ = joined_along_arcs(labels, count)
+    joined = joined_along_arcs(labels, count)[labels]
     return [int(joined[point]) for point in points]
 
 
@@ -29,8 +29,9 @@ def test_two_pieces_end_to_end_become_one_and_the_gap_stays_out():
     labels = np.zeros((80, 80), np.int32)
     _segment(labels, 1, (40, 5), (42, 30))
     _segment(labels, 2, (43, 36), (46, 70))
-    joined, count = joined_along_arcs(labels, 3)
-    assert count == 2 and joined[40, 5] == joined[46, 70] != 0
+    relabel = joined_along_arcs(labels, 3)
+    joined = relabel[labels]
+    assert relabel.max() + 1 == 2 and joined[40, 5] == joined[46, 70] != 0
     assert joined[43, 33] == 0, "the gap's pixels are not added"
 
 

@@ -13,6 +13,7 @@ from marsaurora.classify.excess import (
     _finite_quantiles,
     excess_map,
 )
+from marsaurora.classify.joining import JOIN_GAP_PX
 from marsaurora.emus import read_l2b
 from marsaurora.preprocess import render_heatmap
 from marsaurora.synth.ranges import OOD, TRAIN
@@ -415,16 +416,29 @@ def test_an_arc_cut_by_missing_integrations_is_one_feature(gap):
     assert arc_feature.area_px == int((excess.labels == above).sum())
 
 
-def test_a_stripe_of_missing_data_wider_than_the_bridge_still_separates():
+def _arc_across_a_stripe(missing: int) -> tuple[np.ndarray, np.ndarray]:
+    """The labels of an arc (1.17 px along it per integration) with ``missing`` integrations
+    of data lost across it, and the arc's centre column per pixel."""
     rows, cols = np.mgrid[0:SHAPE[0], 0:SHAPE[1]]
     centre = 30 + 0.6 * rows
     arc = np.where((rows >= 20) & (rows <= 100),
                    6.0 * np.exp(-0.5 * ((cols - centre) / 1.2) ** 2), 0.0)
     scan = night_scan(0.5, 0, extra_r=arc)
     cut = scan.brightness_r.copy()
-    cut[56:56 + MAX_BRIDGED_GAP_PX + 2] = np.nan
-    excess = excess_map(replace(scan, brightness_r=cut))
-    assert excess.labels[40, int(centre[40, 0])] != excess.labels[80, int(centre[80, 0])]
+    cut[56:56 + missing] = np.nan
+    return excess_map(replace(scan, brightness_r=cut)).labels, centre
+
+
+def test_an_arc_across_a_stripe_wider_than_the_bridge_is_still_one_by_its_line():
+    """Six integrations lost: past the bridge, but the two halves lie end to end, 7 px apart."""
+    labels, centre = _arc_across_a_stripe(MAX_BRIDGED_GAP_PX + 2)
+    assert labels[40, int(centre[40, 0])] == labels[80, int(centre[80, 0])] != 0
+
+
+def test_a_stripe_of_missing_data_wider_than_the_join_still_separates():
+    labels, centre = _arc_across_a_stripe(int(JOIN_GAP_PX) + 2)
+    upper, lower = labels[40, int(centre[40, 0])], labels[80, int(centre[80, 0])]
+    assert upper != lower and upper != 0 and lower != 0
 
 
 @pytest.mark.parametrize("seed", range(4))

@@ -40,21 +40,22 @@ PIXEL_VARIANCE = 1.0 / 12.0
 """The variance of a uniform pixel along either axis: a single row of pixels has that width."""
 
 
-def joined_along_arcs(labels: np.ndarray, count: int) -> tuple[np.ndarray, int]:
-    """``labels`` (0 for none, 1 to ``count - 1``) with the features that continue one another
-    given one label, and the new count; the same array when nothing joins."""
+def joined_along_arcs(labels: np.ndarray, count: int) -> np.ndarray:
+    """For each label of ``labels`` (0 for none, 1 to ``count - 1``), the label it has once
+    the features that continue one another share one: ``relabel[labels]`` is the joined
+    image, ``relabel.max() + 1`` its count. The identity when nothing joins."""
+    identity = np.arange(count)
     lines = _Lines.of(labels, count)
     if lines.index.size < 2:
-        return labels, count
+        return identity
     pairs = np.argwhere(np.triu(lines.continuing(), k=1))
     if pairs.size == 0:
-        return labels, count
-    parent = np.arange(count)
+        return identity
+    parent = identity.copy()
     for first, second in lines.index[pairs]:
         parent[_root(parent, second)] = _root(parent, first)
     roots = np.array([_root(parent, label) for label in range(count)])
-    kept, relabel = np.unique(roots, return_inverse=True)
-    return relabel[labels].astype(labels.dtype), int(kept.size)
+    return np.unique(roots, return_inverse=True)[1].reshape(count)
 
 
 def _root(parent: np.ndarray, label: int) -> int:
