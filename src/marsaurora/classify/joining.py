@@ -48,7 +48,7 @@ def joined_along_arcs(labels: np.ndarray, count: int) -> np.ndarray:
     lines = _Lines.of(labels, count)
     if lines.index.size < 2:
         return identity
-    pairs = np.argwhere(np.triu(lines.continuing(), k=1))
+    pairs = lines.continuing_pairs()
     if pairs.size == 0:
         return identity
     parent = identity.copy()
@@ -100,21 +100,26 @@ class _Lines:
                          centre + high[index, None] * axis[index]], axis=1)
         return cls(index, axis[index], ends)
 
-    def continuing(self) -> np.ndarray:
-        """Square boolean matrix over :attr:`index`: which pairs continue one another."""
-        cos_limit = np.cos(np.radians(JOIN_ANGLE_DEG))
-        parallel = np.abs(self.axis @ self.axis.T) >= cos_limit
-        step = self.ends[None, :, None, :, :] - self.ends[:, None, :, None, :]
-        count = self.index.size
-        step = step.reshape(count, count, 4, 2)
+    def continuing_pairs(self) -> np.ndarray:
+        """``(n, 2)`` positions in :attr:`index` of the pairs that continue one another. Only
+        lines whose ends come within :data:`JOIN_GAP_PX` of each other's box are measured: a
+        scan's noise can hold many short thin fragments, and their every pair would be a
+        square matrix of arrays."""
+        low, high = self.ends.min(axis=1), self.ends.max(axis=1)
+        near = np.all((low[:, None] <= high[None] + JOIN_GAP_PX)
+                      & (low[None] <= high[:, None] + JOIN_GAP_PX), axis=2)
+        first, second = np.nonzero(np.triu(near, k=1))
+        step = self.ends[second][:, None, :, :] - self.ends[first][:, :, None, :]
+        step = step.reshape(-1, 4, 2)
         gaps = np.hypot(step[..., 0], step[..., 1])
-        nearest = np.argmin(gaps, axis=2)[..., None]
-        gap = np.take_along_axis(gaps, nearest, axis=2)[..., 0]
-        step = np.take_along_axis(step, nearest[..., None], axis=2)[:, :, 0]
-        side_limit = np.maximum(JOIN_SIDE_PX, gap * np.tan(np.radians(JOIN_ANGLE_DEG)))
-        off_first = np.abs(step[..., 0] * self.axis[:, None, 1]
-                           - step[..., 1] * self.axis[:, None, 0])
-        off_second = np.abs(step[..., 0] * self.axis[None, :, 1]
-                            - step[..., 1] * self.axis[None, :, 0])
-        return (parallel & (gap <= JOIN_GAP_PX) & (off_first <= side_limit)
-                & (off_second <= side_limit))
+        nearest = np.argmin(gaps, axis=1)
+        pair = np.arange(first.size)
+        gap, step = gaps[pair, nearest], step[pair, nearest]
+        angle = np.radians(JOIN_ANGLE_DEG)
+        side_limit = np.maximum(JOIN_SIDE_PX, gap * np.tan(angle))
+        parallel = np.abs((self.axis[first] * self.axis[second]).sum(axis=1)) >= np.cos(angle)
+        keep = parallel & (gap <= JOIN_GAP_PX)
+        for line in (first, second):
+            keep &= np.abs(step[:, 0] * self.axis[line, 1]
+                           - step[:, 1] * self.axis[line, 0]) <= side_limit
+        return np.stack([first[keep], second[keep]], axis=1)
