@@ -110,3 +110,19 @@ def test_an_arc_with_a_wide_break_is_two_features():
     excess = excess_map(observation)
     upper, lower = excess.labels[30, 28], excess.labels[90, 100]
     assert upper != 0 and lower != 0 and upper != lower
+
+
+def test_a_dashed_line_of_many_pieces_is_one_feature():
+    """1200 dashes of 5 px, 3 px apart, in 12 long rows: more lines than are compared at once,
+    each row one feature, no two rows one."""
+    labels = np.zeros((12 * 12, 100 * 8 + 8), np.int32)
+    label = 0
+    for line in range(12):
+        for dash in range(100):
+            label += 1
+            labels[12 * line + 4, 8 * dash:8 * dash + 5] = label
+    joined = joined_along_arcs(labels, label + 1)[labels]
+    assert label > 1000
+    for line in range(12):
+        assert np.unique(joined[12 * line + 4, :795]).size == 2, "the dashes of one row"
+    assert np.unique(joined[joined > 0]).size == 12

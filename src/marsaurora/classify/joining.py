@@ -36,6 +36,9 @@ this squared over 12). An arc of 1-3 px grows one or two pixels each side into i
 one direction is not a piece of an arc. Without it, at 10-40 counts per rayleigh a 208 km
 arc (9.4 px) ending beside a 470 km spot (9.0 px) was joined to it and, the spot's faint light
 under the misfit bound, went from 13.9 to 9.0 sigma: an aurora observation lost."""
+NEAR_BLOCK = 512
+"""Lines tested against all others at a time for nearness: a scan's noise can hold thousands of
+short thin fragments, whose every pair at once would be hundreds of megabytes."""
 PIXEL_VARIANCE = 1.0 / 12.0
 """The variance of a uniform pixel along either axis: a single row of pixels has that width."""
 
@@ -103,13 +106,19 @@ class _Lines:
 
     def continuing_pairs(self) -> np.ndarray:
         """``(n, 2)`` positions in :attr:`index` of the pairs that continue one another. Only
-        lines whose ends come within :data:`JOIN_GAP_PX` of each other's box are measured: a
-        scan's noise can hold many short thin fragments, and their every pair would be a
-        square matrix of arrays."""
+        lines whose ends come within :data:`JOIN_GAP_PX` of each other's box are measured,
+        :data:`NEAR_BLOCK` lines at a time."""
         low, high = self.ends.min(axis=1), self.ends.max(axis=1)
-        near = np.all((low[:, None] <= high[None] + JOIN_GAP_PX)
-                      & (low[None] <= high[:, None] + JOIN_GAP_PX), axis=2)
-        first, second = np.nonzero(np.triu(near, k=1))
+        found = []
+        for start in range(0, self.index.size, NEAR_BLOCK):
+            stop = min(start + NEAR_BLOCK, self.index.size)
+            near = np.all((low[start:stop, None] <= high[None] + JOIN_GAP_PX)
+                          & (low[None] <= high[start:stop, None] + JOIN_GAP_PX), axis=2)
+            rows, cols = np.nonzero(near)
+            later = cols > rows + start
+            found.append((rows[later] + start, cols[later]))
+        first = np.concatenate([pair[0] for pair in found])
+        second = np.concatenate([pair[1] for pair in found])
         step = self.ends[second][:, None, :, :] - self.ends[first][:, :, None, :]
         step = step.reshape(-1, 4, 2)
         gaps = np.hypot(step[..., 0], step[..., 1])
