@@ -1046,13 +1046,12 @@ def _features(seeded: _Seeds, arcs: _ArcSeeds, sigma: np.ndarray, gaps: np.ndarr
     pieces[bridges] = 0
     joined = joined_along_arcs(pieces, count)
     labels, joined_count = joined[pieces], int(joined.max()) + 1
-    significance, peak, peak_at, seed_count = _significance(
+    significance, peak, peak_pixels, seed_count = _significance(
         labels, joined_count, seeded, arcs, sigma, background, clear_view)
     if joined_count < count:
         np.maximum.at(significance, joined, _significance(pieces, count, seeded, arcs, sigma,
                                                           background, clear_view)[0])
     count = joined_count
-    seed_rows, seed_cols = np.nonzero(seeded.seeds | seeded.wide | arcs.pixels)
     boxes = _label_boxes(labels, count)
     seeded_labels = np.flatnonzero(seed_count > 0)
     seeded_labels = seeded_labels[seeded_labels > 0]
@@ -1063,8 +1062,7 @@ def _features(seeded: _Seeds, arcs: _ArcSeeds, sigma: np.ndarray, gaps: np.ndarr
     for new_label, old in enumerate(strongest, start=1):
         relabel[old] = new_label
         x, y, width, height, area = (int(v) for v in boxes[old])
-        at = peak_at[old]
-        peak_pixel = (int(seed_rows[at]), int(seed_cols[at]))
+        peak_pixel = (int(peak_pixels[old, 0]), int(peak_pixels[old, 1]))
         features.append(Feature(
             label=new_label, significance=float(significance[old]), peak_excess_r=float(peak[old]),
             peak_pixel=peak_pixel, seed_pixels=int(seed_count[old]), area_px=area,
@@ -1077,7 +1075,7 @@ def _significance(labels: np.ndarray, count: int, seeded: _Seeds, arcs: _ArcSeed
                   sigma: np.ndarray, background: np.ndarray, clear_view: np.ndarray
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per label: its significance (the best of the three sums, within the misfit bound), and
-    its seeds' brightest excess, where that is among them and how many there are."""
+    its seeds' brightest excess, that seed's (row, column) and how many seeds it holds."""
     excess = seeded.excess
     narrow = _seed_sums(labels, seeded.seeds, excess, sigma, count)[0]
     widest = _seed_sums(labels, seeded.seeds | seeded.wide, excess, sigma, count)[0]
@@ -1091,7 +1089,9 @@ def _significance(labels: np.ndarray, count: int, seeded: _Seeds, arcs: _ArcSeed
                                                 seed_cols[peak_at[seeded_labels]]],
                                      CLEAR_VIEW_MISFIT_FRACTION, LIMB_MISFIT_FRACTION)
     significance = _beyond_misfit(significance, labels, excess, background, misfit)
-    return significance, peak, peak_at, seed_count
+    peak_pixels = (np.stack([seed_rows, seed_cols], axis=1)[peak_at] if seed_rows.size
+                   else np.zeros((count, 2), dtype=np.int64))
+    return significance, peak, peak_pixels, seed_count
 
 
 def _beyond_misfit(significance: np.ndarray, labels: np.ndarray, excess: np.ndarray,
