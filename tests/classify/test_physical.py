@@ -498,6 +498,31 @@ def test_hot_pixels_and_a_hot_column_are_not_aurora():
     assert not physical_screen(replace(scan, brightness_r=brightness)).passed
 
 
+def test_a_spot_three_pixels_long_is_aurora_not_hot_pixels():
+    """Each end of a spot over three pixels of one integration has a single bright neighbour,
+    as a pair of particle hits does; it is one group of bright pixels touching along their
+    edges, so none of them is cut (SPIKE_GROUP_PX)."""
+    extra = np.zeros(SHAPE)
+    extra[60, 63:66] = [40.0, 60.0, 30.0]
+    scan = night_scan(0.5, 7, extra_r=extra)
+    excess = excess_map(scan)
+    assert excess.excess_r[60, 63] > 30.0 and excess.excess_r[60, 65] > 20.0
+    (feature, *_) = excess.features
+    assert excess.labels[60, 63] == excess.labels[60, 65] == feature.label
+    assert physical_screen(scan).passed
+
+
+def test_hot_pixels_touching_at_a_corner_stay_hot_pixels():
+    """Particle hits that happen to touch are no group of emission unless three touch along
+    their edges: an L of three, one touching by a corner (as in a validation dayside scan's
+    small night), and a diagonal line of three are cut like any hot pixel."""
+    scan = night_scan(0.5, 8)
+    brightness = scan.brightness_r.copy()
+    brightness[[30, 30, 31], [40, 41, 39]] = [268.9, 256.6, 237.7]
+    brightness[[80, 81, 82], [90, 91, 92]] = [150.0, 220.0, 180.0]
+    assert not physical_screen(replace(scan, brightness_r=brightness)).passed
+
+
 def test_nan_stripes_neither_trigger_nor_hide_an_aurora():
     quiet = night_scan(0.5, 3)
     striped = quiet.brightness_r.copy()
