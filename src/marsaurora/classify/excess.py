@@ -63,9 +63,10 @@ geometry), never on colours:
    took a stretch of it under :data:`GROW_Z`, are one feature
    (:mod:`marsaurora.classify.joining`).
    Its significance is the summed excess of its seeds, leaving out the
-   brightest, in units of their combined noise: over its 3x3 seeds or over
-   its 3x3 and wide seeds, whichever is more; or the clipped residuals of its
-   arc seeds summed, when it holds :data:`ARC_SEED_PX` of them or more.
+   brightest, in units of their combined noise: over its 3x3 seeds, over
+   its 3x3 and wide seeds, or over the pixels of its bright groups
+   (:data:`SPIKE_GROUP_PX`), whichever is most; or the clipped residuals of
+   its arc seeds summed, when it holds :data:`ARC_SEED_PX` of them or more.
 
 Features take one pass over the scan (labels, ``bincount`` sums), so the
 cost grows with the number of pixels, not with the number of features; at
@@ -415,6 +416,8 @@ class _Seeds(NamedTuple):
     """Pixels features grow through: the seeds and their surroundings."""
     found: np.ndarray
     """Pixels of the 3x3 features already at :data:`FOUND_SIGNIFICANCE`."""
+    core: np.ndarray
+    """Pixels of bright groups (:func:`_despiked_excess`): a compact aurora's own pixels."""
 
 
 class _ArcSeeds(NamedTuple):
@@ -443,7 +446,7 @@ def _seeds_and_grown(brightness: np.ndarray, background: np.ndarray, sigma: np.n
     again, and grow it a halo three pixels wide. Those found pixels are
     returned too: the arc seeds leave them out as well.
     """
-    excess = _despiked_excess(brightness, background, sigma, searched)
+    excess, core = _despiked_excess(brightness, background, sigma, searched)
     smooth, count = _smoothed(excess, searched, 3)
     with np.errstate(invalid="ignore", divide="ignore"):
         z = smooth / (sigma / np.sqrt(count))
@@ -458,7 +461,7 @@ def _seeds_and_grown(brightness: np.ndarray, background: np.ndarray, sigma: np.n
     wide_seeds = wide & (z >= SEED_Z) & (smooth >= 0.5 * params.min_excess_r) & (excess > 0)
     grown |= (wide & (z >= GROW_Z) & (smooth >= GROW_EXCESS_FRACTION * params.min_excess_r)
               | wide_seeds)
-    return _Seeds(excess, seeds, wide_seeds, grown, found)
+    return _Seeds(excess, seeds, wide_seeds, grown, found, core)
 
 
 def _arc_seeds(brightness: np.ndarray, background: np.ndarray, sigma: np.ndarray,
@@ -992,8 +995,9 @@ def _median(values: np.ndarray) -> float:
 
 
 def _despiked_excess(brightness: np.ndarray, background: np.ndarray, sigma: np.ndarray,
-                     searched: np.ndarray) -> np.ndarray:
-    """Excess over background, with isolated hot pixels replaced by their neighbours' level.
+                     searched: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Excess over background, with isolated hot pixels replaced by their neighbours' level,
+    and the pixels of bright groups (:data:`SPIKE_GROUP_PX`), which never are hot pixels.
 
     A pixel is a hot pixel when it stands more than 3 sigma, and more than
     half its own excess, above the second brightest of its eight
@@ -1011,12 +1015,13 @@ def _despiked_excess(brightness: np.ndarray, background: np.ndarray, sigma: np.n
     second = np.partition(neighbours, 6, axis=0)[6]
     value = brightness[rows, cols]
     raw = value - background[rows, cols]
-    spike = value - second > np.maximum(3 * sigma[rows, cols], 0.5 * raw)
-    if spike.any():
-        spike &= ~_in_bright_group(brightness.shape, rows, cols, raw >= SEED_Z * sigma[rows, cols])
+    grouped = _in_bright_group(brightness.shape, rows, cols, raw >= SEED_Z * sigma[rows, cols])
+    spike = (value - second > np.maximum(3 * sigma[rows, cols], 0.5 * raw)) & ~grouped
     excess = np.zeros(brightness.shape)
     excess[rows, cols] = np.where(spike, np.minimum(second, value) - background[rows, cols], raw)
-    return excess
+    core = np.zeros(brightness.shape, dtype=bool)
+    core[rows[grouped], cols[grouped]] = True
+    return excess, core
 
 
 def _in_bright_group(shape: tuple[int, int], rows: np.ndarray, cols: np.ndarray,
@@ -1046,11 +1051,14 @@ def _features(seeded: _Seeds, arcs: _ArcSeeds, sigma: np.ndarray, gaps: np.ndarr
               ) -> tuple[np.ndarray, tuple[Feature, ...], int]:
     """Connected regions holding a seed, their numbers in one pass, the strongest kept.
 
-    A feature's significance is the best of three sums: over its 3x3 seeds, over its 3x3 and
-    wide seeds (the faint wide seeds around a compact aurora would otherwise dilute it), and,
-    when it holds at least :data:`ARC_SEED_PX` arc seeds, the clipped residuals of those (the
-    despiker has cut the dashes of a thin arc out of the excess; the clip keeps hot pixels
-    from counting). Arc seeds stay out of the other two sums: lines through a bright spot
+    A feature's significance is the best of four sums: over its 3x3 seeds, over its 3x3 and
+    wide seeds (the faint wide seeds around a compact aurora would otherwise dilute it), over
+    the pixels of its bright groups (a spot of a few bright pixels makes every pixel around it
+    a 3x3 seed, and their noise diluted its own pixels' evidence: an 88 R spot over 1 x 3
+    pixels read 7.0 sigma over its seeds and 19 over its pixels), and, when it holds at least
+    :data:`ARC_SEED_PX` arc seeds, the clipped residuals of those (the despiker has cut the
+    dashes of a thin arc out of the excess; the clip keeps hot pixels from counting). Arc
+    seeds stay out of the other sums: lines through a bright spot
     reach :data:`ARC_SEED_Z` around it, and their faint pixels took a 10.6-sigma spot under
     10. Regions on both sides of a gap in the data (``gaps``: missing integrations, bad
     detector lines) up to :data:`MAX_BRIDGED_GAP_PX` wide are one feature: a stripe of
@@ -1101,14 +1109,16 @@ def _features(seeded: _Seeds, arcs: _ArcSeeds, sigma: np.ndarray, gaps: np.ndarr
 def _significance(labels: np.ndarray, count: int, seeded: _Seeds, arcs: _ArcSeeds,
                   sigma: np.ndarray, background: np.ndarray, clear_view: np.ndarray
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per label: its significance (the best of the three sums, within the misfit bound), and
+    """Per label: its significance (the best of the four sums, within the misfit bound), and
     its seeds' brightest excess, that seed's (row, column) and how many seeds it holds."""
     excess = seeded.excess
     narrow = _seed_sums(labels, seeded.seeds, excess, sigma, count)[0]
     widest = _seed_sums(labels, seeded.seeds | seeded.wide, excess, sigma, count)[0]
+    core = _seed_sums(labels, seeded.core & seeded.grown, excess, sigma, count)[0]
     every = seeded.seeds | seeded.wide | arcs.pixels
     _, peak, peak_at, seed_count = _seed_sums(labels, every, excess, sigma, count)
-    significance = np.maximum(np.maximum(narrow, widest), _arc_sums(labels, arcs, count))
+    significance = np.maximum(np.maximum(np.maximum(narrow, widest), core),
+                              _arc_sums(labels, arcs, count))
     seeded_labels = np.flatnonzero(seed_count > 0)
     seed_rows, seed_cols = np.nonzero(every)
     misfit = np.full(count, CLEAR_VIEW_MISFIT_FRACTION)
