@@ -997,7 +997,7 @@ def _median(values: np.ndarray) -> float:
 def _despiked_excess(brightness: np.ndarray, background: np.ndarray, sigma: np.ndarray,
                      searched: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Excess over background, with isolated hot pixels replaced by their neighbours' level,
-    and the pixels of bright groups (:data:`SPIKE_GROUP_PX`), which never are hot pixels.
+    and the pixels of bright groups (:data:`SPIKE_GROUP_PX`), which are never hot pixels.
 
     A pixel is a hot pixel when it stands more than 3 sigma, and more than
     half its own excess, above the second brightest of its eight
