@@ -55,6 +55,15 @@ def test_a_box_at_the_image_edge_keeps_its_whole_label():
     assert len(sizes(edges)) == 2 and sizes(edges) == sizes(middle)
 
 
+def test_labels_crowded_at_the_bottom_edge_stay_apart():
+    """Boxes along the bottom of the heatmap: stacked downwards, the labels would leave the
+    image, and clipping them back in laid them over each other; they stack upwards instead."""
+    canvas = np.zeros((480, 640, 3), np.uint8) + np.array(HEATMAP_RGB, np.uint8)
+    bottom = [{"box_px": [300 + 10 * k, 470, 330 + 10 * k, 479], "lat_deg": -60.0 + k,
+               "lon_deg": 200.0, "peak_r": 20.0 + k} for k in range(5)]
+    assert len(_labels(draw_detections(canvas, bottom))) == 5
+
+
 def test_a_place_is_written_with_its_hemisphere_not_a_signed_north():
     assert place_text(-37.4, 296.2) == "37S 296E"
     assert place_text(12.6, 3.0) == "13N 3E"

@@ -46,18 +46,27 @@ def draw_detections(rgb: np.ndarray, detections: Sequence[dict[str, Any]]) -> np
 def _place(x0: int, y0: int, y1: int, text_w: int, text_h: int, width: int, height: int,
            taken: list[tuple[int, int, int, int]]) -> tuple[int, int]:
     """Top-left of a label: above the box, else below it, moved down past earlier labels
-    (``taken``: their corners, both inclusive) with a pixel row of the heatmap between."""
+    (``taken``: their corners, both inclusive) with a pixel row of the heatmap between; moved
+    up past them instead where down would leave the image."""
     box_h = text_h + 2 * MARGIN_PX
     box_w = text_w + 2 * MARGIN_PX
     left = int(np.clip(x0, 0, max(width - box_w - 1, 0)))
-    top = y0 - box_h - 1 if y0 - box_h - 1 >= 0 else y1 + 2
-    for _ in range(len(taken) + 1):
-        clash = [t for t in taken if left <= t[2] + 1 and t[0] <= left + box_w + 1
-                 and top <= t[3] + 1 and t[1] <= top + box_h + 1]
-        if not clash:
-            break
-        top = max(t[3] for t in clash) + 2
-    return left, int(np.clip(top, 0, max(height - box_h - 1, 0)))
+    lowest = max(height - box_h - 1, 0)
+
+    def clear_of_labels(top: int, downwards: bool) -> int:
+        for _ in range(len(taken) + 1):
+            clash = [t for t in taken if left <= t[2] + 1 and t[0] <= left + box_w + 1
+                     and top <= t[3] + 1 and t[1] <= top + box_h + 1]
+            if not clash:
+                break
+            top = (max(t[3] for t in clash) + 2 if downwards
+                   else min(t[1] for t in clash) - box_h - 2)
+        return top
+
+    top = clear_of_labels(y0 - box_h - 1 if y0 - box_h - 1 >= 0 else y1 + 2, downwards=True)
+    if top > lowest:
+        top = clear_of_labels(lowest, downwards=False)
+    return left, int(np.clip(top, 0, lowest))
 
 
 def _label(index: int, detection: dict[str, Any]) -> str:
