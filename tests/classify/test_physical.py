@@ -9,11 +9,11 @@ import pytest
 from marsaurora.classify import PhysicalScreenParams, classify, physical_screen
 from marsaurora.classify.excess import (
     MAX_BRIDGED_GAP_PX,
-    _counts_per_rayleigh,
     _finite_quantiles,
     excess_map,
 )
 from marsaurora.classify.joining import JOIN_GAP_PX
+from marsaurora.classify.noise import counts_per_rayleigh
 from marsaurora.emus import read_l2b
 from marsaurora.preprocess import render_heatmap
 from marsaurora.synth.ranges import OOD, TRAIN
@@ -221,7 +221,7 @@ def test_the_gain_is_read_from_how_the_errors_grow_not_from_their_ratio(offset_r
     brightness = night.brightness_r.astype(np.float64) + offset_r
     error = np.sqrt(night.brightness_err_r.astype(np.float64) ** 2 + 0.05**2)
     searched = np.isfinite(brightness) & (night.sza_deg >= 100)
-    assert _counts_per_rayleigh(brightness, error, searched) == pytest.approx(1.5, rel=0.1)
+    assert counts_per_rayleigh(brightness, error, searched) == pytest.approx(1.5, rel=0.1)
 
 
 @pytest.mark.parametrize("seed", range(4))

@@ -14,11 +14,11 @@ geometry), never on colours:
    (the dayglow tail past the terminator, where the upper atmosphere is
    still sunlit) and with emission angle (the slant path brightens thin
    emission towards the limb, by a law that differs between scans). Both
-   are measured, not assumed: clipped means in cells of (solar zenith
-   angle, emission angle), read smoothly at every pixel (:func:`_surface`),
-   times the large-scale structure of the airglow on the planet: a smooth
-   factor fitted as a low-order polynomial of the surface normal
-   (:func:`_planet_factor`), so a brighter region of the night glow stays
+   are measured, not assumed (:mod:`marsaurora.classify.background`):
+   clipped means in cells of (solar zenith angle, emission angle), read
+   smoothly at every pixel, times the large-scale structure of the airglow
+   on the planet: a smooth factor fitted as a low-order polynomial of the
+   surface normal, so a brighter region of the night glow stays
    brighter where the limb foreshortens it into a few pixels; then a
    smooth factor per block of the scan for what is left. The background
    is fitted twice: the second time without the pixels the first found in
@@ -34,9 +34,10 @@ geometry), never on colours:
    pixels hold a few counts, gives the counts per rayleigh, or, in a file
    without usable errors, the scatter of neighbouring pixels does; a scan
    that scatters more than 1.5 times what its errors imply, at any level of
-   background, has its gain lowered to match and is fitted again,
-   :func:`_noise_beyond_errors`; the variance is never taken below one count, so a
-   single count on a black night is no detection), the robust scatter of the
+   background, has its gain lowered to match and is fitted again:
+   :mod:`marsaurora.classify.noise`; the variance is never taken below one
+   count, so a single count on a black night is no detection), the robust
+   scatter of the
    residuals around it, and ``min_sigma_r``.
 4. **Instrument artefacts.** A hot pixel (far above the second brightest of
    its neighbours, and not in a group of :data:`SPIKE_GROUP_PX` bright
@@ -82,7 +83,13 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 
+from marsaurora.classify.background import SZA_CONTEXT_DEG, PlanetBasis, fit_background
 from marsaurora.classify.joining import joined_along_arcs
+from marsaurora.classify.noise import (
+    NOISE_BEYOND_ERRORS_LIMIT,
+    counts_per_rayleigh,
+    noise_beyond_errors,
+)
 from marsaurora.emus import Observation
 
 SEED_Z = 4.0
@@ -142,34 +149,9 @@ strongest feature away from the spot 14.3 sigma with no refit, 9.1 with one, 5.3
 three)."""
 GROW_Z = 2.5
 GROW_EXCESS_FRACTION = 0.25
-BACKGROUND_BLOCK_PX = 24
-MIN_BLOCK_FILL = 0.2
-MAD_TO_SIGMA = 1.4826
-MIN_BAND_PIXELS = 12
-MIN_CELL_PIXELS = 8
-SZA_CONTEXT_DEG = 6.0
-"""The background surface is fitted from this far on the day side of the search, so it is
-interpolated, not extrapolated, at the search's edge."""
-SZA_FINE_STEP_DEG = 1.5
-SZA_FINE_SPAN_DEG = 24.0
-SZA_COARSE_STEP_DEG = 5.0
-EMISSION_EDGES_DEG = (0.0, 20.0, 35.0, 45.0, 52.0, 58.0, 63.0, 67.0, 70.0, 73.0, 75.5, 78.0,
-                      80.0, 82.0, 83.5, 85.0, 87.0, 90.0)
-"""Rings of emission angle, narrower towards the limb where the slant path changes fastest."""
 BRIGHT_LIMB_R = 20.0
 """Off-disk pixels brighter than this are a sunlit limb: disk pixels next to them are left out."""
 LIMB_GUARD_PX = 2
-PROFILE_FLOOR_R = 1e-3
-PLANET_DEGREE = 3
-"""Degree of the polynomial of the surface normal the airglow's large-scale structure is fitted
-with: structure on scales of a third of the disk and more, never an aurora's."""
-PLANET_PIXELS_PER_TERM = 25
-"""Fewer searched pixels than this per polynomial term lower the degree (none below 4 terms)."""
-PLANET_RIDGE = 1e-2
-"""Pull of the fit towards a flat factor of 1, relative to the data's weight: a hole the first
-pass masked out, or a corner of the disk with few pixels, is bridged smoothly, not extrapolated
-wildly (at 1e-3 a 16-pixel limb corner of a held-out quiet night read 7.6 sigma; at 1e-2 4.3,
-with the training-range and OOD calibration sets unchanged)."""
 MAX_FEATURES = 50
 MAX_BRIDGED_GAP_PX = 4
 """Widest stripe of missing data (integrations or detector lines) a feature is joined across."""
@@ -178,25 +160,6 @@ NIGHT_FLOOR_QUANTILE = 0.1
 its background) is raised until it has not: the background is fitted and interpolated in log,
 which a night of negative cells would floor. A Poisson brightness is never negative and is
 left as it is."""
-GAIN_MIN_COUNTS = 4.0
-"""Pixels this bright in counts (R at least twice its error) give the gain from the errors."""
-GAIN_BINS = 8
-GAIN_MIN_SPAN = 3.0
-GAIN_MIN_GROWTH = 2.0
-"""The gain is the slope of squared error against brightness over :data:`GAIN_BINS` bins when
-the brightest bin is :data:`GAIN_MIN_SPAN` times the faintest and its squared error
-:data:`GAIN_MIN_GROWTH` times; else the median ratio of the two."""
-SCATTER_TRIM = 0.01
-"""Share of the most extreme values left out when the noise is read from the scan itself:
-neighbour differences (:func:`_gain_from_scatter`), residuals (:func:`_noise_beyond_errors`)."""
-SCATTER_LEVEL_QUANTILES = (0.0, 0.5, 0.9, 1.0)
-"""The scatter is compared with the errors separately at each level of background (the darkest
-half of the pixels, the next 40%, the brightest tenth): errors that follow the brightness
-wrongly are right at one level and wrong at another, and the few pixels of a dayglow tail
-would drown among a dark night's."""
-NOISE_BEYOND_ERRORS_LIMIT = 1.5
-"""A scan scattering more than this many times its Poisson errors about its background has its
-gain lowered to match and its background refitted; under it, the errors are trusted."""
 MIN_LINE_PIXELS = 20
 BAD_LINE_NEIGHBOURS = 4
 BAD_LINE_SIGMA = 1.0
@@ -323,8 +286,8 @@ def excess_map(observation: Observation, params: ExcessParams = ExcessParams()) 
     brightness = brightness - min(float(np.quantile(brightness[searched], NIGHT_FLOOR_QUANTILE)),
                                   0.0)
     context = _context(observation, brightness, params)
-    counts_per_r = _counts_per_rayleigh(brightness, error, searched)
-    planet = _PlanetBasis.of(observation, _widened(context))
+    counts_per_r = counts_per_rayleigh(brightness, error, searched)
+    planet = PlanetBasis.of(observation, _widened(context))
     with np.errstate(invalid="ignore"):
         clear_view = observation.emission_deg <= WIDE_SEED_MAX_EMISSION_DEG
         clean_night = clear_view & (observation.sza_deg >= params.night_sza_min_deg
@@ -336,8 +299,9 @@ def excess_map(observation: Observation, params: ExcessParams = ExcessParams()) 
         bad_lines, masked, _ = _first_pass(brightness, searched, context, observation, params,
                                            counts_per_r, planet, clear_view)
     searched &= ~bad_lines
-    background, sigma = _background(brightness, searched & ~masked, context & ~masked,
-                                    observation, params, counts_per_r, planet)
+    background, sigma = fit_background(brightness, searched & ~masked, context & ~masked,
+                                       observation, params.night_sza_min_deg,
+                                       params.min_sigma_r, counts_per_r, planet)
     seeded = _seeds_and_grown(brightness, background, sigma, searched, params, clear_view)
     arcs = _arc_seeds(brightness, background, sigma,
                       searched & clean_night & ~seeded.found, params)
@@ -354,11 +318,11 @@ def excess_map(observation: Observation, params: ExcessParams = ExcessParams()) 
 
 def _first_pass(brightness: np.ndarray, searched: np.ndarray, context: np.ndarray,
                 observation: Observation, params: ExcessParams, counts_per_r: float,
-                planet: _PlanetBasis, clear_view: np.ndarray
+                planet: PlanetBasis, clear_view: np.ndarray
                 ) -> tuple[np.ndarray, np.ndarray, float]:
     """Bad detector lines, the pixels to leave out of the second fit (the first fit's features
     and bad lines, widened by one pixel), and how much more the rest scatters than the gain
-    implies (:func:`_noise_beyond_errors`).
+    implies (:func:`noise_beyond_errors`).
 
     A bright aurora bends a fit that includes it, clipped as it is: the cells of its solar
     zenith band and the planet's polynomial rise around it and dip elsewhere, and a dip
@@ -369,8 +333,9 @@ def _first_pass(brightness: np.ndarray, searched: np.ndarray, context: np.ndarra
     :data:`FOUND_REFITS` times while it finds more, before the features to leave out of the
     second fit are taken.
     """
-    background, sigma = _background(brightness, searched, context, observation, params,
-                                    counts_per_r, planet)
+    background, sigma = fit_background(brightness, searched, context, observation,
+                                       params.night_sza_min_deg, params.min_sigma_r,
+                                       counts_per_r, planet)
     bad_lines = _bad_lines(brightness, background, sigma, searched)
     clean = searched & ~bad_lines
     seeded = _seeds_and_grown(brightness, background, sigma, clean, params, clear_view)
@@ -380,13 +345,14 @@ def _first_pass(brightness: np.ndarray, searched: np.ndarray, context: np.ndarra
         if not (seeded.found & ~hidden).any() or not _fits_without(context, wider):
             break
         hidden = wider
-        background, sigma = _background(brightness, searched & ~hidden, context & ~hidden,
-                                        observation, params, counts_per_r, planet)
+        background, sigma = fit_background(brightness, searched & ~hidden, context & ~hidden,
+                                           observation, params.night_sza_min_deg,
+                                           params.min_sigma_r, counts_per_r, planet)
         seeded = _seeds_and_grown(brightness, background, sigma, clean, params, clear_view)
     masked = _widened(seeded.grown | bad_lines)
     if not _fits_without(context, masked):
         masked = hidden
-    return bad_lines, masked, _noise_beyond_errors(brightness, background, clean & ~masked,
+    return bad_lines, masked, noise_beyond_errors(brightness, background, clean & ~masked,
                                                    counts_per_r)
 
 
@@ -609,389 +575,6 @@ def _context(observation: Observation, brightness: np.ndarray,
                          night_emission_max_deg=params.night_emission_max_deg,
                          min_excess_r=params.min_excess_r, min_sigma_r=params.min_sigma_r)
     return _searched(observation, brightness, wider)
-
-
-def _background(brightness: np.ndarray, searched: np.ndarray, context: np.ndarray,
-                observation: Observation, params: ExcessParams, counts_per_r: float,
-                planet: _PlanetBasis) -> tuple[np.ndarray, np.ndarray]:
-    """Background and noise at every pixel (R), fitted on the ``searched`` and ``context``
-    pixels given (the second pass leaves out what the first found)."""
-    surface = _surface(brightness, context, observation, params.night_sza_min_deg, counts_per_r)
-    surface = surface * _planet_factor(brightness, surface, searched, planet, counts_per_r)
-    blocks = _Blocks.of(searched)
-    background = surface * _block_ratio(brightness, surface, searched, blocks, counts_per_r)
-    scatter = MAD_TO_SIGMA * blocks.median(np.abs(brightness - background)[searched])
-    poisson = (_poisson_sigma(background, counts_per_r) if counts_per_r > 0
-               else np.zeros_like(background))
-    return background, np.maximum(np.maximum(poisson, scatter), params.min_sigma_r)
-
-
-@dataclass(frozen=True, eq=False)
-class _PlanetBasis:
-    """Monomials of the surface normal (planet frame) up to :data:`PLANET_DEGREE`, at the
-    pixels the background is fitted on and their neighbours, lowest degree first."""
-
-    where: np.ndarray
-    """Those pixels, where latitude and longitude are finite."""
-    terms: np.ndarray
-    """``(where.sum(), terms)``."""
-    degree_terms: tuple[int, ...]
-    """How many leading terms make each degree 0, 1, 2, ..."""
-
-    @classmethod
-    def of(cls, observation: Observation, pixels: np.ndarray) -> "_PlanetBasis":
-        where = pixels & np.isfinite(observation.lat_deg) & np.isfinite(observation.lon_deg)
-        lat = np.radians(observation.lat_deg[where].astype(np.float64))
-        lon = np.radians(observation.lon_deg[where].astype(np.float64))
-        axes = (np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat))
-        powers = [[np.ones_like(axis), axis] for axis in axes]
-        for axis, own in zip(axes, powers, strict=True):
-            while len(own) <= PLANET_DEGREE:
-                own.append(own[-1] * axis)
-        terms, degree_terms = [], []
-        for degree in range(PLANET_DEGREE + 1):
-            for i in range(degree + 1):
-                for j in range(degree + 1 - i):
-                    terms.append(powers[0][i] * powers[1][j] * powers[2][degree - i - j])
-            degree_terms.append(len(terms))
-        return cls(where, np.stack(terms, axis=1), tuple(degree_terms))
-
-
-def _planet_factor(brightness: np.ndarray, surface: np.ndarray, searched: np.ndarray,
-                   planet: _PlanetBasis, counts_per_r: float) -> np.ndarray:
-    """Large-scale structure of the night glow on the planet, as a factor on ``surface``.
-
-    The cells of :func:`_surface` hold one value per (solar zenith angle,
-    emission angle); a night glow brighter over one region of the planet
-    than another is not a function of those two. Detector blocks follow such
-    structure in the middle of the disk but not at the limb, where a
-    thousand kilometres of planet fall into two or three pixels and their
-    brightening by the slant path multiplies the difference. So the factor
-    lives on the planet: a polynomial of the surface normal, fitted by
-    weighted least squares to the brightness clipped at 3 sigma above the
-    surface (auroras barely count), pulled towards 1 by
-    :data:`PLANET_RIDGE`, of lower degree when few pixels are searched.
-    """
-    factor = np.ones_like(surface)
-    use = searched[planet.where] & (surface[planet.where] > 0)
-    terms = max((count for count in planet.degree_terms
-                 if use.sum() >= PLANET_PIXELS_PER_TERM * count), default=0)
-    if terms < planet.degree_terms[1]:
-        return factor
-    expected = surface[planet.where][use]
-    spread = (_poisson_sigma(expected, counts_per_r) if counts_per_r > 0
-              else np.maximum(0.1 * expected, PROFILE_FLOOR_R))
-    clipped = np.minimum(brightness[planet.where][use], expected + 3.0 * spread)
-    weighted = planet.terms[use, :terms] * (expected / spread)[:, None]
-    normal = weighted.T @ weighted
-    ridge = PLANET_RIDGE * np.trace(normal) / terms
-    flat = np.zeros(terms)
-    flat[0] = 1.0
-    coefficients = np.linalg.solve(normal + ridge * np.eye(terms),
-                                   weighted.T @ (clipped / spread) + ridge * flat)
-    factor[planet.where] = np.clip(planet.terms[:, :terms] @ coefficients, 0.2, 5.0)
-    return factor
-
-
-def _poisson_sigma(expected_r: np.ndarray | float, counts_per_r: float) -> np.ndarray | float:
-    """Poisson noise of an expected brightness, never below one count's worth."""
-    return np.sqrt(np.maximum(expected_r, 0.0) * counts_per_r + 1.0) / counts_per_r
-
-
-def _filled(grid: np.ndarray, known: np.ndarray) -> np.ndarray:
-    """Empty cells filled from their neighbours, ring by ring outwards from the known ones."""
-    grid = np.where(known, grid, 0.0)
-    known = known.copy()
-    while not known.all():
-        values = np.where(known, grid, 0.0)
-        weights = known.astype(float)
-        total, count = np.zeros_like(values), np.zeros_like(values)
-        for target, source in (((slice(1, None),), (slice(None, -1),)),
-                               ((slice(None, -1),), (slice(1, None),)),
-                               ((slice(None), slice(1, None)), (slice(None), slice(None, -1))),
-                               ((slice(None), slice(None, -1)), (slice(None), slice(1, None)))):
-            total[target] += values[source]
-            count[target] += weights[source]
-        reached = ~known & (count > 0)
-        grid[reached] = total[reached] / count[reached]
-        known |= reached
-    return grid
-
-
-def _bilinear(grid: np.ndarray, row: np.ndarray, col: np.ndarray) -> np.ndarray:
-    """``grid`` read at fractional ``(row, col)`` positions inside it."""
-    top = np.minimum(np.floor(row).astype(int), grid.shape[0] - 1)
-    left = np.minimum(np.floor(col).astype(int), grid.shape[1] - 1)
-    bottom = np.minimum(top + 1, grid.shape[0] - 1)
-    right = np.minimum(left + 1, grid.shape[1] - 1)
-    down, across = row - top, col - left
-    upper = grid[top, left] * (1 - across) + grid[top, right] * across
-    lower = grid[bottom, left] * (1 - across) + grid[bottom, right] * across
-    return upper * (1 - down) + lower * down
-
-
-def _block_ratio(brightness: np.ndarray, surface: np.ndarray, searched: np.ndarray,
-                 blocks: _Blocks, counts_per_r: float) -> np.ndarray:
-    """Large-scale airglow structure the surface misses, as a smooth factor per block.
-
-    The ratio of summed brightness (clipped at 3 sigma above the surface, so
-    auroras barely count) to summed surface, per block of searched pixels.
-    """
-    expected = surface[searched]
-    spread = (_poisson_sigma(expected, counts_per_r) if counts_per_r > 0
-              else np.zeros_like(expected))
-    clipped = np.minimum(brightness[searched], expected + 3.0 * spread)
-    return np.clip(blocks.ratio(clipped, expected), 0.2, 5.0)
-
-
-def _surface(brightness: np.ndarray, context: np.ndarray, observation: Observation,
-             sza_min_deg: float, counts_per_r: float) -> np.ndarray:
-    """Background as a smooth surface over (solar zenith angle, emission angle).
-
-    A grid of cells: fine bands of SZA near the terminator (coarse beyond) by
-    rings of emission angle. Each cell with :data:`MIN_CELL_PIXELS` context
-    pixels holds their robust mean brightness; a cell with fewer (the corner
-    where the terminator meets the limb of a small disk) pools the pixels of
-    its eight neighbours; cells still without are filled from their
-    neighbours' values (in log), and every pixel reads
-    the grid bilinearly at its own SZA and emission angle, in log (exact for
-    an exponential fall-off past the terminator). A dayglow tail and a night
-    airglow that brighten towards the limb by different laws are both
-    followed, with no law assumed.
-    """
-    sza_edges = np.concatenate([
-        np.arange(sza_min_deg - SZA_CONTEXT_DEG, sza_min_deg + SZA_FINE_SPAN_DEG,
-                  SZA_FINE_STEP_DEG),
-        np.arange(sza_min_deg + SZA_FINE_SPAN_DEG, 180.0 + SZA_COARSE_STEP_DEG,
-                  SZA_COARSE_STEP_DEG)])
-    ring_edges = np.array(EMISSION_EDGES_DEG)
-    rows, cols = sza_edges.size - 1, ring_edges.size - 1
-    sza, emission = observation.sza_deg, observation.emission_deg
-    values = brightness[context]
-    band = np.clip(np.digitize(sza[context], sza_edges) - 1, 0, rows - 1)
-    ring = np.clip(np.digitize(emission[context], ring_edges) - 1, 0, cols - 1)
-    sums, sizes = _grouped_clipped_sums(values, band * cols + ring, rows * cols, counts_per_r)
-    sums, sizes = sums.reshape(rows, cols), sizes.reshape(rows, cols).astype(np.float64)
-    pooled_sums = cv2.boxFilter(sums, -1, (3, 3), normalize=False, borderType=cv2.BORDER_CONSTANT)
-    pooled_sizes = cv2.boxFilter(sizes, -1, (3, 3), normalize=False,
-                                 borderType=cv2.BORDER_CONSTANT)
-    alone = sizes >= MIN_CELL_PIXELS
-    known = alone | (pooled_sizes >= MIN_CELL_PIXELS)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        means = np.where(alone, sums / sizes, pooled_sums / pooled_sizes)
-    grid = np.log(np.maximum(np.where(known, means, PROFILE_FLOOR_R), PROFILE_FLOOR_R))
-    surface = np.zeros(brightness.shape)
-    if not known.any():
-        surface[context] = max(_median(values), PROFILE_FLOOR_R)
-        return surface
-    if not known.all():
-        grid = _filled(grid, known)
-    wanted = observation.on_disk & np.isfinite(sza) & np.isfinite(emission)
-    band_centres = (sza_edges[:-1] + sza_edges[1:]) / 2
-    ring_centres = (ring_edges[:-1] + ring_edges[1:]) / 2
-    at_row = np.interp(sza[wanted], band_centres, np.arange(rows))
-    at_col = np.interp(emission[wanted], ring_centres, np.arange(cols))
-    read = _bilinear(grid, at_row, at_col)
-    surface[wanted] = np.exp(read)
-    return surface
-
-
-@dataclass(frozen=True, eq=False)
-class _Blocks:
-    """Searched pixels grouped into blocks of about :data:`BACKGROUND_BLOCK_PX` square.
-
-    A block with too few searched pixels takes the value of all of them;
-    block values reach every pixel by bilinear interpolation between block
-    centres.
-    """
-
-    shape: tuple[int, int]
-    rows: int
-    cols: int
-    block: np.ndarray
-    """Block of each searched pixel."""
-    enough: np.ndarray
-
-    @classmethod
-    def of(cls, searched: np.ndarray) -> "_Blocks":
-        nint, npix = searched.shape
-        rows = max(1, round(nint / BACKGROUND_BLOCK_PX))
-        cols = max(1, round(npix / BACKGROUND_BLOCK_PX))
-        row_of = np.minimum(np.arange(nint) * rows // nint, rows - 1)
-        col_of = np.minimum(np.arange(npix) * cols // npix, cols - 1)
-        every = row_of[:, None] * cols + col_of[None, :]
-        sizes = np.bincount(every[searched], minlength=rows * cols)
-        whole = np.bincount(every.ravel(), minlength=rows * cols)
-        enough = sizes >= np.maximum(MIN_BLOCK_FILL * whole, MIN_BAND_PIXELS)
-        return cls(searched.shape, rows, cols, every[searched], enough)
-
-    def median(self, values: np.ndarray) -> np.ndarray:
-        """Median per block of ``values`` (one per searched pixel), at every pixel."""
-        medians, _ = _grouped_medians(values, self.block, self.rows * self.cols)
-        return self._spread(medians, _median(values))
-
-    def ratio(self, numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
-        """Summed ``numerator`` over summed ``denominator`` per block, at every pixel."""
-        count = self.rows * self.cols
-        top = np.bincount(self.block, weights=numerator, minlength=count)
-        bottom = np.bincount(self.block, weights=denominator, minlength=count)
-        overall = float(numerator.sum()) / max(float(denominator.sum()), 1e-12)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            ratios = np.where(bottom > 0, top / np.where(bottom > 0, bottom, 1.0), overall)
-        return self._spread(ratios, overall)
-
-    def _spread(self, per_block: np.ndarray, overall: float) -> np.ndarray:
-        grid = np.where(self.enough, per_block, overall).reshape(self.rows, self.cols)
-        nint, npix = self.shape
-        return cv2.resize(grid, (npix, nint), interpolation=cv2.INTER_LINEAR)
-
-
-def _counts_per_rayleigh(brightness: np.ndarray, error: np.ndarray, searched: np.ndarray) -> float:
-    """The scan's gain from its own errors (Poisson: counts = (R / err)**2); from its scatter
-    when it has no usable errors (:func:`_gain_from_scatter`); 0 if neither tells.
-
-    Read where the pixels hold :data:`GAIN_MIN_COUNTS` counts or more, when enough do. For
-    Poisson errors every counted pixel gives the same gain; errors with a part that is not
-    Poisson (a fitted brightness scatters about zero on a dark night) make the gain of a
-    near-empty pixel many times too high, and on a dark night those are most pixels."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        usable = searched & (brightness > 0) & (error > 0) & np.isfinite(error)
-        if usable.sum() < MIN_BAND_PIXELS:
-            return _gain_from_scatter(brightness, searched)
-        counted = usable & (brightness >= np.sqrt(GAIN_MIN_COUNTS) * error)
-        if counted.sum() >= MIN_BAND_PIXELS:
-            usable = counted
-        variance = error[usable] ** 2
-        slope = _variance_slope(brightness[usable], variance)
-        if slope > 0:
-            return 1.0 / slope
-        gain = brightness[usable] / variance
-    gain = gain[np.isfinite(gain)]
-    return _median(gain) if gain.size else _gain_from_scatter(brightness, searched)
-
-
-def _variance_slope(brightness: np.ndarray, variance: np.ndarray) -> float:
-    """How the squared error grows with the brightness (1 / gain for Poisson errors), from the
-    medians of :data:`GAIN_BINS` brightness bins; 0 when the brightness spans less than
-    :data:`GAIN_MIN_SPAN` times its lowest bin, too little to tell a slope from an offset, or
-    when the squared error grows less than :data:`GAIN_MIN_GROWTH` times over it (errors that
-    do not follow the brightness at all, such as one value for every pixel).
-
-    A slope, unlike the ratio of the two, is the same when the brightness carries an offset
-    or the error a floor that Poisson counts do not explain."""
-    if brightness.size < GAIN_BINS * MIN_BAND_PIXELS:
-        return 0.0
-    order = np.argsort(brightness, kind="stable")
-    bins = np.array_split(order, GAIN_BINS)
-    level = np.array([_median(brightness[b]) for b in bins])
-    spread = np.array([_median(variance[b]) for b in bins])
-    if (level[0] <= 0 or level[-1] < GAIN_MIN_SPAN * level[0]
-            or spread[-1] < GAIN_MIN_GROWTH * spread[0]):
-        return 0.0
-    return float(np.polyfit(level, spread, 1)[0])
-
-
-def _noise_beyond_errors(brightness: np.ndarray, background: np.ndarray, pixels: np.ndarray,
-                         counts_per_r: float) -> float:
-    """How many times the scan scatters about its background more than its gain implies.
-
-    The root mean square of the residuals in units of their Poisson error
-    over ``pixels`` (the search without the features the first pass found),
-    leaving out the :data:`SCATTER_TRIM` largest and smallest, at each level
-    of background (:data:`SCATTER_LEVEL_QUANTILES`) and over all of them, the worst counting
-    (a level with too few pixels to tell counts as 1). About 1 (a
-    little under, at a few counts) when ``RAD_ERR_RAND`` is the whole random
-    error; 3 when it understates the noise threefold, which made a third of
-    quiet nights pass the screen: the background, clipped at 3 of the
-    claimed sigma, came out low.
-    """
-    if counts_per_r <= 0 or pixels.sum() < MIN_BAND_PIXELS:
-        return 1.0
-    z = ((brightness - background) / _poisson_sigma(background, counts_per_r))[pixels]
-    level = background[pixels]
-    edges = np.quantile(level, SCATTER_LEVEL_QUANTILES)
-    group = np.digitize(level, edges[1:-1], right=True)
-    return max(_trimmed_rms(z), *(_trimmed_rms(z[group == g]) for g in range(len(edges) - 1)))
-
-
-def _trimmed_rms(z: np.ndarray) -> float:
-    """Root mean square of ``z`` without its :data:`SCATTER_TRIM` largest and smallest; 1 for
-    too few values."""
-    if z.size < MIN_BAND_PIXELS:
-        return 1.0
-    low, high = np.quantile(z, [SCATTER_TRIM, 1.0 - SCATTER_TRIM])
-    kept = z[(z >= low) & (z <= high)]
-    return float(np.sqrt(np.mean(kept**2))) if kept.size else 1.0
-
-
-def _gain_from_scatter(brightness: np.ndarray, searched: np.ndarray) -> float:
-    """Counts per rayleigh from the scan itself, for files without ``RAD_ERR_RAND``.
-
-    Poisson noise has variance mean / gain. The difference of two
-    neighbouring pixels along the slit cancels the smooth background and
-    keeps twice the noise variance; the largest :data:`SCATTER_TRIM` of the
-    differences (auroras' edges, hot pixels) are left out. Without this, a
-    file with no errors had no Poisson floor: at a few counts a pixel the
-    median absolute deviation is 0 or one count, the background clipped at
-    it came out low, and 87% of quiet nights passed the screen.
-    """
-    pairs = searched[:, 1:] & searched[:, :-1]
-    if pairs.sum() < MIN_BAND_PIXELS:
-        return 0.0
-    difference = (brightness[:, 1:] - brightness[:, :-1])[pairs]
-    level = 0.5 * (brightness[:, 1:] + brightness[:, :-1])[pairs]
-    kept = np.abs(difference) <= np.quantile(np.abs(difference), 1.0 - SCATTER_TRIM)
-    variance = 0.5 * float(np.mean(difference[kept] ** 2))
-    mean = float(np.mean(level[kept]))
-    return mean / variance if variance > 0 and mean > 0 else 0.0
-
-
-def _grouped_medians(values: np.ndarray, groups: np.ndarray,
-                     count: int) -> tuple[np.ndarray, np.ndarray]:
-    """Median of ``values`` within each of ``count`` groups, in one sort; and each group's size.
-
-    Groups with no member get NaN.
-    """
-    sizes = np.bincount(groups, minlength=count)
-    low_value, high_value = float(values.min()), float(values.max())
-    span = (high_value - low_value) or 1.0
-    order = np.argsort(groups + 0.999 * (values - low_value) / span)
-    ordered = values[order]
-    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-    filled = sizes > 0
-    low = starts + (sizes - 1) // 2
-    high = starts + sizes // 2
-    medians = np.full(count, np.nan)
-    medians[filled] = (ordered[low[filled]] + ordered[high[filled]]) / 2
-    return medians, sizes
-
-
-def _grouped_clipped_sums(values: np.ndarray, groups: np.ndarray, count: int,
-                          counts_per_r: float) -> tuple[np.ndarray, np.ndarray]:
-    """Sum of each group with its high tail clipped at 3 sigma above the group's median, and
-    each group's size.
-
-    Sums for means, not medians: at a few counts per pixel the Poisson median
-    falls well below the mean (to zero below 0.7 counts). Clipped, so an
-    aurora covering part of a group barely moves them. Sigma is the Poisson
-    noise of the median, or the scaled median absolute deviation when the
-    gain is not known.
-    """
-    medians, sizes = _grouped_medians(values, groups, count)
-    if counts_per_r > 0:
-        spread = _poisson_sigma(np.nan_to_num(medians), counts_per_r)
-    else:
-        deviations, _ = _grouped_medians(np.abs(values - medians[groups]), groups, count)
-        spread = MAD_TO_SIGMA * np.nan_to_num(deviations)
-    clipped = np.minimum(values, (medians + 3.0 * spread)[groups])
-    return np.bincount(groups, weights=clipped, minlength=count), sizes
-
-
-def _median(values: np.ndarray) -> float:
-    """``np.median`` of a non-empty, NaN-free 1-D array, without its per-call overhead."""
-    size = values.size
-    middle = np.partition(values, [(size - 1) // 2, size // 2])
-    return float((middle[(size - 1) // 2] + middle[size // 2]) / 2)
 
 
 def _despiked_excess(brightness: np.ndarray, background: np.ndarray, sigma: np.ndarray,
