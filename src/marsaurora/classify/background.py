@@ -172,8 +172,12 @@ def _block_ratio(brightness: np.ndarray, surface: np.ndarray, searched: np.ndarr
                  blocks: _Blocks, counts_per_r: float) -> np.ndarray:
     """Large-scale airglow structure the surface misses, as a smooth factor per block.
 
-    The ratio of summed brightness (clipped at 3 sigma above the surface, so
-    auroras barely count) to summed surface, per block of searched pixels.
+    The ratio of summed brightness (clipped at 3 sigma above the surface) to
+    summed surface, per block of searched pixels. The clip bounds what each
+    pixel of an aurora adds, not how many pixels add it: over a 0.8 R night at
+    4 counts per rayleigh, 3 sigma is nearly twice the night, and a 30 R spot
+    lifts its block's factor by half. The excess map's second fit, without
+    what the first found, is what keeps an aurora out of its own background.
     """
     expected = surface[searched]
     spread = (poisson_sigma(expected, counts_per_r) if counts_per_r > 0
