@@ -700,8 +700,7 @@ def _significance(labels: np.ndarray, count: int, seeded: _Seeds, arcs: _ArcSeed
     core = _seed_sums(labels, seeded.core & seeded.grown, excess, sigma, count)[0]
     every = seeded.seeds | seeded.wide | arcs.pixels
     _, peak, peak_at, seed_count = _seed_sums(labels, every, excess, sigma, count)
-    significance = np.maximum(np.maximum(np.maximum(narrow, widest), core),
-                              _arc_sums(labels, arcs, count))
+    significance = np.maximum.reduce([narrow, widest, core, _arc_sums(labels, arcs, count)])
     seeded_labels = np.flatnonzero(seed_count > 0)
     seed_rows, seed_cols = np.nonzero(every)
     misfit = np.full(count, CLEAR_VIEW_MISFIT_FRACTION)
