@@ -44,19 +44,15 @@ def test_pieces_farther_apart_than_the_join_gap_stay_apart(gap):
     assert first != second
 
 
-def test_arcs_side_by_side_stay_apart():
+@pytest.mark.parametrize("one, other", [
+    (((30, 5), (30, 40)), ((36, 10), (36, 45))),
+    (((40, 5), (40, 40)), ((10, 45), (36, 45))),
+], ids=["side by side", "one ending across the other"])
+def test_arcs_that_do_not_continue_each_other_stay_apart(one, other):
     labels = np.zeros((80, 80), np.int32)
-    _segment(labels, 1, (30, 5), (30, 40))
-    _segment(labels, 2, (36, 10), (36, 45))
-    first, second = _groups(labels, 3, (30, 5), (36, 45))
-    assert first != second
-
-
-def test_an_arc_ending_across_another_stays_apart():
-    labels = np.zeros((80, 80), np.int32)
-    _segment(labels, 1, (40, 5), (40, 40))
-    _segment(labels, 2, (10, 45), (36, 45))
-    first, second = _groups(labels, 3, (40, 5), (10, 45))
+    _segment(labels, 1, *one)
+    _segment(labels, 2, *other)
+    first, second = _groups(labels, 3, one[0], other[1])
     assert first != second
 
 
