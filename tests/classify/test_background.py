@@ -52,12 +52,11 @@ def test_the_second_fit_keeps_a_compact_aurora_out_of_its_background(seed):
 @pytest.mark.parametrize("seed", range(3))
 def test_a_wide_faint_spot_beside_the_terminator_keeps_half_its_light(seed):
     """A 3 R Gaussian spot (8 px sigma) at SZA 112 deg and emission angle 63 deg, beside a
-    dayglow tail.
-    Its cells there are about 4 by 5-8 pixels (1.5 deg of SZA by 3-5 deg of emission angle),
-    smaller than the spot, so each is its own aurora's background: 5-12% of its light is left
-    as excess, though its 489 brightest pixels would stand at 40 sigma summed. Written as
-    the target for the next background model (two measured in docs/screens.md, not
-    adopted, kept 54-66% and 93-98%); it fails today."""
+    dayglow tail: its cells there are about 4 by 5-8 pixels (1.5 deg of SZA by 3-5 deg of
+    emission angle), smaller than the spot, so each is its own aurora's background and 5-12%
+    of its light is left as excess, though its 489 brightest pixels would stand at 40 sigma
+    summed. Written as the target for the next background model (two measured in
+    docs/screens.md, not adopted, kept 54-66% and 93-98%); it fails today."""
     at, width_px, peak_r = (80, 100), 8.0, 3.0
     scan = night_scan(0.8, seed, blob_r=peak_r, blob_at=at, blob_sigma_px=width_px,
                       terminator_tail_r=30.0, limb_brightened=True, max_emission_deg=80.0)
