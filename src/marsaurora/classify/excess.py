@@ -37,8 +37,7 @@ geometry), never on colours:
    background, has its gain lowered to match and is fitted again:
    :mod:`marsaurora.classify.noise`; the variance is never taken below one
    count, so a single count on a black night is no detection), the robust
-   scatter of the
-   residuals around it, and ``min_sigma_r``.
+   scatter of the residuals around it, and ``min_sigma_r``.
 4. **Instrument artefacts.** A hot pixel (far above the second brightest of
    its neighbours, and not in a group of :data:`SPIKE_GROUP_PX` bright
    pixels touching along their edges) takes its neighbours' level; a whole
@@ -353,7 +352,7 @@ def _first_pass(brightness: np.ndarray, searched: np.ndarray, context: np.ndarra
     if not _fits_without(context, masked):
         masked = hidden
     return bad_lines, masked, noise_beyond_errors(brightness, background, clean & ~masked,
-                                                   counts_per_r)
+                                                  counts_per_r)
 
 
 def _fits_without(context: np.ndarray, mask: np.ndarray) -> bool:
