@@ -42,6 +42,24 @@ EMISSION_EDGES_DEG = (0.0, 20.0, 35.0, 45.0, 52.0, 58.0, 63.0, 67.0, 70.0, 73.0,
                       80.0, 82.0, 83.5, 85.0, 87.0, 90.0)
 """Rings of emission angle, narrower towards the limb where the slant path changes fastest."""
 PROFILE_FLOOR_R = 1e-3
+STIFF_PENALTY = 3.0
+"""Weight of the stiff surface's second differences (in log), in units of its median cell's
+weight: enough that it cannot follow an aurora filling a few cells (docs/screens.md, "Why the
+first pass lowers cells that stand out")."""
+STIFF_LIMB_EMISSION_DEG = 70.0
+STIFF_TAIL_RATIO = 3.0
+STIFF_LIGHT_SCALE = 0.1
+"""Beyond :data:`STIFF_LIMB_EMISSION_DEG`, and in bands of SZA whose median cell is more than
+:data:`STIFF_TAIL_RATIO` times the darkest band's (the dayglow's tail), the stiff surface's
+differences weigh this much (its penalty this squared): there the glow bends faster than a
+stiff surface follows, and the cells it then finds standing out are misfit, not aurora."""
+STIFF_MODEL_FLOOR = 0.05
+"""Relative error no cell is trusted beyond, however many its counts: a model error."""
+STIFF_CLIP_SIGMA = 2.5
+STIFF_ROUNDS = 4
+"""A cell more than :data:`STIFF_CLIP_SIGMA` over the stiff surface stands out: it is left
+out and the surface fitted again, this many times at most, fewer once the same cells stand
+out twice."""
 PLANET_DEGREE = 3
 """Degree of the polynomial of the surface normal the airglow's large-scale structure is fitted
 with: structure on scales of a third of the disk and more, never an aurora's."""
@@ -56,10 +74,17 @@ with the training-range and OOD calibration sets unchanged)."""
 
 def fit_background(brightness: np.ndarray, searched: np.ndarray, context: np.ndarray,
                    observation: Observation, sza_min_deg: float, min_sigma_r: float,
-                   counts_per_r: float, planet: PlanetBasis) -> tuple[np.ndarray, np.ndarray]:
+                   counts_per_r: float, planet: PlanetBasis,
+                   stiff: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Background and noise at every pixel (R), fitted on the ``searched`` and ``context``
-    pixels given (the second pass leaves out what the first found)."""
-    surface = _surface(brightness, context, observation, sza_min_deg, counts_per_r)
+    pixels given (the second pass leaves out what the first found).
+
+    ``stiff`` lowers the cells that stand out of a stiff surface through their neighbours to
+    that surface (:func:`_lowered_where_raised`): the excess map's first pass, which draws
+    what the final fit leaves out, so that a wide aurora filling a few cells is found; the
+    final fit keeps every cell free, to follow the night glow closely.
+    """
+    surface = _surface(brightness, context, observation, sza_min_deg, counts_per_r, stiff)
     surface = surface * _planet_factor(brightness, surface, searched, planet, counts_per_r)
     blocks = _Blocks.of(searched)
     background = surface * _block_ratio(brightness, surface, searched, blocks, counts_per_r)
@@ -187,19 +212,17 @@ def _block_ratio(brightness: np.ndarray, surface: np.ndarray, searched: np.ndarr
 
 
 def _surface(brightness: np.ndarray, context: np.ndarray, observation: Observation,
-             sza_min_deg: float, counts_per_r: float) -> np.ndarray:
+             sza_min_deg: float, counts_per_r: float, stiff: bool) -> np.ndarray:
     """Background as a smooth surface over (solar zenith angle, emission angle).
 
     A grid of cells: fine bands of SZA near the terminator (coarse beyond) by
-    rings of emission angle. Each cell with :data:`MIN_CELL_PIXELS` context
-    pixels holds their robust mean brightness; a cell with fewer (the corner
-    where the terminator meets the limb of a small disk) pools the pixels of
-    its eight neighbours; cells still without are filled from their
-    neighbours' values (in log), and every pixel reads
-    the grid bilinearly at its own SZA and emission angle, in log (exact for
-    an exponential fall-off past the terminator). A dayglow tail and a night
-    airglow that brighten towards the limb by different laws are both
-    followed, with no law assumed.
+    rings of emission angle, each holding the robust mean brightness of its
+    context pixels (:func:`_free_grid`; ``stiff``, those standing out of a
+    stiff surface lowered to it). Every pixel reads the grid bilinearly
+    at its own SZA and emission angle, in log (exact for an exponential
+    fall-off past the terminator). A dayglow tail and a night airglow that
+    brighten towards the limb by different laws are both followed, with no
+    law assumed.
     """
     sza_edges = np.concatenate([
         np.arange(sza_min_deg - SZA_CONTEXT_DEG, sza_min_deg + SZA_FINE_SPAN_DEG,
@@ -214,20 +237,13 @@ def _surface(brightness: np.ndarray, context: np.ndarray, observation: Observati
     ring = np.clip(np.digitize(emission[context], ring_edges) - 1, 0, cols - 1)
     sums, sizes = _grouped_clipped_sums(values, band * cols + ring, rows * cols, counts_per_r)
     sums, sizes = sums.reshape(rows, cols), sizes.reshape(rows, cols).astype(np.float64)
-    pooled_sums = cv2.boxFilter(sums, -1, (3, 3), normalize=False, borderType=cv2.BORDER_CONSTANT)
-    pooled_sizes = cv2.boxFilter(sizes, -1, (3, 3), normalize=False,
-                                 borderType=cv2.BORDER_CONSTANT)
-    alone = sizes >= MIN_CELL_PIXELS
-    known = alone | (pooled_sizes >= MIN_CELL_PIXELS)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        means = np.where(alone, sums / sizes, pooled_sums / pooled_sizes)
-    grid = np.log(np.maximum(np.where(known, means, PROFILE_FLOOR_R), PROFILE_FLOOR_R))
     surface = np.zeros(brightness.shape)
-    if not known.any():
+    grid = _free_grid(sums, sizes)
+    if grid is not None and stiff:
+        grid = _lowered_where_raised(grid, sums, sizes, counts_per_r)
+    if grid is None:
         surface[context] = max(fast_median(values), PROFILE_FLOOR_R)
         return surface
-    if not known.all():
-        grid = _filled(grid, known)
     wanted = observation.on_disk & np.isfinite(sza) & np.isfinite(emission)
     band_centres = (sza_edges[:-1] + sza_edges[1:]) / 2
     ring_centres = (ring_edges[:-1] + ring_edges[1:]) / 2
@@ -236,6 +252,96 @@ def _surface(brightness: np.ndarray, context: np.ndarray, observation: Observati
     read = _bilinear(grid, at_row, at_col)
     surface[wanted] = np.exp(read)
     return surface
+
+
+def _free_grid(sums: np.ndarray, sizes: np.ndarray) -> np.ndarray | None:
+    """Log mean brightness per cell, each cell on its own; None when no cell has pixels enough.
+
+    A cell with :data:`MIN_CELL_PIXELS` pixels holds their mean; a cell with
+    fewer (the corner where the terminator meets the limb of a small disk)
+    pools the pixels of its eight neighbours; cells still without are filled
+    from their neighbours' values.
+    """
+    pooled_sums = cv2.boxFilter(sums, -1, (3, 3), normalize=False, borderType=cv2.BORDER_CONSTANT)
+    pooled_sizes = cv2.boxFilter(sizes, -1, (3, 3), normalize=False,
+                                 borderType=cv2.BORDER_CONSTANT)
+    alone = sizes >= MIN_CELL_PIXELS
+    known = alone | (pooled_sizes >= MIN_CELL_PIXELS)
+    if not known.any():
+        return None
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = np.where(alone, sums / sizes, pooled_sums / pooled_sizes)
+    grid = np.log(np.maximum(np.where(known, means, PROFILE_FLOOR_R), PROFILE_FLOOR_R))
+    return grid if known.all() else _filled(grid, known)
+
+
+def _lowered_where_raised(grid: np.ndarray, sums: np.ndarray, sizes: np.ndarray,
+                          counts_per_r: float) -> np.ndarray:
+    """``grid`` with the cells that stand out of a stiff surface through their neighbours
+    lowered to it.
+
+    Where the night is a small part of the disk, a cell near the terminator
+    is 4 by 5-8 pixels, smaller than a wide aurora, and a free cell takes
+    the aurora as its own background. A stiff surface cannot: the cells'
+    log means fitted by weighted least squares (each weighed by its
+    relative Poisson error, with a floor of :data:`STIFF_MODEL_FLOOR`) with
+    a penalty on the second differences along both axes
+    (:data:`STIFF_PENALTY`, lighter by :data:`STIFF_LIGHT_SCALE` at the
+    limb and in the dayglow's tail), cells standing out left out round by
+    round. Only those cells change: elsewhere a stiff surface misses the
+    glow by a few percent, which at tens of counts per rayleigh is many
+    sigma. Only the mean level is pulled on, so a grid of few cells is
+    flat, not tilted.
+    """
+    filled = sizes > 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        level = np.maximum(np.where(filled, sums / np.where(filled, sizes, 1.0), 0.0),
+                           10 * PROFILE_FLOOR_R)
+    target = np.log(level).ravel()
+    photons = sizes * (level * counts_per_r if counts_per_r > 0 else 1.0)
+    relative_variance = (1.0 / np.maximum(photons, 1e-9) + STIFF_MODEL_FLOOR**2).ravel()
+    weight = np.where(filled.ravel(), 1.0 / relative_variance, 0.0)
+    mean = float(np.average(target, weights=weight))
+    penalty = (STIFF_PENALTY * float(np.median(weight[weight > 0]))
+               * _curvature(_difference_scale(np.log(level), filled)))
+    raised = np.zeros(target.size, bool)
+    for _ in range(STIFF_ROUNDS):
+        used = np.where(raised, 0.0, weight)
+        fit = np.linalg.solve(penalty + np.diag(used) + 1e-9 * np.eye(target.size),
+                              used * (target - mean)) + mean
+        was, raised = raised, (target - fit) / np.sqrt(relative_variance) > STIFF_CLIP_SIGMA
+        if np.array_equal(raised, was):
+            break
+    return np.where(raised.reshape(grid.shape), fit.reshape(grid.shape), grid)
+
+
+def _difference_scale(log_level: np.ndarray, filled: np.ndarray) -> np.ndarray:
+    """Weight of the second differences centred on each cell: 1, times
+    :data:`STIFF_LIGHT_SCALE` beyond :data:`STIFF_LIMB_EMISSION_DEG` and again in the dayglow
+    tail's bands."""
+    band_level = np.array([np.median(row[used]) if used.any() else np.nan
+                           for row, used in zip(log_level, filled, strict=True)])
+    tail = band_level > np.nanmin(band_level) + np.log(STIFF_TAIL_RATIO)
+    centres = (np.array(EMISSION_EDGES_DEG[:-1]) + np.array(EMISSION_EDGES_DEG[1:])) / 2
+    limb = centres > STIFF_LIMB_EMISSION_DEG
+    return (np.where(tail, STIFF_LIGHT_SCALE, 1.0)[:, None]
+            * np.where(limb, STIFF_LIGHT_SCALE, 1.0)[None, :])
+
+
+def _curvature(scale: np.ndarray) -> np.ndarray:
+    """``D.T @ D`` for the second differences ``D`` of a grid along both axes, each row of
+    ``D`` weighed by ``scale`` at the cell it is centred on."""
+    rows, cols = scale.shape
+    index = np.arange(rows * cols).reshape(rows, cols)
+    normal = np.zeros((rows * cols, rows * cols))
+    for before, at, after in ((index[:-2, :], index[1:-1, :], index[2:, :]),
+                              (index[:, :-2], index[:, 1:-1], index[:, 2:])):
+        cells = (before.ravel(), at.ravel(), after.ravel())
+        weight = scale.ravel()[at.ravel()] ** 2
+        for first, a in zip(cells, (1.0, -2.0, 1.0), strict=True):
+            for second, b in zip(cells, (1.0, -2.0, 1.0), strict=True):
+                np.add.at(normal, (first, second), a * b * weight)
+    return normal
 
 
 @dataclass(frozen=True, eq=False)

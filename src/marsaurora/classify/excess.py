@@ -334,7 +334,7 @@ def _first_pass(brightness: np.ndarray, searched: np.ndarray, context: np.ndarra
     """
     background, sigma = fit_background(brightness, searched, context, observation,
                                        params.night_sza_min_deg, params.min_sigma_r,
-                                       counts_per_r, planet)
+                                       counts_per_r, planet, stiff=True)
     bad_lines = _bad_lines(brightness, background, sigma, searched)
     clean = searched & ~bad_lines
     seeded = _seeds_and_grown(brightness, background, sigma, clean, params, clear_view)
@@ -346,7 +346,7 @@ def _first_pass(brightness: np.ndarray, searched: np.ndarray, context: np.ndarra
         hidden = wider
         background, sigma = fit_background(brightness, searched & ~hidden, context & ~hidden,
                                            observation, params.night_sza_min_deg,
-                                           params.min_sigma_r, counts_per_r, planet)
+                                           params.min_sigma_r, counts_per_r, planet, stiff=True)
         seeded = _seeds_and_grown(brightness, background, sigma, clean, params, clear_view)
     masked = _widened(seeded.grown | bad_lines)
     if not _fits_without(context, masked):
