@@ -14,8 +14,10 @@ Its noise is the larger of the Poisson error the background implies, the
 robust scatter of the residuals per block, and a floor.
 
 Where the night is a small part of the disk, a cell is no larger than a wide
-aurora, and such an aurora is its own background (docs/screens.md, "Wide faint
-auroras are absorbed by the background").
+aurora, and a free cell takes such an aurora as its own background; the excess
+map's first fit lowers the cells that stand out of a stiff surface through
+their neighbours (``stiff``), so it finds the aurora and the final fit leaves
+it out (docs/screens.md, "Why the first pass lowers cells that stand out").
 """
 
 from __future__ import annotations
@@ -290,8 +292,9 @@ def _lowered_where_raised(grid: np.ndarray, sums: np.ndarray, sizes: np.ndarray,
     limb and in the dayglow's tail), cells standing out left out round by
     round. Only those cells change: elsewhere a stiff surface misses the
     glow by a few percent, which at tens of counts per rayleigh is many
-    sigma. Only the mean level is pulled on, so a grid of few cells is
-    flat, not tilted.
+    sigma. The solve is kept defined by a vanishing pull towards the cells'
+    mean level, so cells too few to fix a plane give a level surface, not a
+    tilted one.
     """
     filled = sizes > 0
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -23,7 +23,9 @@ geometry), never on colours:
    smooth factor per block of the scan for what is left. The background
    is fitted twice: the second time without the pixels the first found in
    features, so an aurora filling much of a cell at the limb does not
-   become its own background; the first fit is itself made again without
+   become its own background (the first fit lowers the cells standing out
+   of a stiff surface, so neither does a wide faint aurora filling a few
+   cells); the first fit is itself made again without
    what it already finds at :data:`FOUND_SIGNIFICANCE`, so a bright aurora
    does not bend it into a dip elsewhere that the second fit would then
    keep as a feature (:func:`_first_pass`). A brightness with more than a
