@@ -308,10 +308,13 @@ def _lowered_where_raised(grid: np.ndarray, sums: np.ndarray, sizes: np.ndarray,
     penalty = (STIFF_PENALTY * float(np.median(weight[weight > 0]))
                * _curvature(_difference_scale(np.log(level), filled)))
     raised = np.zeros(target.size, bool)
+    diagonal = np.diag_indices(target.size)
     for _ in range(STIFF_ROUNDS):
         used = np.where(raised, 0.0, weight)
-        fit = np.linalg.solve(penalty + np.diag(used) + 1e-9 * np.eye(target.size),
-                              used * (target - mean)) + mean
+        normal = penalty.copy()
+        normal[diagonal] += used
+        normal[diagonal] += 1e-9
+        fit = np.linalg.solve(normal, used * (target - mean)) + mean
         was, raised = raised, (target - fit) / np.sqrt(relative_variance) > STIFF_CLIP_SIGMA
         if np.array_equal(raised, was):
             break
