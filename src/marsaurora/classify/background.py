@@ -43,6 +43,8 @@ SZA_COARSE_STEP_DEG = 5.0
 EMISSION_EDGES_DEG = (0.0, 20.0, 35.0, 45.0, 52.0, 58.0, 63.0, 67.0, 70.0, 73.0, 75.5, 78.0,
                       80.0, 82.0, 83.5, 85.0, 87.0, 90.0)
 """Rings of emission angle, narrower towards the limb where the slant path changes fastest."""
+RING_CENTRES_DEG = (np.array(EMISSION_EDGES_DEG[:-1]) + np.array(EMISSION_EDGES_DEG[1:])) / 2
+"""Their centres, where each ring's cells are read and where the stiff surface's limb starts."""
 PROFILE_FLOOR_R = 1e-3
 STIFF_PENALTY = 3.0
 """Weight of the stiff surface's second differences (in log), in units of its median cell's
@@ -248,9 +250,8 @@ def _surface(brightness: np.ndarray, context: np.ndarray, observation: Observati
         return surface
     wanted = observation.on_disk & np.isfinite(sza) & np.isfinite(emission)
     band_centres = (sza_edges[:-1] + sza_edges[1:]) / 2
-    ring_centres = (ring_edges[:-1] + ring_edges[1:]) / 2
     at_row = np.interp(sza[wanted], band_centres, np.arange(rows))
-    at_col = np.interp(emission[wanted], ring_centres, np.arange(cols))
+    at_col = np.interp(emission[wanted], RING_CENTRES_DEG, np.arange(cols))
     read = _bilinear(grid, at_row, at_col)
     surface[wanted] = np.exp(read)
     return surface
@@ -306,7 +307,7 @@ def _lowered_where_raised(grid: np.ndarray, sums: np.ndarray, sizes: np.ndarray,
     weight = np.where(filled.ravel(), 1.0 / relative_variance, 0.0)
     mean = float(np.average(target, weights=weight))
     penalty = (STIFF_PENALTY * float(np.median(weight[weight > 0]))
-               * _curvature(_difference_scale(np.log(level), filled)))
+               * _curvature(_difference_scale(target.reshape(sizes.shape), filled)))
     raised = np.zeros(target.size, bool)
     diagonal = np.diag_indices(target.size)
     for _ in range(STIFF_ROUNDS):
@@ -328,8 +329,7 @@ def _difference_scale(log_level: np.ndarray, filled: np.ndarray) -> np.ndarray:
     band_level = np.array([np.median(row[used]) if used.any() else np.nan
                            for row, used in zip(log_level, filled, strict=True)])
     tail = band_level > np.nanmin(band_level) + np.log(STIFF_TAIL_RATIO)
-    centres = (np.array(EMISSION_EDGES_DEG[:-1]) + np.array(EMISSION_EDGES_DEG[1:])) / 2
-    limb = centres > STIFF_LIMB_EMISSION_DEG
+    limb = RING_CENTRES_DEG > STIFF_LIMB_EMISSION_DEG
     return (np.where(tail, STIFF_LIGHT_SCALE, 1.0)[:, None]
             * np.where(limb, STIFF_LIGHT_SCALE, 1.0)[None, :])
 
