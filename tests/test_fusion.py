@@ -35,7 +35,7 @@ def run(observation, boxes, *, physical_evidence=True, params=FUSION):
     heatmap = render_heatmap(observation)
     excess = excess_map(observation, PARAMS.excess)
     fusion = fuse(excess, heatmap, boxes, physical_evidence=physical_evidence,
-                  candidate=PARAMS.is_candidate, params=params)
+                  candidate=PARAMS.is_candidate, params=params, confident=0.25)
     return fusion, catalog_auroras(observation, heatmap, excess, fusion), heatmap
 
 
@@ -146,11 +146,53 @@ def test_with_the_paper_screen_the_detector_decides_alone():
     assert silent == [], "the paper's pipeline has no physical evidence to overrule it"
 
 
-def test_without_a_detector_every_screen_candidate_is_an_aurora():
+def test_without_a_detector_every_candidate_strong_enough_alone_is_an_aurora():
+    """With no detector the screen decides alone, at the screen-only thresholds: a candidate
+    the screen sends on for a detector to confirm is no aurora by itself."""
     observation = night_scan(0.5, 3, extra_r=spot(3.0, (60, 64), sigma_px=1.5))
     fusion, (detections, _), _ = run(observation, None)
     assert [d["decided_by"] for d in detections] == ["screen"]
     assert run(night_scan(0.5, 5), None)[1][0] == []
+    faint = night_scan(0.5, 3, extra_r=spot(1.6, (60, 64), sigma_px=1.5))
+    (feature, *_) = excess_map(faint, PARAMS.excess).features
+    assert PARAMS.is_candidate(feature) and not FUSION.screen_only(feature)
+    assert run(faint, None)[1][0] == []
+
+
+def test_a_weak_box_decides_a_feature_the_screen_alone_would_not():
+    """A box under the detector's own threshold, over a feature of the support significance,
+    is enough; under the weak boxes' threshold it is not."""
+    observation = night_scan(0.5, 3, extra_r=spot(1.6, (60, 64), sigma_px=1.5))
+    excess = excess_map(observation, PARAMS.excess)
+    feature = excess.features[0]
+    assert FUSION.support_significance <= feature.significance \
+        < FUSION.clean_night_screen_only_significance
+    heatmap = render_heatmap(observation)
+    rows, cols = feature.integration_range, feature.slit_pixel_range
+    _, (weakly, flagged), _ = run(observation, [box(heatmap, rows, cols, confidence=0.1)])
+    assert [d["decided_by"] for d in weakly] == ["both"] and flagged == []
+    assert weakly[0]["confidence"] == pytest.approx(0.1)
+    too_weak = box(heatmap, rows, cols, confidence=FUSION.support_confidence / 2)
+    assert run(observation, [too_weak])[1] == ([], [])
+
+
+def test_a_weak_box_over_nothing_is_dropped_not_flagged():
+    quiet = night_scan(0.5, 5)
+    heatmap = render_heatmap(quiet)
+    _, (nothing, flagged), _ = run(quiet, [box(heatmap, (85, 100), (90, 110), confidence=0.1)])
+    assert nothing == [] and flagged == []
+
+
+def test_a_weak_box_joins_no_further_feature():
+    """A box the network hardly believes says little about where an aurora ends: the blobs of
+    a cluster under one weak box stay rows of their own (one confident box makes them one)."""
+    blobs = sum(spot(20.0, at, sigma_px=1.5) for at in ((40, 46), (40, 70), (60, 58)))
+    observation = night_scan(0.5, 5, extra_r=blobs)
+    heatmap = render_heatmap(observation)
+    _, (confidently, _), _ = run(observation, [box(heatmap, (34, 66), (40, 76))])
+    _, (weakly, flagged), _ = run(observation, [box(heatmap, (34, 66), (40, 76), 0.1)])
+    assert len(confidently) == 1 and flagged == []
+    assert sorted(d["decided_by"] for d in weakly) == ["both", "screen", "screen"]
 
 
 def test_a_thin_sinuous_arc_beside_a_bright_crescent_is_one_aurora():

@@ -71,7 +71,10 @@ def test_options_follow_the_settings():
     assert options.detector.backend == "onnx" and options.detector.model_path is None
     assert PipelineOptions.from_settings(Settings(detector="off")).detector is None
     tuned = PipelineOptions.from_settings(Settings(model_path="/m.onnx", detect_confidence=0.5))
-    assert str(tuned.detector.model_path) == "/m.onnx" and tuned.detector.confidence == 0.5
+    assert str(tuned.detector.model_path) == "/m.onnx" and tuned.box_confidence == 0.5
+    assert tuned.detector.confidence == tuned.fusion.support_confidence, "weak boxes too"
+    assert options.detector.confidence == options.box_confidence, "the paper screen: no weak box"
+    assert PipelineOptions().detector == PipelineOptions.from_settings(Settings()).detector
 
 
 def test_batch_writes_one_record_per_input_in_order(mixed_set, tmp_path):

@@ -66,7 +66,10 @@ class _RuntimeSettings:
         "auto", "Where the detector runs: `auto` (the GPU when the backend has one), `cpu` "
         "or `cuda`.", choices=DEVICES)
     detect_confidence: float = knob(
-        DEFAULT_CONFIDENCE, "Detector: keep boxes at least this confident.", minimum=0.0)
+        DEFAULT_CONFIDENCE, "Detector: boxes at least this confident are its own: they decide "
+        "alone under the paper screen, merge further features and are flagged with no excess "
+        "under them; with the physical screen it also reports weaker ones, down to "
+        "AURORA_SUPPORT_CONFIDENCE.", minimum=0.0)
     detect_iou: float = knob(
         DEFAULT_IOU, "Detector: non-maximum suppression drops boxes overlapping a better one "
         "by more than this IoU.", minimum=0.0)

@@ -20,10 +20,19 @@ Fusion joins them:
   is an aurora even when the detector drew no box (``decided_by: screen``).
   A box with no such feature under it is not trusted: it is kept as a
   flagged box, not as an aurora.
+- **Weak boxes.** Over a feature of ``support_significance`` the physical
+  evidence already stands above every aurora-free feature but the limb's
+  strongest, so a box the detector drew with little confidence
+  (``support_confidence`` up to the detector's own threshold) is enough to
+  decide it: a faint aurora is faint in the picture too. Such a box decides
+  only that: it is neither flagged when it stands over nothing nor joins
+  further features to an aurora, since a box the network hardly believes
+  says little about where an aurora ends.
 - With the paper screen the detector decides alone (``decided_by:
-  detector``), as in the paper; the excess map still merges its boxes and
-  locates them. Without a detector (``AURORA_DETECTOR=off``) every feature
-  the screen passed is an aurora (``decided_by: screen``).
+  detector``), as in the paper, with confident boxes only; the excess map
+  still merges its boxes and locates them. Without a detector
+  (``AURORA_DETECTOR=off``) the screen decides alone: every candidate strong
+  enough without a box is an aurora (``decided_by: screen``).
 
 Both thresholds were set on validation scans, never on the test sets
 (``docs/screens.md``).
@@ -35,7 +44,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from marsaurora.classify.excess import Feature, FeatureMap
-from marsaurora.detect import Detection
+from marsaurora.detect import DEFAULT_CONFIDENCE, Detection
 from marsaurora.knobs import knob
 from marsaurora.preprocess import NO_SOURCE, Heatmap
 
@@ -54,9 +63,13 @@ class FusionParams:
         "detector drew no box (in the clean night, AURORA_CLEAN_NIGHT_SCREEN_ONLY_SIGNIFICANCE "
         "or this, whichever is lower).", minimum=0.0)
     clean_night_screen_only_significance: float = knob(
-        8.0, "Decision: where it peaks in the clean night (see "
-        "AURORA_CLEAN_NIGHT_SIGNIFICANCE), an excess of this many sigma is enough.",
-        minimum=0.0)
+        8.0, "Decision: where it peaks in the clean night (emission angle up to 60 deg, solar "
+        "zenith angle 10 deg past the search's edge), where no limb or terminator misfit "
+        "reaches, an excess of this many sigma is enough.", minimum=0.0)
+    support_confidence: float = knob(
+        0.05, "Decision: with the physical screen, a detector box this confident, though under "
+        "AURORA_DETECT_CONFIDENCE, makes a feature of AURORA_SUPPORT_SIGNIFICANCE an aurora; "
+        "such a weak box is neither flagged nor merges further features.", minimum=0.0)
 
     def screen_only(self, feature: Feature) -> bool:
         """Whether ``feature`` is strong enough to be an aurora without a detector box."""
@@ -104,7 +117,8 @@ class Fusion:
 
 def fuse(excess: FeatureMap, heatmap: Heatmap, boxes: Sequence[Detection] | None, *,
          physical_evidence: bool, candidate: Callable[[Feature], bool],
-         params: FusionParams = FusionParams()) -> Fusion:
+         params: FusionParams = FusionParams(),
+         confident: float = DEFAULT_CONFIDENCE) -> Fusion:
     """Join the detector's aurora boxes with the scan's excess features.
 
     Parameters
@@ -119,18 +133,25 @@ def fuse(excess: FeatureMap, heatmap: Heatmap, boxes: Sequence[Detection] | None
         True with the physical screen: the evidence decides with the
         detector. False with the paper screen: the detector decides alone.
     candidate : callable
-        Whether a feature passes the screen (used without a detector).
+        Whether a feature passes the screen.
     params : FusionParams
-        The two significance thresholds.
+        The significance thresholds and the weak boxes' confidence.
+    confident : float
+        The detector's own confidence threshold (``AURORA_DETECT_CONFIDENCE``):
+        boxes under it are weak (see the module's docstring).
     """
     features = {feature.label: feature for feature in excess.features}
     if boxes is None:
-        return Fusion(tuple(FusedAurora((), feature, "screen")
-                            for feature in excess.features if candidate(feature)))
+        return Fusion(tuple(FusedAurora((), feature, "screen") for feature in excess.features
+                            if candidate(feature) and params.screen_only(feature)))
     shown = {box: box_pixels(heatmap, box.box_px) for box in boxes}
+    weak = [box for box in boxes
+            if box.confidence < confident and box.confidence >= params.support_confidence]
     by_feature: dict[int, list[Detection]] = {}
     unassigned: list[Detection] = []
     for box in boxes:
+        if box.confidence < confident:
+            continue
         label = dominant_feature(excess, *shown[box])
         if label:
             by_feature.setdefault(label, []).append(box)
@@ -147,9 +168,10 @@ def fuse(excess: FeatureMap, heatmap: Heatmap, boxes: Sequence[Detection] | None
         else:
             flagged.extend(merged)
     auroras = _with_parts(auroras, excess, shown)
-    taken = {feature.label for aurora in auroras for feature in aurora.features}
     if physical_evidence:
         flagged.extend(unassigned)
+        auroras += _weakly_seen(weak, excess, shown, by_feature, auroras, params)
+        taken = {feature.label for aurora in auroras for feature in aurora.features}
         auroras += [FusedAurora((), feature, "screen") for feature in excess.features
                     if feature.label not in by_feature and feature.label not in taken
                     and candidate(feature) and params.screen_only(feature)]
@@ -157,6 +179,23 @@ def fuse(excess: FeatureMap, heatmap: Heatmap, boxes: Sequence[Detection] | None
         auroras += [FusedAurora((box,), None, "detector") for box in unassigned]
     auroras.sort(key=_strongest_first)
     return Fusion(tuple(auroras), tuple(flagged))
+
+
+def _weakly_seen(weak: list[Detection], excess: FeatureMap,
+                 shown: dict[Detection, tuple[np.ndarray, np.ndarray]],
+                 by_feature: dict[int, list[Detection]], auroras: list[FusedAurora],
+                 params: FusionParams) -> list[FusedAurora]:
+    """The auroras weak boxes decide: features of ``support_significance`` that no confident
+    box was drawn on and no aurora holds as a part, each with the weak boxes over it."""
+    taken = {feature.label for aurora in auroras for feature in aurora.features}
+    features = {feature.label: feature for feature in excess.features}
+    seen: dict[int, list[Detection]] = {}
+    for box in weak:
+        label = dominant_feature(excess, *shown[box])
+        if (label and label not in by_feature and label not in taken
+                and features[label].significance >= params.support_significance):
+            seen.setdefault(label, []).append(box)
+    return [FusedAurora(tuple(merged), features[label], "both") for label, merged in seen.items()]
 
 
 def _with_parts(auroras: list[FusedAurora], excess: FeatureMap,

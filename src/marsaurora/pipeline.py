@@ -23,8 +23,8 @@ from marsaurora.classify import (DEFAULT_SCREEN, PaperFilterParams, PhysicalScre
                                  ScreenResult, classify)
 from marsaurora.classify.excess import FeatureMap, excess_map
 from marsaurora.config import Settings
-from marsaurora.detect import (AURORA_LABEL, DISK_LABEL, BoxFinder, Detection, DetectorOptions,
-                               load_detector)
+from marsaurora.detect import (AURORA_LABEL, DEFAULT_CONFIDENCE, DISK_LABEL, BoxFinder, Detection,
+                               DetectorOptions, load_detector)
 from marsaurora.emus import Observation, ReadLimits, read_l2b
 from marsaurora.errors import ObservationError
 from marsaurora.fusion import FusionParams, fuse
@@ -51,25 +51,36 @@ class PipelineOptions:
     fusion: FusionParams = field(default_factory=FusionParams)
     limits: ReadLimits = field(default_factory=ReadLimits)
     heatmap_range_r: tuple[float, float] = DEFAULT_RANGE_R
-    detector: DetectorOptions | None = field(default_factory=DetectorOptions)
-    """The detector run on screened candidates (the shipped model by default); None stops
-    after classify."""
+    detector: DetectorOptions | None = field(default_factory=lambda: DetectorOptions(
+        confidence=min(DEFAULT_CONFIDENCE, FusionParams().support_confidence)))
+    """The detector run on screened candidates (the shipped model by default, down to the
+    weak boxes' confidence, as :meth:`from_settings` runs it for the physical screen); None
+    stops after classify."""
+
+    box_confidence: float = DEFAULT_CONFIDENCE
+    """Boxes at least this confident are the detector's own (``AURORA_DETECT_CONFIDENCE``);
+    with the physical screen the detector runs down to ``fusion.support_confidence`` and
+    fusion takes the boxes under this as weak ones."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "PipelineOptions":
         """Options from the ``AURORA_*`` settings."""
+        fusion = from_settings(FusionParams, settings)
+        lowest = (settings.detect_confidence if settings.screen == "paper"
+                  else min(settings.detect_confidence, fusion.support_confidence))
         return cls(
             screen=settings.screen,
             physical=from_settings(PhysicalScreenParams, settings),
             paper=from_settings(PaperFilterParams, settings, "paper_"),
-            fusion=from_settings(FusionParams, settings),
+            fusion=fusion,
             limits=from_settings(ReadLimits, settings),
             heatmap_range_r=(settings.heatmap_min_r, settings.heatmap_max_r),
             detector=None if settings.detector == "off" else DetectorOptions(
                 model_path=Path(settings.model_path) if settings.model_path else None,
                 backend=settings.detector, device=settings.detect_device,
-                confidence=settings.detect_confidence, iou=settings.detect_iou,
+                confidence=lowest, iou=settings.detect_iou,
                 threads=settings.detect_threads, precision=settings.detect_precision),
+            box_confidence=settings.detect_confidence,
         )
 
 
@@ -172,7 +183,8 @@ def catalog_step(observation: Observation, heatmap: Heatmap, found: list[Detecti
             excess = excess_map(observation, options.physical.excess)
         boxes = None if found is None else [d for d in found if d.label == AURORA_LABEL]
         fusion = fuse(excess, heatmap, boxes, physical_evidence=options.screen != "paper",
-                      candidate=options.physical.is_candidate, params=options.fusion)
+                      candidate=options.physical.is_candidate, params=options.fusion,
+                      confident=options.box_confidence)
         record.detections, record.flagged = catalog_auroras(observation, heatmap, excess,
                                                             fusion)
     if found is not None:

@@ -15,6 +15,7 @@ from marsaurora.classify.excess import (
 from marsaurora.classify.joining import JOIN_GAP_PX
 from marsaurora.classify.noise import counts_per_rayleigh
 from marsaurora.emus import read_l2b
+from marsaurora.fusion import FusionParams
 from marsaurora.preprocess import render_heatmap
 from marsaurora.synth.ranges import OOD, TRAIN
 from marsaurora.synth.scene import make_scene
@@ -23,6 +24,17 @@ from marsaurora.synth.generate import read_truth
 
 from helpers import write_scene
 from scans import SHAPE, fitted, night_scan
+
+ALONE = FusionParams()
+
+
+def alone(result) -> bool:
+    """Whether a screen candidate is an aurora without a detector box (what a passing screen
+    meant while the screen's threshold was the screen-only decision's)."""
+    kept = {(c.integration_range, c.slit_pixel_range) for c in result.candidates}
+    return any(ALONE.screen_only(feature) for feature in result.excess.features
+               if (feature.integration_range, feature.slit_pixel_range) in kept)
+
 
 STRUCTURED_NIGHT = replace(
     TRAIN, night_background_r=(0.5, 1.0), night_ripple=(0.2, 0.35), night_limb_power=(1.0, 1.2),
@@ -34,20 +46,20 @@ towards the limb, in scans with little noise: where the background model errs, n
 
 def test_quiet_night_has_no_candidate():
     for seed in range(5):
-        assert not physical_screen(night_scan(0.8, seed)).passed
+        assert not alone(physical_screen(night_scan(0.8, seed)))
 
 
 def test_limb_brightened_airglow_up_to_the_limb_is_background_not_aurora():
     for seed in range(5):
         result = physical_screen(night_scan(0.8, seed, limb_brightened=True,
                                             max_emission_deg=85.0))
-        assert not result.passed, result.candidates
+        assert not alone(result), result.candidates
 
 
 def test_aurora_near_the_limb_of_a_brightened_night_is_found():
     result = physical_screen(night_scan(0.8, 6, limb_brightened=True, blob_r=3.0,
                                         blob_at=(60, 110)))
-    assert result.passed and result.candidates[0].slit_pixel_range[1] >= 108
+    assert alone(result) and result.candidates[0].slit_pixel_range[1] >= 108
 
 
 CLEAN_SCAN_GAIN = 40.0
@@ -75,7 +87,7 @@ def test_a_limb_a_quarter_brighter_in_a_clean_scan_is_misfit_not_aurora(seed):
     scan = night_scan(0.5, seed, limb_brightened=True, max_emission_deg=85.0,
                       gain=CLEAN_SCAN_GAIN, extra_r=_limb_brightening(0.25))
     result = physical_screen(scan)
-    assert not result.passed, result.candidates
+    assert not alone(result), result.candidates
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -83,7 +95,7 @@ def test_a_compact_limb_aurora_in_a_clean_scan_is_still_found(seed):
     scan = night_scan(0.5, seed, limb_brightened=True, max_emission_deg=85.0,
                       gain=CLEAN_SCAN_GAIN, blob_r=5.0, blob_at=(60, 112), blob_sigma_px=1.5)
     result = physical_screen(scan)
-    assert result.passed
+    assert alone(result)
     assert result.candidates[0].emission_deg >= 70
 
 
@@ -107,7 +119,7 @@ def test_a_dayglow_tail_3_percent_brighter_in_a_clean_scan_is_misfit_not_aurora(
     scan = night_scan(0.5, seed, terminator_tail_r=BRIGHT_TAIL_R, gain=CLEAN_SCAN_GAIN,
                       extra_r=_tail_brightening(0.03))
     result = physical_screen(scan)
-    assert not result.passed, result.candidates
+    assert not alone(result), result.candidates
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -115,7 +127,7 @@ def test_an_aurora_in_the_terminator_band_of_a_clean_scan_is_still_found(seed):
     scan = night_scan(0.5, seed, terminator_tail_r=BRIGHT_TAIL_R, gain=CLEAN_SCAN_GAIN,
                       blob_r=10.0, blob_at=(102, 60), blob_sigma_px=2.0)
     result = physical_screen(scan)
-    assert result.passed
+    assert alone(result)
     assert 100 <= result.candidates[0].sza_deg <= 108
 
 
@@ -124,7 +136,7 @@ def test_a_limb_aurora_at_emission_angles_of_65_to_80_deg_is_found(seed):
     scan = night_scan(0.8, seed, limb_brightened=True, max_emission_deg=85.0, blob_r=6.0,
                       blob_at=(40 + 20 * seed, 108 + 4 * seed), blob_sigma_px=2.0)
     result = physical_screen(scan)
-    assert result.passed
+    assert alone(result)
     best = result.candidates[0]
     assert 65 <= best.emission_deg <= 82
     assert best.integration_range[0] <= 40 + 20 * seed <= best.integration_range[1]
@@ -135,7 +147,7 @@ def test_night_glow_structured_on_the_planet_is_background_up_to_the_limb(seed, 
     scene = make_scene(np.random.default_rng(seed), "quiet_night", ranges=STRUCTURED_NIGHT)
     excess = excess_map(read_l2b(write_scene(scene, tmp_path)))
     strongest = excess.strongest_significance
-    assert strongest < PhysicalScreenParams().min_significance / 2
+    assert strongest < ALONE.screen_only_significance / 2
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -146,7 +158,7 @@ def test_auroras_on_a_structured_night_are_still_found(seed, tmp_path):
         first, last, left, right = aurora.pixel_extent
         under = set(np.unique(excess.labels[first:last + 1, left:right + 1])) - {0}
         assert max(f.significance for f in excess.features if f.label in under) \
-            >= PhysicalScreenParams().min_significance, aurora
+            >= ALONE.screen_only_significance, aurora
 
 
 def _without_errors(observation):
@@ -156,11 +168,11 @@ def _without_errors(observation):
 @pytest.mark.parametrize("seed", range(4))
 def test_a_file_without_random_errors_is_judged_by_its_own_scatter(seed, tmp_path):
     quiet = make_scene(np.random.default_rng(seed), "quiet_night", ranges=STRUCTURED_NIGHT)
-    assert not physical_screen(_without_errors(read_l2b(write_scene(quiet, tmp_path)))).passed
+    assert not alone(physical_screen(_without_errors(read_l2b(write_scene(quiet, tmp_path)))))
     for background in (0.05, 0.5):
-        assert not physical_screen(_without_errors(night_scan(background, seed))).passed
+        assert not alone(physical_screen(_without_errors(night_scan(background, seed))))
     faint = _without_errors(night_scan(0.5, seed, blob_r=3.0, blob_sigma_px=2.0))
-    assert physical_screen(faint).passed
+    assert alone(physical_screen(faint))
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -169,9 +181,9 @@ def test_errors_that_understate_the_noise_do_not_make_auroras(seed, tmp_path):
                                             ranges=STRUCTURED_NIGHT), tmp_path))
     for scan in (quiet, night_scan(0.5, seed)):
         understated = replace(scan, brightness_err_r=scan.brightness_err_r * 0.3)
-        assert not physical_screen(understated).passed
+        assert not alone(physical_screen(understated))
     faint = night_scan(0.5, seed, blob_r=3.0, blob_sigma_px=2.0)
-    assert physical_screen(replace(faint, brightness_err_r=faint.brightness_err_r * 0.3)).passed
+    assert alone(physical_screen(replace(faint, brightness_err_r=faint.brightness_err_r * 0.3)))
 
 
 @pytest.mark.parametrize("seed", range(8))
@@ -181,7 +193,7 @@ def test_a_dark_night_with_halved_errors_holds_no_feature(seed):
     dark = night_scan(0.06, seed)
     excess = excess_map(replace(dark, brightness_err_r=dark.brightness_err_r * 0.5))
     strongest = excess.strongest_significance
-    assert strongest < PhysicalScreenParams().min_significance / 2
+    assert strongest < ALONE.screen_only_significance / 2
 
 
 @pytest.mark.parametrize("seed", range(8))
@@ -195,7 +207,7 @@ def test_a_fitted_brightness_scattering_about_zero_does_not_fool_the_gain(seed):
     night = night_scan(0.02, seed, terminator_tail_r=200.0, gain=1.5)
     scattered = fitted(night, 0.0, 0.05, 100 + seed)
     strongest = excess_map(scattered).strongest_significance
-    assert strongest < PhysicalScreenParams().min_significance / 2
+    assert strongest < ALONE.screen_only_significance / 2
 
 
 @pytest.mark.parametrize("seed", range(8))
@@ -209,7 +221,7 @@ def test_errors_that_follow_the_brightness_wrongly_are_caught_at_the_terminator(
     night = night_scan(0.02, seed, terminator_tail_r=200.0, gain=1.5)
     offset = fitted(night, 0.3, 0.05, 100 + seed)
     strongest = excess_map(offset).strongest_significance
-    assert strongest < 0.8 * PhysicalScreenParams().min_significance
+    assert strongest < 0.8 * ALONE.screen_only_significance
 
 
 @pytest.mark.parametrize("offset_r", [0.0, 0.3, -0.05])
@@ -252,21 +264,21 @@ def test_a_brightness_offset_below_zero_does_not_make_auroras(tmp_path):
         scene = make_scene(rng, ("crescent", "quiet_night")[k % 2], ranges=dark)
         oversubtracted = fitted(read_l2b(write_scene(scene, tmp_path)), -0.1, 0.05, k)
         strongest.append(excess_map(oversubtracted).strongest_significance)
-    assert max(strongest) < 0.5 * PhysicalScreenParams().min_significance, strongest
+    assert max(strongest) < 0.5 * ALONE.screen_only_significance, strongest
 
 
 def test_the_dayglow_tail_past_the_terminator_is_background_not_aurora():
     for seed in range(5):
         result = physical_screen(night_scan(0.5, seed, terminator_tail_r=40.0,
                                             limb_brightened=True, max_emission_deg=80.0))
-        assert not result.passed, result.candidates
+        assert not alone(result), result.candidates
 
 
 def test_an_aurora_in_the_terminator_band_is_found():
     scan = night_scan(0.5, 7, terminator_tail_r=40.0, blob_r=8.0, blob_at=(100, 50))
     assert 100 <= scan.sza_deg[100, 50] <= 110
     result = physical_screen(scan)
-    assert result.passed
+    assert alone(result)
     assert 100 <= result.candidates[0].sza_deg <= 110
 
 
@@ -305,12 +317,12 @@ def test_a_bright_aurora_in_the_terminator_band_makes_no_feature_elsewhere(seed,
     elsewhere = [f.significance for f in excess.features
                  if max(abs(f.peak_pixel[0] - at[0]), abs(f.peak_pixel[1] - at[1]))
                  > 4.5 * sigma_px]
-    assert max(elsewhere, default=0.0) < PhysicalScreenParams().clean_night_significance
+    assert max(elsewhere, default=0.0) < ALONE.clean_night_screen_only_significance
 
 
 def test_faint_aurora_is_found_where_it_is():
     result = physical_screen(night_scan(0.5, 1, blob_r=2.5, blob_at=(30, 90)))
-    assert result.passed
+    assert alone(result)
     best = result.candidates[0]
     assert best.integration_range[0] <= 30 <= best.integration_range[1]
     assert best.slit_pixel_range[0] <= 90 <= best.slit_pixel_range[1]
@@ -323,11 +335,11 @@ def test_a_wide_patch_too_faint_in_every_pixel_is_found_and_its_night_stays_quie
     """1 R over a 2 R night, 7 px wide: no 3x3 mean reaches 4 sigma, the 7x7 mean does."""
     patch = physical_screen(night_scan(2.0, seed, blob_r=1.0, blob_sigma_px=7.0,
                                        blob_at=(60, 50)))
-    assert patch.passed
+    assert alone(patch)
     best = patch.candidates[0]
     assert best.integration_range[0] <= 60 <= best.integration_range[1]
     assert best.slit_pixel_range[0] <= 50 <= best.slit_pixel_range[1]
-    assert not physical_screen(night_scan(2.0, seed)).passed
+    assert not alone(physical_screen(night_scan(2.0, seed)))
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -369,7 +381,7 @@ def test_errors_of_one_value_make_no_arc_along_the_terminator(seed, tmp_path):
     one_value = np.full_like(errors, float(np.median(errors[errors > 0])))
     excess = excess_map(replace(scan, brightness_err_r=one_value))
     strongest = excess.strongest_significance
-    assert strongest < 0.75 * PhysicalScreenParams().min_significance
+    assert strongest < 0.75 * ALONE.screen_only_significance
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -378,9 +390,9 @@ def test_an_arc_thinner_than_a_pixel_is_found_along_its_length(seed):
     cuts. The 3x3 and wide seeds found 1.5-12.6 sigma in pieces (4 of these 6 under the
     screen's 10); the line mean finds one feature along the arc."""
     result = physical_screen(night_scan(0.5, seed, extra_r=thin_arc(4.0)))
-    assert result.passed
+    assert alone(result)
     best = result.candidates[0]
-    assert best.significance >= PhysicalScreenParams().min_significance
+    assert best.significance >= ALONE.screen_only_significance
     left, right = best.slit_pixel_range
     assert left <= 30 and right >= 90, "one feature along the arc, not a piece of it"
 
@@ -469,7 +481,7 @@ def test_a_night_its_aurora_fills_is_measured_not_an_error(half):
     scan = replace(scan, brightness_r=np.where(night, scan.brightness_r, np.nan),
                    brightness_err_r=np.where(night, scan.brightness_err_r, np.nan))
     result = physical_screen(scan)
-    assert result.passed or half == 4
+    assert alone(result) or half == 4
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -495,7 +507,7 @@ def test_hot_pixels_and_a_hot_column_are_not_aurora():
     brightness[[10, 50, 90], [20, 70, 100]] = [80.0, 250.0, 30.0]
     brightness[40:41, 30:32] = 120.0
     brightness[:, 111] += 40.0
-    assert not physical_screen(replace(scan, brightness_r=brightness)).passed
+    assert not alone(physical_screen(replace(scan, brightness_r=brightness)))
 
 
 def test_a_spot_three_pixels_long_is_aurora_not_hot_pixels():
@@ -509,7 +521,7 @@ def test_a_spot_three_pixels_long_is_aurora_not_hot_pixels():
     assert excess.excess_r[60, 63] > 30.0 and excess.excess_r[60, 65] > 20.0
     (feature, *_) = excess.features
     assert excess.labels[60, 63] == excess.labels[60, 65] == feature.label
-    assert physical_screen(scan).passed
+    assert alone(physical_screen(scan))
 
 
 def test_a_compact_spot_is_measured_on_its_own_pixels_not_diluted_by_its_halo():
@@ -530,7 +542,7 @@ def test_hot_pixels_touching_at_a_corner_stay_hot_pixels():
     brightness = scan.brightness_r.copy()
     brightness[[30, 30, 31], [40, 41, 39]] = [268.9, 256.6, 237.7]
     brightness[[80, 81, 82], [90, 91, 92]] = [150.0, 220.0, 180.0]
-    assert not physical_screen(replace(scan, brightness_r=brightness)).passed
+    assert not alone(physical_screen(replace(scan, brightness_r=brightness)))
 
 
 def test_nan_stripes_neither_trigger_nor_hide_an_aurora():
@@ -538,38 +550,50 @@ def test_nan_stripes_neither_trigger_nor_hide_an_aurora():
     striped = quiet.brightness_r.copy()
     striped[20:23] = np.nan
     striped[70] = np.nan
-    assert not physical_screen(replace(quiet, brightness_r=striped)).passed
+    assert not alone(physical_screen(replace(quiet, brightness_r=striped)))
     aurora = night_scan(0.5, 3, blob_r=8.0, blob_at=(70, 60))
     cut = aurora.brightness_r.copy()
     cut[69:72] = np.nan
-    assert physical_screen(replace(aurora, brightness_r=cut)).passed
+    assert alone(physical_screen(replace(aurora, brightness_r=cut)))
 
 
 def test_sunlit_pixels_are_never_candidates():
     dayside = night_scan(0.5, 4, sza_deg=60.0, blob_r=30.0)
     result = physical_screen(dayside)
-    assert not result.passed and result.stats["night_pixels"] == 0
+    assert not alone(result) and result.stats["night_pixels"] == 0
 
 
 def test_thresholds_are_honoured():
     scan = night_scan(0.5, 5, blob_r=3.0)
-    assert physical_screen(scan).passed
-    assert not physical_screen(scan, params=PhysicalScreenParams(min_excess_r=10.0)).passed
-    assert not physical_screen(scan, params=PhysicalScreenParams(min_area_px=5000)).passed
-    assert not physical_screen(scan, params=PhysicalScreenParams(night_sza_min_deg=150.0)).passed
+    assert alone(physical_screen(scan))
+    assert not alone(physical_screen(scan, params=PhysicalScreenParams(min_excess_r=10.0)))
+    assert not alone(physical_screen(scan, params=PhysicalScreenParams(min_area_px=5000)))
+    assert not alone(physical_screen(scan, params=PhysicalScreenParams(night_sza_min_deg=150.0)))
 
 
 def test_the_clean_night_threshold_is_the_lower_of_the_two():
-    """Raising ``clean_night_significance`` over ``min_significance`` cannot make the clean night
-    stricter than the rest of the disk; lowering ``min_significance`` lowers it there too."""
+    """Raising ``clean_night_screen_only_significance`` over ``screen_only_significance``
+    cannot make the clean night stricter than the rest of the disk; lowering
+    ``screen_only_significance`` lowers it there too."""
     (feature, *_) = excess_map(night_scan(0.5, 3, blob_r=2.0, blob_sigma_px=1.5)).features
     assert feature.clean_night and 8.0 <= feature.significance < 10.0
-    assert PhysicalScreenParams().is_candidate(feature)
-    assert not PhysicalScreenParams(clean_night_significance=12.0).is_candidate(feature)
-    assert PhysicalScreenParams(min_significance=7.0, clean_night_significance=12.0
-                                ).is_candidate(feature)
-    assert not PhysicalScreenParams(clean_night_significance=20.0,
-                                    min_significance=20.0).is_candidate(feature)
+    assert ALONE.screen_only(feature)
+    assert not FusionParams(clean_night_screen_only_significance=12.0).screen_only(feature)
+    assert FusionParams(screen_only_significance=7.0, clean_night_screen_only_significance=12.0
+                        ).screen_only(feature)
+    assert not FusionParams(clean_night_screen_only_significance=20.0,
+                            screen_only_significance=20.0).screen_only(feature)
+
+
+def test_a_candidate_the_detector_could_confirm_reaches_it():
+    """The screen sends a scan on at the excess a detector box needs, so a feature too weak to
+    be an aurora alone (outside the clean night, here in the terminator band: 10 sigma) still
+    reaches the detector."""
+    result = physical_screen(night_scan(0.5, 4, sza_deg=105.0, blob_r=1.5, blob_sigma_px=1.5))
+    (feature, *_) = result.excess.features
+    assert not feature.clean_night
+    assert ALONE.support_significance <= feature.significance < ALONE.screen_only_significance
+    assert result.passed and not alone(result)
 
 
 def _pass_rate(folder, **screen) -> float:

@@ -115,13 +115,13 @@ dashes where noise took the line under :data:`ARC_SEED_Z` would otherwise cut it
 CLEAN_NIGHT_SZA_MARGIN_DEG = 10.0
 """The clean night: emission angles up to :data:`WIDE_SEED_MAX_EMISSION_DEG` and solar zenith
 angles this far past the search's nearest (110 deg by default), the format page's region of
-clean night background. A feature peaking there is marked ``clean_night`` (the screen asks
-less of it, ``AURORA_CLEAN_NIGHT_SIGNIFICANCE``), and arc seeds are looked for only there:
-the limb and the terminator are lines themselves, and a background misfit a few percent
-along either reads as an arc. Up to the limb a quiet night read 11.7 sigma at an emission
-angle of 83 deg; with errors of one value for every pixel, validation's aurora-free scans
-read 16.5 sigma at SZA 100-106 with no margin, 10.3 with 5 deg, 8.1 with 10 (as without arc
-seeds)."""
+clean night background. A feature peaking there is marked ``clean_night`` (it is an aurora
+without a detector box at less, ``AURORA_CLEAN_NIGHT_SCREEN_ONLY_SIGNIFICANCE``), and arc
+seeds are looked for only there: the limb and the terminator are lines themselves, and a
+background misfit a few percent along either reads as an arc. Up to the limb a quiet night
+read 11.7 sigma at an emission angle of 83 deg; with errors of one value for every pixel,
+validation's aurora-free scans read 16.5 sigma at SZA 100-106 with no margin, 10.3 with 5
+deg, 8.1 with 10 (as without arc seeds)."""
 LIMB_MISFIT_FRACTION = 0.05
 """Beyond :data:`WIDE_SEED_MAX_EMISSION_DEG` a feature's significance is at most its summed
 excess over this fraction of the background summed under it (:func:`_beyond_misfit`): at

@@ -5,13 +5,14 @@ The screen passes a scan to the detector when the excess map
 into the terminator band, against a background measured in the scan itself)
 holds a feature that is a candidate aurora: it covers ``min_area_px`` seed
 pixels, its peak excess reaches ``min_excess_r`` and its summed excess,
-leaving out its brightest pixel, is ``min_significance`` sigma, or
-``clean_night_significance`` where it peaks in the clean night (the format
-page's region of clean night background,
-:data:`~marsaurora.classify.excess.CLEAN_NIGHT_SZA_MARGIN_DEG`). The two
-stand the same distance above the noise: on 1497 aurora-free scans (validation,
-OOD calibration and scenario sets) the strongest feature was 5.2 sigma in the
-clean night and 7.5 at the limb (docs/screens.md).
+leaving out its brightest pixel, is ``min_significance`` sigma: the excess a
+detector box needs under it to be an aurora
+(:class:`~marsaurora.fusion.FusionParams`), so every scan the detector could
+still make an aurora of reaches it. Whether a candidate is an aurora, with a
+box or strong enough without one, is :mod:`marsaurora.fusion`'s decision. On
+1497 aurora-free scans (validation, OOD calibration and scenario sets) the
+strongest feature was 5.2 sigma in the clean night and 7.5 at the limb
+(docs/screens.md): two of the 900 scenario scans reach the detector.
 
 A bright sunlit limb next to a dark disk never enters the search: it is off
 the disk or sunlit, and disk pixels beside it are left out.
@@ -45,13 +46,10 @@ class PhysicalScreenParams:
         "Physical screen: a candidate's peak must stand this many rayleigh above "
         "the local night background.", minimum=0.0)
     min_significance: float = knob(
-        10.0, "Physical screen: a candidate's summed excess, without its brightest pixel, "
-        "must be this many sigma (in the clean night, AURORA_CLEAN_NIGHT_SIGNIFICANCE or this, "
-        "whichever is lower).", minimum=0.0)
-    clean_night_significance: float = knob(
-        8.0, "Physical screen: a candidate peaking in the clean night (emission angle up to "
-        "60 deg, solar zenith angle 10 deg past the search's edge), where no limb or "
-        "terminator misfit reaches, needs only this many sigma.", minimum=0.0)
+        6.0, "Physical screen: a candidate's summed excess, without its brightest pixel, "
+        "must be this many sigma to send the scan to the detector; as low as "
+        "AURORA_SUPPORT_SIGNIFICANCE, or the detector never sees what it could confirm.",
+        minimum=0.0)
     min_area_px: int = knob(
         4, "Physical screen: a candidate must cover at least this many detector pixels.",
         minimum=1)
@@ -68,7 +66,7 @@ class PhysicalScreenParams:
         """Whether a feature is strong and large enough to send the scan to the detector."""
         return (feature.seed_pixels >= self.min_area_px
                 and feature.peak_excess_r >= self.min_excess_r
-                and feature.reaches(self.min_significance, self.clean_night_significance))
+                and feature.significance >= self.min_significance)
 
 
 def physical_screen(observation: Observation, heatmap: HeatmapFrame | None = None,
