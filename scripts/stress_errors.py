@@ -7,8 +7,9 @@ over- or under-subtracted background shifts it. This takes a folder made by
 to every brightness (the scatter also to the errors, in quadrature), then
 reports the strongest excess feature on the aurora-free scans, and how many
 aurora-free and aurora scans hold a feature the screen passes (its
-thresholds: 10 sigma, 8 in the clean night, and its area and excess floors;
-the detector is not run). The scatter is drawn per file from a fixed seed,
+threshold: 6 sigma, the excess a detector box needs, and its area and
+excess floors; the detector is not run, so these are the scans it would
+see). The scatter is drawn per file from a fixed seed,
 so a run repeats. Usage::
 
     python scripts/stress_errors.py validation/ [--variants=0:0.05,0.3:0.05,-0.1:0.05]

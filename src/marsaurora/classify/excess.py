@@ -124,24 +124,26 @@ validation's aurora-free scans read 16.5 sigma at SZA 100-106 with no margin, 10
 deg, 8.1 with 10 (as without arc seeds)."""
 LIMB_MISFIT_FRACTION = 0.05
 """Beyond :data:`WIDE_SEED_MAX_EMISSION_DEG` a feature's significance is at most its summed
-excess over this fraction of the background summed under it (:func:`_beyond_misfit`): at
-the screen's 10 sigma, half as bright again as its background on average. There a cell of the
-background surface holds a few pixels from far apart on the planet, and the model misses by
-some percent over whole regions: a misfit the Poisson noise hides at our gains (1-8 counts per
-rayleigh) but not in cleaner scans, and one that does not average down as a feature grows.
-Without it, at 10-40 counts per rayleigh, 13 of 200 aurora-free scans redrawn by other
-night-glow laws passed the screen (up to 105 sigma, 12-45% over the background on average), at
-50-150 26; with it 2 and 2. Of our own scans at those gains (480), 6 aurora-free ones passed,
-none with it; of 503 aurora observations on validation and the OOD calibration sets, one lost
-its candidates (two features of 17 and 12 sigma, 26-36% over a limb of 18-35 R)."""
+excess over this fraction of the background summed under it (:func:`_beyond_misfit`): at the
+10 sigma of an aurora without a box, half as bright again as its background on average.
+There a cell of the background surface holds a few pixels from far apart on the planet, and
+the model misses by some percent over whole regions: a misfit the Poisson noise hides at our
+gains (1-8 counts per rayleigh) but not in cleaner scans, and one that does not average down
+as a feature grows. Without it, at 10-40 counts per rayleigh, 13 of 200 aurora-free scans
+redrawn by other night-glow laws passed the screen (up to 105 sigma, 12-45% over the
+background on average), at 50-150 26; with it 2 and 2. Of our own scans at those gains
+(480), 6 aurora-free ones passed, none with it; of 503 aurora observations on validation and
+the OOD calibration sets, one lost its candidates (two features of 17 and 12 sigma, 26-36%
+over a limb of 18-35 R)."""
 CLEAR_VIEW_MISFIT_FRACTION = 0.01
-"""Up to :data:`WIDE_SEED_MAX_EMISSION_DEG` the same bound with this fraction: a feature at
-the screen's 10 sigma stands a tenth over its background on average. Out of the training
-ranges at 10-40 counts per rayleigh, dayglow-tail misfits in the terminator band (3-7% over
-6-31 R) passed the screen; aurora features on our sets stand 18% or more over theirs."""
+"""Up to :data:`WIDE_SEED_MAX_EMISSION_DEG` the same bound with this fraction: a feature at the
+10 sigma of an aurora without a box stands a tenth over its background on average. Out of
+the training ranges at 10-40 counts per rayleigh, dayglow-tail misfits in the terminator
+band (3-7% over 6-31 R) passed the screen; aurora features on our sets stand 18% or more
+over theirs."""
 FOUND_SIGNIFICANCE = 10.0
-"""A 3x3 feature this significant (the screen's own threshold) is found: the wide mean leaves
-it out, and the first pass fits again without it (:func:`_first_pass`)."""
+"""A 3x3 feature this significant (an aurora without a box outside the clean night) is found:
+the wide mean leaves it out, and the first pass fits again without it (:func:`_first_pass`)."""
 FOUND_REFITS = 2
 """How many times the first pass may fit again without what it found: the first refit can
 find more of a bright aurora, once the fit no longer bends under it; a third changed nothing
