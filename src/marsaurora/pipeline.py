@@ -89,7 +89,8 @@ def process_file(path: Path, options: PipelineOptions, *,
     """Process one file and return its record; never raises for a bad file.
 
     ``status`` is ``aurora`` when fusion keeps at least one aurora
-    (:mod:`marsaurora.fusion`); without a detector, when the screen passes.
+    (:mod:`marsaurora.fusion`); without a detector, when the screen finds a candidate strong
+    enough to be one without a box.
     With ``png_dir``, each heatmap is written there as PNG, and an overlay of
     its auroras when it has any.
     """
