@@ -34,7 +34,7 @@ Fusion joins them:
   (``AURORA_DETECTOR=off``) the screen decides alone: every candidate strong
   enough without a box is an aurora (``decided_by: screen``).
 
-Both thresholds were set on validation scans, never on the test sets
+The thresholds were set on validation and OOD calibration scans, never on the test sets
 (``docs/screens.md``).
 """
 
