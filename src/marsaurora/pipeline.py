@@ -52,11 +52,9 @@ class PipelineOptions:
     limits: ReadLimits = field(default_factory=ReadLimits)
     heatmap_range_r: tuple[float, float] = DEFAULT_RANGE_R
     detector: DetectorOptions | None = field(default_factory=lambda: DetectorOptions(
-        confidence=min(DEFAULT_CONFIDENCE, FusionParams().support_confidence)))
-    """The detector run on screened candidates (the shipped model by default, down to the
-    weak boxes' confidence, as :meth:`from_settings` runs it for the physical screen); None
-    stops after classify."""
-
+        confidence=lowest_confidence(DEFAULT_SCREEN, DEFAULT_CONFIDENCE, FusionParams())))
+    """The detector run on screened candidates (the shipped model by default, down to
+    :func:`lowest_confidence`); None stops after classify."""
     box_confidence: float = DEFAULT_CONFIDENCE
     """Boxes at least this confident are the detector's own (``AURORA_DETECT_CONFIDENCE``);
     with the physical screen the detector runs down to ``fusion.support_confidence`` and
@@ -66,8 +64,6 @@ class PipelineOptions:
     def from_settings(cls, settings: Settings) -> "PipelineOptions":
         """Options from the ``AURORA_*`` settings."""
         fusion = from_settings(FusionParams, settings)
-        lowest = (settings.detect_confidence if settings.screen == "paper"
-                  else min(settings.detect_confidence, fusion.support_confidence))
         return cls(
             screen=settings.screen,
             physical=from_settings(PhysicalScreenParams, settings),
@@ -78,10 +74,20 @@ class PipelineOptions:
             detector=None if settings.detector == "off" else DetectorOptions(
                 model_path=Path(settings.model_path) if settings.model_path else None,
                 backend=settings.detector, device=settings.detect_device,
-                confidence=lowest, iou=settings.detect_iou,
+                confidence=lowest_confidence(settings.screen, settings.detect_confidence,
+                                             fusion),
+                iou=settings.detect_iou,
                 threads=settings.detect_threads, precision=settings.detect_precision),
             box_confidence=settings.detect_confidence,
         )
+
+
+def lowest_confidence(screen: str, box_confidence: float, fusion: FusionParams) -> float:
+    """The confidence the detector runs down to: with the physical screen, the weak boxes'
+    (``fusion.support_confidence``), which fusion counts over significant excess; with the
+    paper screen, where the detector decides alone, its own ``box_confidence``."""
+    return box_confidence if screen == "paper" else min(box_confidence,
+                                                        fusion.support_confidence)
 
 
 def process_file(path: Path, options: PipelineOptions, *,
