@@ -170,8 +170,10 @@ def fuse(excess: FeatureMap, heatmap: Heatmap, boxes: Sequence[Detection] | None
     auroras = _with_parts(auroras, excess, shown)
     if physical_evidence:
         flagged.extend(unassigned)
-        auroras += _weakly_seen(weak, excess, shown, by_feature, auroras, params)
         taken = {feature.label for aurora in auroras for feature in aurora.features}
+        weakly = _weakly_seen(weak, excess, shown, features, by_feature.keys() | taken, params)
+        auroras += weakly
+        taken |= {feature.label for aurora in weakly for feature in aurora.features}
         auroras += [FusedAurora((), feature, "screen") for feature in excess.features
                     if feature.label not in by_feature and feature.label not in taken
                     and candidate(feature) and params.screen_only(feature)]
@@ -183,16 +185,15 @@ def fuse(excess: FeatureMap, heatmap: Heatmap, boxes: Sequence[Detection] | None
 
 def _weakly_seen(weak: list[Detection], excess: FeatureMap,
                  shown: dict[Detection, tuple[np.ndarray, np.ndarray]],
-                 by_feature: dict[int, list[Detection]], auroras: list[FusedAurora],
+                 features: dict[int, Feature], decided: set[int],
                  params: FusionParams) -> list[FusedAurora]:
-    """The auroras weak boxes decide: features of ``support_significance`` that no confident
-    box was drawn on and no aurora holds as a part, each with the weak boxes over it."""
-    taken = {feature.label for aurora in auroras for feature in aurora.features}
-    features = {feature.label: feature for feature in excess.features}
+    """The auroras weak boxes decide: features of ``support_significance`` outside
+    ``decided`` (those a confident box was drawn on, and the auroras' parts), each with the
+    weak boxes over it."""
     seen: dict[int, list[Detection]] = {}
     for box in weak:
         label = dominant_feature(excess, *shown[box])
-        if (label and label not in by_feature and label not in taken
+        if (label and label not in decided
                 and features[label].significance >= params.support_significance):
             seen.setdefault(label, []).append(box)
     return [FusedAurora(tuple(merged), features[label], "both") for label, merged in seen.items()]
