@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from marsaurora.classify.background import PlanetBasis, fit_background
+from marsaurora.classify.background import (PlanetBasis, _curvature, _solve_banded,
+                                            fit_background)
 from marsaurora.classify.excess import excess_map
 from marsaurora.classify.noise import counts_per_rayleigh
 
@@ -81,3 +82,20 @@ def test_the_stiff_surface_rises_under_a_wide_spot_less_than_free_cells(seed):
     stiff_rise = _fit(spot, True)[0][80, 100] - _fit(quiet, True)[0][80, 100]
     assert free_rise > 2.0
     assert stiff_rise < 0.5 * free_rise
+
+
+@pytest.mark.parametrize("bands", [31, 32])
+def test_the_stiff_surface_solve_by_blocks_equals_the_dense_solve(bands):
+    """Normal equations of the stiff surface as a scan makes them: second differences over
+    a grid of bands by rings, some cells weightless (empty or standing out), an odd or even
+    number of bands (a partial last block)."""
+    rng = np.random.default_rng(bands)
+    rings = 17
+    scale = np.where(rng.random((bands, rings)) < 0.3, 0.1, 1.0)
+    weight = np.where(rng.random(bands * rings) < 0.4, 0.0, rng.uniform(1, 400, bands * rings))
+    normal = 3.0 * np.median(weight[weight > 0]) * _curvature(scale)
+    normal[np.diag_indices(bands * rings)] += weight + 1e-9
+    rhs = weight * rng.normal(0.0, 1.0, bands * rings)
+    dense = np.linalg.solve(normal, rhs)
+    assert np.allclose(_solve_banded(normal, rhs, 2 * rings), dense,
+                       rtol=1e-6, atol=1e-6 * np.abs(dense).max())

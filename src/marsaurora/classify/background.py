@@ -315,11 +315,38 @@ def _lowered_where_raised(grid: np.ndarray, sums: np.ndarray, sizes: np.ndarray,
         normal = penalty.copy()
         normal[diagonal] += used
         normal[diagonal] += 1e-9
-        fit = np.linalg.solve(normal, used * (target - mean)) + mean
+        fit = _solve_banded(normal, used * (target - mean), 2 * grid.shape[1]) + mean
         was, raised = raised, (target - fit) / np.sqrt(relative_variance) > STIFF_CLIP_SIGMA
         if np.array_equal(raised, was):
             break
     return np.where(raised.reshape(grid.shape), fit.reshape(grid.shape), grid)
+
+
+def _solve_banded(matrix: np.ndarray, rhs: np.ndarray, bandwidth: int) -> np.ndarray:
+    """``matrix @ x = rhs`` for a symmetric positive definite ``matrix`` that is zero more than
+    ``bandwidth`` off its diagonal, by block elimination in blocks of that size.
+
+    The stiff surface's normal equations couple a cell only to the cells two bands and two
+    rings away, so in blocks of two bands the matrix is block tridiagonal: some 16 solves of
+    34 unknowns instead of one of 544, a fifth of the time (the dense solve was a third of the
+    excess map). Positive definite Schur complements need no pivoting between blocks.
+    """
+    size = rhs.size
+    spans = [slice(start, min(start + bandwidth, size)) for start in range(0, size, bandwidth)]
+    eliminated = []
+    pivot, reduced = matrix[spans[0], spans[0]], rhs[spans[0]]
+    for span, after in zip(spans[:-1], spans[1:], strict=True):
+        solved = np.linalg.solve(pivot, np.column_stack([matrix[span, after], reduced]))
+        eliminated.append((solved[:, :-1], solved[:, -1]))
+        below = matrix[after, span]
+        pivot = matrix[after, after] - below @ solved[:, :-1]
+        reduced = rhs[after] - below @ solved[:, -1]
+    solution = np.empty(size)
+    solution[spans[-1]] = np.linalg.solve(pivot, reduced)
+    for span, after, (coupling, own) in zip(spans[-2::-1], spans[:0:-1], eliminated[::-1],
+                                            strict=True):
+        solution[span] = own - coupling @ solution[after]
+    return solution
 
 
 def _difference_scale(log_level: np.ndarray, filled: np.ndarray) -> np.ndarray:
