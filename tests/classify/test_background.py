@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from marsaurora.classify.background import (PlanetBasis, _curvature, _solve_banded,
-                                            fit_background)
+from marsaurora.classify.background import (PlanetBasis, _curvature, _row_medians,
+                                            _solve_banded, fit_background)
 from marsaurora.classify.excess import excess_map
 from marsaurora.classify.noise import counts_per_rayleigh
 
@@ -99,3 +99,13 @@ def test_the_stiff_surface_solve_by_blocks_equals_the_dense_solve(bands):
     dense = np.linalg.solve(normal, rhs)
     assert np.allclose(_solve_banded(normal, rhs, 2 * rings), dense,
                        rtol=1e-6, atol=1e-6 * np.abs(dense).max())
+
+
+def test_row_medians_are_each_rows_median_of_its_finite_cells():
+    rng = np.random.default_rng(5)
+    values = rng.normal(size=(40, 17))
+    values[rng.random(values.shape) < 0.6] = np.nan
+    values[3] = np.nan
+    expected = [np.median(row[np.isfinite(row)]) if np.isfinite(row).any() else np.nan
+                for row in values]
+    assert np.array_equal(_row_medians(values), expected, equal_nan=True)

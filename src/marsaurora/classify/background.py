@@ -353,12 +353,21 @@ def _difference_scale(log_level: np.ndarray, filled: np.ndarray) -> np.ndarray:
     """Weight of the second differences centred on each cell: 1, times
     :data:`STIFF_LIGHT_SCALE` beyond :data:`STIFF_LIMB_EMISSION_DEG` and again in the dayglow
     tail's bands."""
-    band_level = np.array([np.median(row[used]) if used.any() else np.nan
-                           for row, used in zip(log_level, filled, strict=True)])
+    band_level = _row_medians(np.where(filled, log_level, np.nan))
     tail = band_level > np.nanmin(band_level) + np.log(STIFF_TAIL_RATIO)
     limb = RING_CENTRES_DEG > STIFF_LIMB_EMISSION_DEG
     return (np.where(tail, STIFF_LIGHT_SCALE, 1.0)[:, None]
             * np.where(limb, STIFF_LIGHT_SCALE, 1.0)[None, :])
+
+
+def _row_medians(values: np.ndarray) -> np.ndarray:
+    """Median of each row's finite values, NaN for a row without any: one sort of the grid
+    (``np.median`` row by row took a millisecond a fit)."""
+    ordered = np.sort(values, axis=1)
+    finite = np.isfinite(values).sum(axis=1)
+    rows = np.arange(values.shape[0])
+    medians = (ordered[rows, np.maximum(finite - 1, 0) // 2] + ordered[rows, finite // 2]) / 2
+    return np.where(finite > 0, medians, np.nan)
 
 
 def _curvature(scale: np.ndarray) -> np.ndarray:
