@@ -28,6 +28,7 @@ def test_values_are_parsed_and_normalised():
     ({"AURORA_WORKERS": "two"}, "AURORA_WORKERS='two' is not a valid int"),
     ({"AURORA_SCREEN": "yolo"}, "not one of physical, paper"),
     ({"AURORA_WORKERS": "-1"}, "must be at least 0"),
+    ({"AURORA_DETECT_VIEWS": "3"}, "AURORA_DETECT_VIEWS='3' is not one of 1, 2, 4"),
     ({"AURORA_HEATMAP_MIN_R": "500"}, "must be below AURORA_HEATMAP_MAX_R"),
 ])
 def test_bad_values_are_refused_by_name(env, words):

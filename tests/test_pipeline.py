@@ -74,6 +74,9 @@ def test_options_follow_the_settings():
     assert str(tuned.detector.model_path) == "/m.onnx" and tuned.box_confidence == 0.5
     assert tuned.detector.confidence == tuned.fusion.support_confidence, "weak boxes too"
     assert options.detector.confidence == options.box_confidence, "the paper screen: no weak box"
+    assert options.detector.views == 1, "the paper screen: the network once, as the paper ran it"
+    assert tuned.detector.views == 4
+    assert PipelineOptions.from_settings(Settings(detect_views=2)).detector.views == 2
     assert PipelineOptions().detector == PipelineOptions.from_settings(Settings()).detector
 
 

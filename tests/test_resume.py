@@ -137,3 +137,18 @@ def test_a_run_killed_midway_resumes_to_the_uninterrupted_catalogue(inputs, tmp_
     names = [r["observation"] for r in records(out)]
     assert sorted(names) == sorted(p.name for p in inputs.glob("*.fits.gz"))
     assert (out / "catalog.csv").read_text() == (whole / "catalog.csv").read_text()
+
+
+def test_every_detector_setting_that_changes_boxes_changes_the_settings_digest():
+    from dataclasses import replace
+
+    from marsaurora.pipeline import PipelineOptions
+    from marsaurora.provenance import settings_digest
+
+    options = PipelineOptions()
+    digests = {settings_digest(replace(options, detector=replace(options.detector, **change)))
+               for change in ({}, {"views": 1}, {"confidence": 0.1}, {"iou": 0.5},
+                              {"backend": "ultralytics"})}
+    assert len(digests) == 5
+    assert settings_digest(replace(options, detector=replace(options.detector, threads=3))) == (
+        settings_digest(options)), "threads change speed, not records"

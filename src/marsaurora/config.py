@@ -16,7 +16,8 @@ from typing import Any
 from marsaurora.classify import DEFAULT_SCREEN, SCREENS
 from marsaurora.classify.paper import PaperFilterParams
 from marsaurora.classify.physical import PhysicalScreenParams
-from marsaurora.detect import BACKENDS, DEFAULT_CONFIDENCE, DEFAULT_IOU, DEVICES, PRECISIONS
+from marsaurora.detect import (BACKENDS, DEFAULT_CONFIDENCE, DEFAULT_IOU, DEFAULT_VIEWS, DEVICES,
+                               PRECISIONS, VIEWS)
 from marsaurora.emus import ReadLimits
 from marsaurora.fusion import FusionParams
 from marsaurora.knobs import knob, settings_fields
@@ -73,6 +74,10 @@ class _RuntimeSettings:
     detect_iou: float = knob(
         DEFAULT_IOU, "Detector: non-maximum suppression drops boxes overlapping a better one "
         "by more than this IoU.", minimum=0.0)
+    detect_views: int = knob(
+        DEFAULT_VIEWS, "Detector: mirror images of each heatmap the network looks at, their "
+        "boxes merged: 1 (as drawn), 2 (and left-right), 4 (and upside down, and both); with "
+        "the physical screen only (the paper screen runs the network once).", choices=VIEWS)
     detect_batch: int = knob(
         8, "Detect function: most images run through the network in one batch.", minimum=1)
     detect_threads: int = knob(
@@ -164,7 +169,7 @@ def _parse(name: str, raw: str, default: Any, meta: Mapping[str, Any]) -> Any:
         value = text.upper() if name == "AURORA_LOG_LEVEL" else text.lower()
     choices = meta["choices"]
     if choices and value not in choices:
-        raise ConfigError(f"{name}={raw!r} is not one of {', '.join(choices)}.")
+        raise ConfigError(f"{name}={raw!r} is not one of {', '.join(map(str, choices))}.")
     minimum = meta["minimum"]
     if minimum is not None and value < minimum:
         raise ConfigError(f"{name}={raw!r} must be at least {minimum}.")

@@ -14,7 +14,7 @@ Params = TypeVar("Params")
 
 
 def knob(default: Any, help_text: str, *, minimum: float | None = None,
-         choices: tuple[str, ...] = ()) -> Any:
+         choices: tuple[Any, ...] = ()) -> Any:
     """A dataclass field that is also a setting, with the words the README and ``--help`` show."""
     return field(default=default,
                  metadata={"help": help_text, "minimum": minimum, "choices": choices})

@@ -23,8 +23,8 @@ from marsaurora.classify import (DEFAULT_SCREEN, PaperFilterParams, PhysicalScre
                                  ScreenResult, classify)
 from marsaurora.classify.excess import FeatureMap, excess_map
 from marsaurora.config import Settings
-from marsaurora.detect import (AURORA_LABEL, DEFAULT_CONFIDENCE, DISK_LABEL, BoxFinder, Detection,
-                               DetectorOptions, load_detector)
+from marsaurora.detect import (AURORA_LABEL, DEFAULT_CONFIDENCE, DEFAULT_VIEWS, DISK_LABEL,
+                               BoxFinder, Detection, DetectorOptions, load_detector)
 from marsaurora.emus import Observation, ReadLimits, read_l2b
 from marsaurora.errors import ObservationError
 from marsaurora.fusion import FusionParams, fuse
@@ -52,9 +52,10 @@ class PipelineOptions:
     limits: ReadLimits = field(default_factory=ReadLimits)
     heatmap_range_r: tuple[float, float] = DEFAULT_RANGE_R
     detector: DetectorOptions | None = field(default_factory=lambda: DetectorOptions(
-        confidence=lowest_confidence(DEFAULT_SCREEN, DEFAULT_CONFIDENCE, FusionParams())))
+        confidence=lowest_confidence(DEFAULT_SCREEN, DEFAULT_CONFIDENCE, FusionParams()),
+        views=detector_views(DEFAULT_SCREEN, DEFAULT_VIEWS)))
     """The detector run on screened candidates (the shipped model by default, down to
-    :func:`lowest_confidence`); None stops after classify."""
+    :func:`lowest_confidence`, on :func:`detector_views`); None stops after classify."""
     box_confidence: float = DEFAULT_CONFIDENCE
     """Boxes at least this confident are the detector's own (``AURORA_DETECT_CONFIDENCE``);
     with the physical screen the detector runs down to ``fusion.support_confidence`` and
@@ -77,7 +78,8 @@ class PipelineOptions:
                 confidence=lowest_confidence(settings.screen, settings.detect_confidence,
                                              fusion),
                 iou=settings.detect_iou,
-                threads=settings.detect_threads, precision=settings.detect_precision),
+                threads=settings.detect_threads, precision=settings.detect_precision,
+                views=detector_views(settings.screen, settings.detect_views)),
             box_confidence=settings.detect_confidence,
         )
 
@@ -88,6 +90,12 @@ def lowest_confidence(screen: str, box_confidence: float, fusion: FusionParams) 
     paper screen, where the detector decides alone, its own ``box_confidence``."""
     return box_confidence if screen == "paper" else min(box_confidence,
                                                         fusion.support_confidence)
+
+
+def detector_views(screen: str, views: int) -> int:
+    """How many mirror images of a heatmap the network looks at: ``views`` with the physical
+    screen; once with the paper screen, as the paper's pipeline ran it."""
+    return 1 if screen == "paper" else views
 
 
 def process_file(path: Path, options: PipelineOptions, *,

@@ -11,7 +11,7 @@ lets a resumed ``aurora run`` reprocess only what a change affects
 - ``screen``: ``physical`` or ``paper``;
 - ``settings_digest``: a digest of every setting that can change a record
   (screen thresholds, fusion, heatmap range, read limits, the detector's
-  backend, confidence and IoU), but not of those that only change speed
+  backend, confidence, IoU and views), but not of those that only change speed
   (threads, batch size) or are covered by the model digest (weights path,
   precision);
 - ``input_sha256`` and ``input_bytes``: the file the record describes.
@@ -59,7 +59,7 @@ def settings_digest(options: "PipelineOptions") -> str:
     if options.detector is not None:
         plain["detector"] = {"backend": options.detector.backend,
                              "confidence": options.detector.confidence,
-                             "iou": options.detector.iou}
+                             "iou": options.detector.iou, "views": options.detector.views}
     text = json.dumps(plain, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 

@@ -135,3 +135,50 @@ def test_precision_is_ignored_for_explicit_weights_and_checked(onnx_options):
     assert model_file(replace(onnx_options, precision="int8")) == onnx_options.model_path
     with pytest.raises(ModelError, match="AURORA_DETECT_PRECISION"):
         model_file(DetectorOptions(precision="int4"))
+
+
+def _mirrored(detections, shape, axes):
+    """Detections on a heatmap flipped along ``axes``, moved back onto the heatmap."""
+    height, width = shape
+    moved = []
+    for d in detections:
+        x0, y0, x1, y1 = d.box_px
+        if 1 in axes:
+            x0, x1 = width - x1, width - x0
+        if 0 in axes:
+            y0, y1 = height - y1, height - y0
+        moved.append((d.label, d.confidence, (x0, y0, x1, y1)))
+    return sorted(moved)
+
+
+@pytest.mark.parametrize("axes", [(1,), (0,), (0, 1)])
+def test_four_views_find_the_same_boxes_however_the_heatmap_is_drawn(onnx_options, heatmaps,
+                                                                     axes):
+    """A scan drawn mirrored (the other scan direction or EMISS orientation) is the same Mars."""
+    detector = Detector(replace(onnx_options, confidence=0.05, views=4))
+    drawn = detector.detect(heatmaps)
+    mirrored = detector.detect([np.ascontiguousarray(np.flip(h, axes)) for h in heatmaps])
+    for image, straight, flipped in zip(heatmaps, drawn, mirrored, strict=True):
+        expected = _mirrored(straight, image.shape[:2], ())
+        got = _mirrored(flipped, image.shape[:2], axes)
+        assert [label for label, _, _ in got] == [label for label, _, _ in expected]
+        for (_, confidence, box), (_, wanted_confidence, wanted_box) in zip(got, expected,
+                                                                            strict=True):
+            assert abs(confidence - wanted_confidence) < 1e-4
+            np.testing.assert_allclose(box, wanted_box, atol=0.05)
+
+
+def test_more_views_keep_every_box_of_one_or_a_better_one(onnx_options, heatmaps):
+    one = Detector(replace(onnx_options, confidence=0.05, views=1)).detect(heatmaps)
+    four = Detector(replace(onnx_options, confidence=0.05, views=4)).detect(heatmaps)
+    assert sum(map(len, four)) >= sum(map(len, one))
+    for single, merged in zip(one, four, strict=True):
+        for box in single:
+            assert any(d.label == box.label and d.confidence >= box.confidence - 1e-6
+                       and _iou(d.box_px, box.box_px) > onnx_options.iou
+                       for d in merged), box
+
+
+def test_a_view_count_the_detector_cannot_make_is_refused(onnx_options):
+    with pytest.raises(ModelError, match="AURORA_DETECT_VIEWS"):
+        Detector(replace(onnx_options, views=3))

@@ -98,6 +98,33 @@ def select(prediction: np.ndarray, *, confidence: float, iou: float,
     return np.column_stack([boxes[chosen], best[chosen], classes[chosen]])
 
 
+MIRRORS: tuple[tuple[int, ...], ...] = ((), (1,), (0,), (0, 1))
+"""The image axes flipped in each view of a heatmap: as drawn, left-right, upside down, both."""
+
+
+def mirrored_back(boxes: np.ndarray, axes: tuple[int, ...],
+                  shape: tuple[int, int]) -> np.ndarray:
+    """``(n, 6)`` boxes found on the image flipped along ``axes``, in the unflipped image's
+    pixels (``shape`` is its ``(height, width)``)."""
+    boxes = boxes.copy()
+    height, width = shape
+    if 1 in axes:
+        boxes[:, [0, 2]] = width - boxes[:, [2, 0]]
+    if 0 in axes:
+        boxes[:, [1, 3]] = height - boxes[:, [3, 1]]
+    return boxes
+
+
+def merged(views: list[np.ndarray], *, iou: float) -> np.ndarray:
+    """The boxes of several views of one image as one answer: per-class NMS over them all,
+    best first, as :func:`select` treats the boxes of one view."""
+    boxes = np.concatenate(views) if views else np.zeros((0, 6))
+    if len(views) < 2 or not boxes.size:
+        return boxes
+    shifted = boxes[:, :4] + (boxes[:, 5] * CLASS_OFFSET_PX)[:, None]
+    return boxes[_nms(shifted, boxes[:, 4], iou)]
+
+
 def _nms(boxes: np.ndarray, scores: np.ndarray, threshold: float) -> np.ndarray:
     """Greedy NMS as torchvision does it: drop boxes overlapping a better one by > threshold."""
     order = np.argsort(-scores, kind="stable")
