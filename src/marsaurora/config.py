@@ -75,9 +75,11 @@ class _RuntimeSettings:
         DEFAULT_IOU, "Detector: non-maximum suppression drops boxes overlapping a better one "
         "by more than this IoU.", minimum=0.0)
     detect_views: int = knob(
-        DEFAULT_VIEWS, "Detector: mirror images of each heatmap the network looks at, their "
-        "boxes merged: 1 (as drawn), 2 (and left-right), 4 (and upside down, and both); with "
-        "the physical screen only (the paper screen runs the network once).", choices=VIEWS)
+        DEFAULT_VIEWS, "Detector: mirror images of each heatmap the network looks at where a "
+        "box can still decide (a candidate under AURORA_SCREEN_ONLY_SIGNIFICANCE; elsewhere "
+        "once), their boxes merged: 1 (as drawn), 2 (and left-right), 4 (and upside down, and "
+        "both). With the physical screen only: the paper screen runs the network once.",
+        choices=VIEWS)
     detect_batch: int = knob(
         8, "Detect function: most images run through the network in one batch.", minimum=1)
     detect_threads: int = knob(

@@ -11,6 +11,7 @@ nothing raises: the failure becomes the record's ``error``.
 import hashlib
 import logging
 import time
+from typing import Any
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -116,7 +117,8 @@ def process_file(path: Path, options: PipelineOptions, *,
             heatmap.write_png(png_dir / heatmap_png_name(path.name))
         result = screen_step(observation, heatmap, options, record)
         if needs_detector(result):
-            found = (detect_step(heatmap.rgb, load_detector(options.detector), record)
+            found = (detect_step(heatmap.rgb, load_detector(options.detector), record,
+                                 options.fusion)
                      if options.detector is not None else None)
             catalog_step(observation, heatmap, found, record, options, result.excess)
             if png_dir is not None and record.detections:
@@ -169,19 +171,32 @@ def screen_step(observation: Observation, heatmap: HeatmapFrame, options: Pipeli
     return result
 
 
-def detect_step(rgb: np.ndarray, detector: BoxFinder,
-                record: ObservationRecord) -> list[Detection]:
+def detect_step(rgb: np.ndarray, detector: BoxFinder, record: ObservationRecord,
+                fusion: FusionParams) -> list[Detection]:
     """The detect step: every box the network finds on the heatmap's pixels, as recorded.
 
-    Boxes come back at the precision records and events carry them
-    (:meth:`Detection.as_recorded`), so the catalog step sees the same boxes
-    in process and in the event chain.
+    The network looks at the heatmap every way the detector's options allow only where a
+    box can still decide (:func:`box_can_decide`); elsewhere once. Boxes come back at the
+    precision records and events carry them (:meth:`Detection.as_recorded`), so the catalog
+    step sees the same boxes in process and in the event chain.
     """
     record.stage = "detect"
     if record.provenance is not None:
         record.provenance["model_sha256"] = model_digest(detector.options)
+    views = None if box_can_decide(record.candidates, fusion) else 1
     with timed(record.timings_ms, "detect"):
-        return [box.as_recorded() for box in detector.detect([rgb])[0]]
+        return [box.as_recorded() for box in detector.detect([rgb], views=views)[0]]
+
+
+def box_can_decide(candidates: list[dict[str, Any]], fusion: FusionParams) -> bool:
+    """Whether a screen candidate is one the screen alone would not call an aurora: only
+    over such a feature does a box change what is found, and only there do more views of
+    the heatmap pay (docs/screens.md, "Why the detector looks four ways"). Judged against
+    ``screen_only_significance`` everywhere, the clean night's lower bar aside: a clean-night
+    candidate between the two is looked at again, which costs time, never an aurora.
+    Candidates without a significance (the paper screen's) count as undecided."""
+    return any((candidate.get("significance") or 0.0) < fusion.screen_only_significance
+               for candidate in candidates)
 
 
 def catalog_step(observation: Observation, heatmap: Heatmap, found: list[Detection] | None,

@@ -182,3 +182,49 @@ def test_more_views_keep_every_box_of_one_or_a_better_one(onnx_options, heatmaps
 def test_a_view_count_the_detector_cannot_make_is_refused(onnx_options):
     with pytest.raises(ModelError, match="AURORA_DETECT_VIEWS"):
         Detector(replace(onnx_options, views=3))
+
+
+def _boxes(found):
+    return [(d.label, round(d.confidence, 4), tuple(round(v, 1) for v in d.box_px)) for d in found]
+
+
+def test_the_detect_step_looks_four_ways_only_where_a_box_can_decide(onnx_options, heatmaps):
+    """Over candidates the screen alone calls auroras a box changes nothing found, so the
+    network looks once; with one it would not call, every way the options allow."""
+    from marsaurora.fusion import FusionParams
+    from marsaurora.pipeline import detect_step
+    from marsaurora.record import ObservationRecord
+
+    detector = Detector(replace(onnx_options, confidence=0.05, views=4))
+    fusion = FusionParams()
+    differing = 0
+    for image in heatmaps:
+        once, four_ways = (_boxes(detector.detect([image], views=views)[0]) for views in (1, 4))
+        differing += once != four_ways
+        for candidates, expected in (([{"significance": 40.0}], once),
+                                     ([{"significance": 40.0}, {"significance": 7.0}],
+                                      four_ways),
+                                     ([{}], four_ways)):
+            record = ObservationRecord("scan.fits", candidates=candidates)
+            assert _boxes(detect_step(image, detector, record, fusion)) == expected
+    assert differing, "no fixture heatmap tells one view from four"
+
+
+def test_the_batching_service_runs_each_number_of_views_as_asked(onnx_options, heatmaps):
+    options = replace(onnx_options, confidence=0.05, views=4)
+    service = BatchingDetector(options, max_batch=6, start=False)
+    answers: dict[int, list] = {}
+    threads = [threading.Thread(target=lambda i=i: answers.__setitem__(
+        i, service.detect([heatmaps[i]], views=1 if i % 2 else None)[0])) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    while service.waiting < 6:
+        threading.Event().wait(0.01)
+    service.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert service.batch_sizes == [6]
+    alone = Detector(options)
+    for i in range(6):
+        expected = alone.detect([heatmaps[i]], views=1 if i % 2 else 4)[0]
+        _assert_same(answers[i], expected, box_px=0.01, confidence=1e-5)

@@ -132,7 +132,7 @@ def detect_stage(event: CloudEvent, context: StageContext) -> Reply:
         rgb = decode_png(png)
     except ValueError as exc:
         raise BadEvent(f"{data['heatmap'].get('key')!r}: {exc}; preprocess it again") from None
-    found = detect_step(rgb, context.detector, record)
+    found = detect_step(rgb, context.detector, record, context.options.fusion)
     return Reply(200, new_event(DETECTIONS_READY, stage, record.observation, {
         **data, "record": record.to_json(), "detections": [d.to_record() for d in found]}))
 

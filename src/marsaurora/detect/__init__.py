@@ -33,7 +33,9 @@ order): which way up a scan is drawn depends on the spacecraft's scan direction 
 file's EMISS orientation, not on Mars, so the answer should not either. A faint aurora the
 network boxes in one orientation and not another is found in any: on the OOD calibration
 sets 4 views found 9 more of 408 aurora observations than 1 view, and no aurora-free scan
-more of 1,677 was called one (docs/screens.md, "Why the detector looks four ways")."""
+more of 1,677 was called one (docs/screens.md, "Why the detector looks four ways"). The
+pipeline asks for them only where a box can still decide
+(:func:`marsaurora.pipeline.box_can_decide`)."""
 DEFAULT_VIEWS = 4
 BOX_DECIMALS = 1
 """Records and events carry boxes to 0.1 px; the catalogue uses boxes at that precision."""
@@ -70,8 +72,10 @@ class BoxFinder(Protocol):
     options: "DetectorOptions"
     """Which model it runs: records name its weights by digest."""
 
-    def detect(self, images: list[np.ndarray]) -> list[list[Detection]]:
-        """The boxes on each image."""
+    def detect(self, images: list[np.ndarray], *,
+               views: int | None = None) -> list[list[Detection]]:
+        """The boxes on each image, seen ``views`` ways (at most ``options.views``; None: that
+        many)."""
         ...
 
 
@@ -166,12 +170,16 @@ class Detector:
         """Where inference runs: ``cpu`` or ``cuda``."""
         return self.backend.device
 
-    def detect(self, images: Sequence[np.ndarray]) -> list[list[Detection]]:
+    def detect(self, images: Sequence[np.ndarray], *,
+               views: int | None = None) -> list[list[Detection]]:
         """Detections for each ``(480, 640, 3)`` RGB heatmap, best first: every view of every
-        image in one batch, each image's views merged into one answer."""
+        image in one batch, each image's views merged into one answer. ``views`` asks for
+        fewer views than the options' (:func:`marsaurora.pipeline.detect_step` does where
+        the screen has already decided)."""
         if not images:
             return []
-        mirrors = MIRRORS[:self.options.views]
+        mirrors = MIRRORS[:self.options.views if views is None
+                          else min(views, self.options.views)]
         found = self.backend.predict(
             [np.ascontiguousarray(np.flip(image, axes)) if axes else image
              for image in images for axes in mirrors],

@@ -13,6 +13,7 @@ import queue
 import threading
 from collections.abc import Sequence
 from concurrent.futures import Future
+from typing import NamedTuple
 
 import numpy as np
 
@@ -39,7 +40,7 @@ class BatchingDetector:
         """Size of every batch run so far (for tests and the benchmark)."""
         self._detector: Detector | None = None
         self._load_error: str | None = None
-        self._waiting: queue.Queue[tuple[np.ndarray, Future[list[Detection]]]] = queue.Queue()
+        self._waiting: queue.Queue[_Request] = queue.Queue()
         self._thread = threading.Thread(target=self._serve, name="detector", daemon=True)
         if start:
             self.start()
@@ -61,10 +62,10 @@ class BatchingDetector:
             return False, "loading the detector model"
         return True, f"model loaded ({self._detector.options.backend} on {self._detector.device})"
 
-    def detect(self, images: Sequence[np.ndarray], *,
+    def detect(self, images: Sequence[np.ndarray], *, views: int | None = None,
                timeout_s: float = 120.0) -> list[list[Detection]]:
         """Detections for each heatmap, as :meth:`Detector.detect`; the images join the queue
-        and run in whatever batches form.
+        and run in whatever batches form (one network batch per number of views).
 
         Raises
         ------
@@ -76,7 +77,7 @@ class BatchingDetector:
         answers: list[Future[list[Detection]]] = []
         for image in images:
             answers.append(Future())
-            self._waiting.put((image, answers[-1]))
+            self._waiting.put(_Request(image, views, answers[-1]))
         try:
             return [answer.result(timeout=timeout_s) for answer in answers]
         except TimeoutError:
@@ -89,8 +90,7 @@ class BatchingDetector:
             self._load_error = f"cannot load the detector: {exc}"
             log.error(self._load_error)
             while True:
-                _, answer = self._waiting.get()
-                answer.set_exception(ModelError(self._load_error))
+                self._waiting.get().answer.set_exception(ModelError(self._load_error))
         while True:
             batch = [self._waiting.get()]
             while len(batch) < self.max_batch:
@@ -100,14 +100,25 @@ class BatchingDetector:
                     break
             self._run(batch)
 
-    def _run(self, batch: list[tuple[np.ndarray, Future[list[Detection]]]]) -> None:
+    def _run(self, batch: list["_Request"]) -> None:
         assert self._detector is not None
         self.batch_sizes.append(len(batch))
-        try:
-            results = self._detector.detect([image for image, _ in batch])
-        except Exception as exc:  # noqa: BLE001 - every waiting request gets the error
-            for _, answer in batch:
-                answer.set_exception(exc)
-            return
-        for (_, answer), found in zip(batch, results, strict=True):
-            answer.set_result(found)
+        for views in dict.fromkeys(request.views for request in batch):
+            alike = [request for request in batch if request.views == views]
+            try:
+                results = self._detector.detect([request.image for request in alike],
+                                                views=views)
+            except Exception as exc:  # noqa: BLE001 - every waiting request gets the error
+                for request in alike:
+                    request.answer.set_exception(exc)
+                continue
+            for request, found in zip(alike, results, strict=True):
+                request.answer.set_result(found)
+
+
+class _Request(NamedTuple):
+    """One heatmap waiting for the network, how many ways to look at it, and its answer."""
+
+    image: np.ndarray
+    views: int | None
+    answer: Future[list[Detection]]
