@@ -71,19 +71,26 @@ def test_one_batch_answers_like_one_image_at_a_time(onnx_options, heatmaps):
         _assert_same(detector.detect([image])[0], together, box_px=0.01, confidence=1e-5)
 
 
-def test_waiting_requests_run_as_one_batch_once_the_model_loads(onnx_options, heatmaps):
-    service = BatchingDetector(onnx_options, max_batch=4, start=False)
-    assert service.readiness() == (False, "loading the detector model")
+def _answers_once_loaded(service, heatmaps, views_of) -> dict[int, list]:
+    """Each heatmap asked of ``service`` from its own thread (``views_of(index)`` views)
+    while the model is not loaded yet, then the model started: the answers by index."""
     answers: dict[int, list] = {}
     threads = [threading.Thread(target=lambda i=i: answers.__setitem__(
-        i, service.detect([heatmaps[i]])[0])) for i in range(6)]
+        i, service.detect([heatmaps[i]], views=views_of(i))[0])) for i in range(len(heatmaps))]
     for thread in threads:
         thread.start()
-    while service.waiting < 6:
+    while service.waiting < len(heatmaps):
         threading.Event().wait(0.01)
     service.start()
     for thread in threads:
         thread.join(timeout=60)
+    return answers
+
+
+def test_waiting_requests_run_as_one_batch_once_the_model_loads(onnx_options, heatmaps):
+    service = BatchingDetector(onnx_options, max_batch=4, start=False)
+    assert service.readiness() == (False, "loading the detector model")
+    answers = _answers_once_loaded(service, heatmaps, lambda i: None)
     assert service.batch_sizes[:2] == [4, 2]
     assert service.readiness()[0]
     alone = Detector(onnx_options)
@@ -213,16 +220,7 @@ def test_the_detect_step_looks_four_ways_only_where_a_box_can_decide(onnx_option
 def test_the_batching_service_runs_each_number_of_views_as_asked(onnx_options, heatmaps):
     options = replace(onnx_options, confidence=0.05, views=4)
     service = BatchingDetector(options, max_batch=6, start=False)
-    answers: dict[int, list] = {}
-    threads = [threading.Thread(target=lambda i=i: answers.__setitem__(
-        i, service.detect([heatmaps[i]], views=1 if i % 2 else None)[0])) for i in range(6)]
-    for thread in threads:
-        thread.start()
-    while service.waiting < 6:
-        threading.Event().wait(0.01)
-    service.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    answers = _answers_once_loaded(service, heatmaps, lambda i: 1 if i % 2 else None)
     assert service.batch_sizes == [6]
     alone = Detector(options)
     for i in range(6):
