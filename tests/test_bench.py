@@ -2,13 +2,14 @@
 benchmark's job, on a quiet machine)."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from marsaurora.bench.compare import TARGETS
+from marsaurora.bench.compare import TARGETS, judge, opencv_gui, render_table
 
 SCALING = Path(__file__).resolve().parents[1] / "scripts" / "bench_scaling.py"
 
@@ -82,3 +83,24 @@ def test_resume_benchmark_kills_resumes_and_repeats(tmp_path):
     assert run["repeated"]["plan"].startswith("0 to process")
     assert all(run[k]["one_record_each"] for k in ("full", "resumed", "repeated"))
     assert run["resumed"]["catalog_equal"]
+
+
+def _measured(gui: str) -> dict:
+    path = {"observations": 2, "observations_per_s": 1.0, "peak_rss_mb": {"classify": 140.0},
+            "stage_ms": {"classify": {"n": 2, "p50": 20.0, "p95": 30.0}}}
+    results = {"n": 2, "seed": 1, "stack": path,
+               "machine": {"cpus": 2, "cpu": "test", "opencv_gui": gui}}
+    results["targets"] = judge(results)
+    return results
+
+
+def test_the_table_says_when_the_opencv_measured_is_not_the_headless_one_users_get():
+    assert "GUI build (QT5" in render_table(_measured("QT5"))
+    assert "GUI build" not in render_table(_measured("NONE"))
+
+
+def test_the_opencv_build_is_read_from_the_loaded_library():
+    import cv2
+
+    built = re.search(r"^\s*GUI:\s*(\S+)", cv2.getBuildInformation(), re.MULTILINE)
+    assert built is not None and opencv_gui() == built.group(1)

@@ -77,7 +77,21 @@ def machine() -> dict[str, Any]:
     except OSError:
         pass
     return {"cpus": os.cpu_count(), "cpu": model, "python": platform.python_version(),
-            "system": platform.platform()}
+            "system": platform.platform(), "opencv_gui": opencv_gui()}
+
+
+def opencv_gui() -> str:
+    """The GUI backend the loaded OpenCV was built with: ``NONE`` for the headless build
+    the images and ``pip install marsaurora`` carry; a GUI build (``QT5``, pulled in beside
+    it by ultralytics in a training or test environment) maps its toolkit into every
+    process that imports cv2, which shows in the peak memory of each stack function."""
+    import cv2
+
+    for line in cv2.getBuildInformation().splitlines():
+        name, _, value = line.strip().partition(":")
+        if name == "GUI":
+            return value.strip() or "NONE"
+    return "NONE"
 
 
 def render_table(results: dict[str, Any]) -> str:
@@ -107,6 +121,11 @@ def render_table(results: dict[str, Any]) -> str:
         if name in results:
             peaks = ", ".join(f"{k} {v} MB" for k, v in results[name]["peak_rss_mb"].items())
             lines.append(f"peak RSS {name}: {peaks}")
+    gui = results["machine"].get("opencv_gui", "NONE")
+    if gui != "NONE":
+        lines.append(f"note: this OpenCV is a GUI build ({gui}; ultralytics installs it beside "
+                     f"the headless one): each process importing cv2 holds more memory than "
+                     f"with the headless build the images and `pip install marsaurora` use")
     lines.append("")
     for label, verdict in results["targets"].items():
         lines.append(f"{verdict['status']:4}  {label}  (measured {verdict['value']})")
