@@ -93,8 +93,7 @@ def select(prediction: np.ndarray, *, confidence: float, iou: float,
     cx, cy, w, h = prediction[:4, keep].astype(np.float64)
     boxes = np.column_stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2])
     best, classes = best[keep].astype(np.float64), classes[keep]
-    shifted = boxes + (classes * CLASS_OFFSET_PX)[:, None]
-    chosen = _nms(shifted, best, iou)[:max_detections]
+    chosen = _per_class_nms(boxes, best, classes, iou)[:max_detections]
     return np.column_stack([boxes[chosen], best[chosen], classes[chosen]])
 
 
@@ -121,8 +120,14 @@ def merged(views: list[np.ndarray], *, iou: float) -> np.ndarray:
     boxes = np.concatenate(views) if views else np.zeros((0, 6))
     if len(views) < 2 or not boxes.size:
         return boxes
-    shifted = boxes[:, :4] + (boxes[:, 5] * CLASS_OFFSET_PX)[:, None]
-    return boxes[_nms(shifted, boxes[:, 4], iou)]
+    return boxes[_per_class_nms(boxes[:, :4], boxes[:, 4], boxes[:, 5], iou)]
+
+
+def _per_class_nms(boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray,
+                   threshold: float) -> np.ndarray:
+    """Indices kept by :func:`_nms` run per class: each class's boxes are shifted
+    :data:`CLASS_OFFSET_PX` apart so that boxes of different classes never overlap."""
+    return _nms(boxes + (classes * CLASS_OFFSET_PX)[:, None], scores, threshold)
 
 
 def _nms(boxes: np.ndarray, scores: np.ndarray, threshold: float) -> np.ndarray:
