@@ -11,11 +11,11 @@ nothing raises: the failure becomes the record's ``error``.
 import hashlib
 import logging
 import time
-from typing import Any
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 

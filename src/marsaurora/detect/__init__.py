@@ -186,9 +186,9 @@ class Detector:
             confidence=self.options.confidence, iou=self.options.iou)
         raw = []
         for index, image in enumerate(images):
-            views = found[index * len(mirrors):(index + 1) * len(mirrors)]
+            seen = found[index * len(mirrors):(index + 1) * len(mirrors)]
             raw.append(merged([mirrored_back(boxes, axes, image.shape[:2])
-                               for boxes, axes in zip(views, mirrors, strict=True)],
+                               for boxes, axes in zip(seen, mirrors, strict=True)],
                               iou=self.options.iou))
         names = self.backend.names
         return [[Detection(label=names[int(row[5])], confidence=float(row[4]),
