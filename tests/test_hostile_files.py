@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 
 from marsaurora import jsonsafe
 from marsaurora.emus import Observation, read_l2b
-from marsaurora.classify.excess import MAX_FEATURES, excess_map
+from marsaurora.classify.excess import excess_map
+from marsaurora.classify.features import MAX_FEATURES
 from marsaurora.classify.physical import physical_screen
 from marsaurora.errors import ERROR_CODES, ObservationError
 from marsaurora.fits_tables import MAX_GZIP_MEMBERS

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from marsaurora.classify.excess import Feature, FeatureMap
+from marsaurora.classify.features import Feature, FeatureMap
 from marsaurora.classify.physical import bbox_px
 from marsaurora.detect import BOX_DECIMALS, Detection
 from marsaurora.emus import Observation

@@ -43,7 +43,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from marsaurora.classify.excess import Feature, FeatureMap
+from marsaurora.classify.features import Feature, FeatureMap
 from marsaurora.detect import DEFAULT_CONFIDENCE, Detection
 from marsaurora.knobs import knob
 from marsaurora.preprocess import NO_SOURCE, Heatmap

@@ -22,7 +22,8 @@ import numpy as np
 from marsaurora.catalog import catalog_auroras
 from marsaurora.classify import (DEFAULT_SCREEN, PaperFilterParams, PhysicalScreenParams,
                                  ScreenResult, classify)
-from marsaurora.classify.excess import FeatureMap, excess_map
+from marsaurora.classify.excess import excess_map
+from marsaurora.classify.features import FeatureMap
 from marsaurora.config import Settings
 from marsaurora.detect import (AURORA_LABEL, DEFAULT_CONFIDENCE, DEFAULT_VIEWS, DISK_LABEL,
                                BoxFinder, Detection, DetectorOptions, load_detector)

@@ -7,11 +7,9 @@ import numpy as np
 import pytest
 
 from marsaurora.classify import PhysicalScreenParams, classify, physical_screen
-from marsaurora.classify.excess import (
-    MAX_BRIDGED_GAP_PX,
-    _finite_quantiles,
-    excess_map,
-)
+from marsaurora.classify.excess import excess_map
+from marsaurora.classify.features import MAX_BRIDGED_GAP_PX
+from marsaurora.classify.lines import finite_quantiles
 from marsaurora.classify.joining import JOIN_GAP_PX
 from marsaurora.classify.noise import counts_per_rayleigh
 from marsaurora.emus import read_l2b
@@ -466,7 +464,7 @@ def test_line_quantiles_are_numpys_nanquantile(seed):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
                 expected = np.nanquantile(values, quantile, axis=axis)
-            np.testing.assert_allclose(_finite_quantiles(values, axis, quantile), expected,
+            np.testing.assert_allclose(finite_quantiles(values, axis, quantile), expected,
                                        rtol=0, atol=1e-12)
 
 

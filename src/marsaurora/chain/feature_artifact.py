@@ -4,7 +4,7 @@ The physical screen measures the scan's excess map (about 20 ms a scan);
 the catalog step needs its features again to fuse the detector's boxes and
 locate each aurora. Rather than measure it twice, classify stores what the
 catalog reads of it, and only that: the features, and the labels and excess
-of the pixels that belong to one (:class:`~marsaurora.classify.excess.FeatureMap`).
+of the pixels that belong to one (:class:`~marsaurora.classify.features.FeatureMap`).
 Those are a few hundred pixels of a scan's tens of thousands, a few KB.
 Every other pixel is rebuilt as 0, which is what fusion and the catalogue
 read there (they look at excess only where a label is), so the records
@@ -21,7 +21,7 @@ from dataclasses import asdict
 
 import numpy as np
 
-from marsaurora.classify.excess import Feature, FeatureMap
+from marsaurora.classify.features import Feature, FeatureMap
 
 FORMAT_VERSION = 2
 

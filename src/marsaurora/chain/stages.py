@@ -19,7 +19,7 @@ from cloudevents.http import CloudEvent
 from marsaurora.chain.context import Reply, StageContext
 from marsaurora.chain.feature_artifact import FeatureArtifactError, dump_features, load_features
 from marsaurora.classify import PIXEL_SCREENS
-from marsaurora.classify.excess import FeatureMap
+from marsaurora.classify.features import FeatureMap
 from marsaurora.detect import Detection
 from marsaurora.emus import Observation, file_too_large
 from marsaurora.errors import ObservationError

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from marsaurora.classify.excess import ExcessMap, ExcessParams, Feature, excess_map
+from marsaurora.classify.excess import ExcessMap, ExcessParams, excess_map
+from marsaurora.classify.features import Feature
 from marsaurora.classify.result import Candidate, ScreenResult
 from marsaurora.emus import Observation
 from marsaurora.knobs import knob
