@@ -10,7 +10,8 @@ import pytest
 from astropy.io import fits
 
 from marsaurora.classify import classify
-from marsaurora.emus import OI_1304_ROW, Observation, ReadLimits, parse_filename, read_l2b
+from marsaurora.emus import OI_1304_ROW, Observation, parse_filename, read_l2b
+from marsaurora.fits_open import ReadLimits
 from marsaurora.errors import ERROR_CODES, ObservationError
 from marsaurora.preprocess import render_heatmap
 from marsaurora.synth.scene import make_scene

@@ -18,7 +18,7 @@ from marsaurora.classify.paper import PaperFilterParams
 from marsaurora.classify.physical import PhysicalScreenParams
 from marsaurora.detect import (BACKENDS, DEFAULT_CONFIDENCE, DEFAULT_IOU, DEFAULT_VIEWS, DEVICES,
                                PRECISIONS, VIEWS)
-from marsaurora.emus import ReadLimits
+from marsaurora.fits_open import ReadLimits
 from marsaurora.fusion import FusionParams
 from marsaurora.knobs import knob, settings_fields
 from marsaurora.preprocess import DEFAULT_RANGE_R

@@ -13,32 +13,30 @@ decides rather than assumes:
   header claiming a 60000 x 60000 table costs nothing.
 
 Files are streamed once by :mod:`marsaurora.fits_tables`, keeping only the
-three tables needed; whatever that reader does not handle is read with
-astropy instead, so both give the same observation or the same refusal.
-For astropy, compressed files are inflated once in memory with a size cap:
-astropy's own gzip path re-inflates the stream on every backward seek
-(about 4x slower), and an uncapped inflate would let a gzip bomb exhaust
-memory.
+tables needed; whatever that reader does not handle is read with astropy
+instead (:func:`marsaurora.fits_open.astropy_tables`), so both give the
+same observation or the same refusal.
 """
 
-import io
 import logging
 import re
-import warnings
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from astropy.io import fits
-
 from marsaurora.errors import ObservationError
-from marsaurora.knobs import knob
-from marsaurora.fits_tables import (GZIP_MAGIC, GzipDamage, Malformed, Table, check_headers,
-                                    inflated, read_tables)
+from marsaurora.fits_open import (
+    AstropyTable,
+    ReadLimits,
+    astropy_tables,
+    file_too_large,
+    is_gzip,
+    malformed,
+)
+from marsaurora.fits_tables import Malformed, Table, read_tables
 
 OI_1304_ROW = "O I 130.4 triplet"
 """Name of the EMISS row holding the O I 130.4 nm brightness."""
@@ -66,12 +64,6 @@ MAX_SCAN_SIDE = 8192
 32767 OpenCV can remap."""
 CENTRE_SAMPLE_ROWS = 32
 log = logging.getLogger(__name__)
-_FITS_MAGIC = b"SIMPLE  ="
-_GZIP_DAMAGE = {
-    "corrupt": "{name}: {detail}; re-download the file.",
-    "too_large": "{name} inflates beyond {limit} bytes (AURORA_MAX_FILE_BYTES); refused.",
-    "truncated": "{name}: the gzip stream ends early (truncated download?); re-download the file.",
-}
 _FILENAME = re.compile(
     r"^emm_emu_(?P<level>l[0-9][a-z]?)_(?P<start>\d{8}t\d{6})_(?P<orbit>\d+)_"
     r"(?P<mode>[a-z0-9]+)_(?P<swath>[a-z0-9]+)_(?P<kernels>[prfn])_"
@@ -120,19 +112,6 @@ def parse_filename(name: str) -> EmusFileName:
         revision=int(fields["revision"]),
     )
 
-
-@dataclass(frozen=True)
-class ReadLimits:
-    """Sizes refused before allocation (see ``AURORA_MAX_*``)."""
-
-    max_file_bytes: int = knob(
-        1 << 30, "Refuse input files larger than this many bytes, on disk or once inflated "
-        "from gzip (a gzip bomb stops here).", minimum=1)
-    max_hdu_bytes: int = knob(
-        256 << 20, "Refuse a FITS extension whose header claims more data than this many "
-        "bytes, before reading it.", minimum=1)
-    max_hdus: int = knob(64, "Stop looking for the needed FITS extensions after this many HDUs.",
-                         minimum=1)
 
 
 @dataclass(frozen=True, eq=False)
@@ -229,7 +208,7 @@ def read_l2b(path: str | Path, *, limits: ReadLimits = ReadLimits(),
     size = path.stat().st_size if data is None else len(data)
     if size > limits.max_file_bytes:
         raise file_too_large(path.name, size, limits.max_file_bytes)
-    compressed = _sniff(path.name, _head(source))
+    compressed = is_gzip(path.name, source)
     if reader == "auto":
         try:
             tables = read_tables(source, set(REQUIRED_TABLES), set(OPTIONAL_TABLES),
@@ -239,168 +218,17 @@ def read_l2b(path: str | Path, *, limits: ReadLimits = ReadLimits(),
         except ObservationError:
             raise
         except Malformed as exc:
-            raise _malformed(path.name, exc) from None
+            raise malformed(path.name, exc) from None
         except Exception as exc:  # noqa: BLE001 - astropy reads it, or says what is wrong
             log.debug("astropy reads %s: %s", path.name, exc)
-    return _read_with_astropy(path, source, compressed, limits)
+    with astropy_tables(path, source, compressed, limits, required=REQUIRED_TABLES,
+                        optional=OPTIONAL_TABLES) as tables:
+        return _observation(path, tables, "astropy")
 
 
-def _read_with_astropy(path: Path, source: Path | bytes, compressed: bool,
-                       limits: ReadLimits) -> Observation:
-    from astropy.io import fits  # here, not at import: stages that never read FITS stay lighter
-
-    opened: Path | io.BufferedReader
-    if compressed:
-        raw = source.read_bytes() if isinstance(source, Path) else source
-        inflated_file = _inflate(path.name, raw, limits.max_file_bytes)
-        del raw
-        _check_headers(path.name, inflated_file, limits)
-        opened = _in_memory(inflated_file)
-    else:
-        _check_headers(path.name, source, limits)
-        opened = source if isinstance(source, Path) else _in_memory(source)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            with fits.open(opened, memmap=isinstance(opened, Path), lazy_load_hdus=True,
-                           mode="readonly") as hdul:
-                hdus = _find_hdus(path, hdul, limits)
-                return _observation(path, {name: _AstropyTable(hdu)
-                                           for name, hdu in hdus.items()}, "astropy")
-        except ObservationError:
-            raise
-        except Exception as exc:  # astropy raises many types for damaged files
-            if any("truncated" in str(w.message) for w in caught):
-                raise ObservationError("truncated", f"{path.name} is shorter than its "
-                                       f"headers announce; re-download it ({exc}).") from None
-            raise ObservationError("corrupt", f"{path.name} cannot be decoded as FITS: "
-                                   f"{_astropy_failure(exc)}") from None
 
 
-def _astropy_failure(exc: Exception) -> str:
-    """What astropy's exception means, in words a user can act on."""
-    if isinstance(exc, KeyError):
-        return f"a header lacks the keyword {exc}, which its other keywords require."
-    if isinstance(exc, OSError) and exc.errno is not None:
-        return (f"a header announces a size or offset the file cannot have "
-                f"({exc.strerror or exc}).")
-    return f"{type(exc).__name__}: {exc}"
-
-
-class _AstropyTable:
-    """An astropy table HDU answering the questions a :class:`fits_tables.Table` answers."""
-
-    def __init__(self, hdu: Any) -> None:
-        self.name = hdu.name
-        self.rows = int(hdu.header.get("NAXIS2", 0))
-        self._hdu = hdu
-        self._columns = {col.name.strip().upper(): col for col in hdu.columns}
-
-    def column_names(self) -> set[str]:
-        return set(self._columns)
-
-    def unit(self, name: str) -> str:
-        return self._columns[name].unit or ""
-
-    def column(self, name: str) -> np.ndarray:
-        return self._hdu.data[self._columns[name].name]
-
-
-def file_too_large(name: str, size: int, limit: int) -> ObservationError:
-    """The refusal of an input above ``AURORA_MAX_FILE_BYTES``, worded alike in every mode."""
-    return ObservationError("too_large", f"{name} is {size} bytes, above the {limit}-byte "
-                            "limit (AURORA_MAX_FILE_BYTES).")
-
-
-def _head(source: Path | bytes) -> bytes:
-    if isinstance(source, bytes):
-        return source[:len(_FITS_MAGIC)]
-    with source.open("rb") as handle:
-        return handle.read(len(_FITS_MAGIC))
-
-
-def _sniff(name: str, head: bytes) -> bool:
-    """Tell plain FITS (False) from gzip-compressed data (True) by content, not name."""
-    if not head:
-        raise ObservationError("not_fits", f"{name} is empty (0 bytes).")
-    if head.startswith(_FITS_MAGIC):
-        return False
-    if head.startswith(GZIP_MAGIC):
-        return True
-    raise ObservationError("not_fits", f"{name} is neither FITS nor gzip "
-                           f"(it starts with {head!r}).")
-
-
-def _check_headers(name: str, source: Path | bytes | bytearray, limits: ReadLimits) -> None:
-    """Refuse a file whose header numbers no valid FITS file holds, before astropy trusts them."""
-    try:
-        check_headers(source, compressed=False, max_bytes=limits.max_file_bytes,
-                      max_hdus=limits.max_hdus)
-    except Malformed as exc:
-        raise _malformed(name, exc) from None
-    except Exception as exc:  # noqa: BLE001 - astropy will say what else is wrong
-        log.debug("header check of %s stopped: %s", name, exc)
-
-
-def _malformed(name: str, exc: Malformed) -> ObservationError:
-    if exc.code == "too_large":
-        return ObservationError("too_large", f"{name}: {exc}.")
-    return ObservationError("corrupt", f"{name}: {exc}; this is not a valid FITS header, so the "
-                            "file was not read further.")
-
-
-class _ReadOnlyBuffer(io.RawIOBase):
-    """A seekable file over bytes already in memory, without the copy ``io.BytesIO`` makes."""
-
-    def __init__(self, data: bytes | bytearray) -> None:
-        super().__init__()
-        self._view = memoryview(data)
-        self._position = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        part = self._view[self._position:self._position + len(buffer)]
-        buffer[:len(part)] = part
-        self._position += len(part)
-        return len(part)
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: len(self._view)}
-        self._position = max(0, base[whence] + offset)
-        return self._position
-
-    def tell(self) -> int:
-        return self._position
-
-
-def _in_memory(data: bytes | bytearray) -> io.BufferedReader:
-    return io.BufferedReader(_ReadOnlyBuffer(data))
-
-
-def _inflate(name: str, raw: bytes, limit_bytes: int) -> bytearray:
-    """The whole inflated file, for astropy, held once; gzip damage becomes the file's error."""
-    data = bytearray()
-    try:
-        for chunk in inflated(raw, limit_bytes):
-            if not data and isinstance(chunk, bytearray):
-                data = chunk
-            else:
-                data += chunk
-    except GzipDamage as exc:
-        raise ObservationError(exc.code, _GZIP_DAMAGE[exc.code].format(
-            name=name, limit=limit_bytes, detail=exc)) from None
-    if not data.startswith(_FITS_MAGIC):
-        raise ObservationError("not_fits", f"{name} is gzip but does not hold FITS "
-                               f"(it starts with {data[:9]!r}).")
-    return data
-
-
-def _observation(path: Path, tables: dict[str, "Table | _AstropyTable"],
+def _observation(path: Path, tables: dict[str, "Table | AstropyTable"],
                  reader: str) -> Observation:
     fov, emiss = tables["FOV_GEOM"], tables["EMISS"]
 
@@ -432,48 +260,8 @@ def _observation(path: Path, tables: dict[str, "Table | _AstropyTable"],
     return observation
 
 
-def _find_hdus(path: Path, hdul: "fits.HDUList", limits: ReadLimits) -> dict[str, Any]:
-    required = REQUIRED_TABLES
-    wanted = set(REQUIRED_TABLES) | set(OPTIONAL_TABLES)
-    found: dict[str, Any] = {}
-    for index in range(limits.max_hdus):
-        try:
-            hdu = hdul[index]
-        except IndexError:
-            break
-        name = (hdu.name or "").strip().upper()
-        if name in wanted and name not in found:
-            _check_claimed_size(path, hdu, limits)
-            found[name] = hdu
-        if wanted <= set(found):
-            return found
-    else:
-        if not all(name in found for name in required):
-            raise ObservationError("too_large", f"{path.name}: no {', '.join(required)} "
-                                   f"among its first {limits.max_hdus} HDUs "
-                                   "(AURORA_MAX_HDUS).")
-    missing = [name for name in required if name not in found]
-    if missing:
-        present = [hdu.name for hdu in hdul]
-        raise ObservationError("missing_hdu", f"{path.name} has no {' or '.join(missing)} "
-                               f"extension (it has {present}); is it a Level 2B file?")
-    return found
 
-
-def _check_claimed_size(path: Path, hdu: Any, limits: ReadLimits) -> None:
-    header = hdu.header
-    naxis = int(header.get("NAXIS", 0))
-    axes = [int(header.get(f"NAXIS{i}", 0)) for i in range(1, naxis + 1)]
-    claimed = abs(int(header.get("BITPIX", 8))) // 8 * int(np.prod(axes, dtype=object) or 0)
-    claimed = (claimed + int(header.get("PCOUNT", 0))) * int(header.get("GCOUNT", 1))
-    if claimed > limits.max_hdu_bytes:
-        shape = " x ".join(str(a) for a in axes)
-        raise ObservationError("too_large", f"{path.name}: extension {hdu.name} claims "
-                               f"{claimed} bytes ({shape}), above the {limits.max_hdu_bytes}"
-                               "-byte limit (AURORA_MAX_HDU_BYTES); refused before reading.")
-
-
-def _column(path: Path, table: "Table | _AstropyTable", name: str) -> np.ndarray:
+def _column(path: Path, table: "Table | AstropyTable", name: str) -> np.ndarray:
     names = table.column_names()
     if name not in names:
         raise ObservationError("missing_column", f"{path.name}: extension {table.name} has "
@@ -481,7 +269,7 @@ def _column(path: Path, table: "Table | _AstropyTable", name: str) -> np.ndarray
     return table.column(name)
 
 
-def _read_geometry(path: Path, fov: "Table | _AstropyTable", notes: list[str]) -> tuple[
+def _read_geometry(path: Path, fov: "Table | AstropyTable", notes: list[str]) -> tuple[
         dict[str, np.ndarray], int, dict[str, np.ndarray]]:
     present = fov.column_names()
     cubes = {attr: _points_first(path, col, np.asarray(_column(path, fov, col),
@@ -549,7 +337,7 @@ def _centre_point(lat: np.ndarray, lon: np.ndarray) -> int:
     return min(misfit, key=lambda k: (misfit[k], k))
 
 
-def _read_oi_1304(path: Path, emiss: "Table | _AstropyTable", nint: int, npix: int,
+def _read_oi_1304(path: Path, emiss: "Table | AstropyTable", nint: int, npix: int,
                   sza_deg: np.ndarray, notes: list[str]) -> tuple[np.ndarray, np.ndarray, str]:
     names = [_text(name) for name in _column(path, emiss, "NAME")]
     row = _find_row(path, names)
@@ -628,7 +416,7 @@ MAX_LISTED_ROWS = 40
 MAX_LISTED_NAME = 40
 
 
-def _rayleigh_scale(emiss: "Table | _AstropyTable", notes: list[str]) -> float:
+def _rayleigh_scale(emiss: "Table | AstropyTable", notes: list[str]) -> float:
     unit = emiss.unit("RADIANCE").strip().lower()
     if unit in ("kr", "kilorayleigh", "kilorayleighs"):
         return 1000.0
@@ -663,7 +451,7 @@ def _day_correlation(radiance: np.ndarray, sza_deg: np.ndarray) -> float:
     return float(np.corrcoef(radiance[ok], sunlit[ok])[0, 1])
 
 
-def _read_times(table: "Table | _AstropyTable | None", nint: int) -> tuple[str, ...]:
+def _read_times(table: "Table | AstropyTable | None", nint: int) -> tuple[str, ...]:
     """Each integration's UTC, or none when the TIME table does not describe this scan.
 
     The row count is checked before any row is decoded: a table claiming
@@ -677,7 +465,7 @@ def _read_times(table: "Table | _AstropyTable | None", nint: int) -> tuple[str, 
         return ()
 
 
-def _read_altitudes(table: "Table | _AstropyTable | None", nint: int) -> np.ndarray:
+def _read_altitudes(table: "Table | AstropyTable | None", nint: int) -> np.ndarray:
     """Spacecraft altitude per integration, or an empty array when SC_GEOM does not say."""
     if table is None or table.rows != nint or "SC_ALT" not in table.column_names():
         return np.zeros(0, np.float32)

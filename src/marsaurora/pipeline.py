@@ -27,7 +27,8 @@ from marsaurora.classify.features import FeatureMap
 from marsaurora.config import Settings
 from marsaurora.detect import (AURORA_LABEL, DEFAULT_CONFIDENCE, DEFAULT_VIEWS, DISK_LABEL,
                                BoxFinder, Detection, DetectorOptions, load_detector)
-from marsaurora.emus import Observation, ReadLimits, read_l2b
+from marsaurora.emus import Observation, read_l2b
+from marsaurora.fits_open import ReadLimits
 from marsaurora.errors import ObservationError
 from marsaurora.fusion import FusionParams, fuse
 from marsaurora.knobs import from_settings

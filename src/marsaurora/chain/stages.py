@@ -21,7 +21,8 @@ from marsaurora.chain.feature_artifact import FeatureArtifactError, dump_feature
 from marsaurora.classify import PIXEL_SCREENS
 from marsaurora.classify.features import FeatureMap
 from marsaurora.detect import Detection
-from marsaurora.emus import Observation, file_too_large
+from marsaurora.emus import Observation
+from marsaurora.fits_open import file_too_large
 from marsaurora.errors import ObservationError
 from marsaurora.events import (CANDIDATE_FOUND, CANDIDATE_NONE, DETECTIONS_READY, HEATMAP_READY,
                                OBSERVATION_CATALOGED, OBSERVATION_FAILED, BadEvent, event_data,
