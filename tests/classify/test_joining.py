@@ -56,34 +56,6 @@ def test_arcs_that_do_not_continue_each_other_stay_apart(one, other):
     assert first != second
 
 
-def _circular(labels: np.ndarray, label: int, centre: tuple[float, float], radius: float,
-              degrees: tuple[float, float]) -> None:
-    """Draw ``label`` along a circle of ``radius`` px about ``centre`` (row, column), from one
-    angle to the other, one pixel wide."""
-    for angle in np.radians(np.linspace(*degrees, int(radius * 4))):
-        labels[int(round(centre[0] + radius * np.sin(angle))),
-               int(round(centre[1] + radius * np.cos(angle)))] = label
-
-
-def test_pieces_of_a_curved_arc_end_to_end_become_one():
-    """Two arcs of a circle of radius 45 px, 6 deg apart: neither is thin as a whole (its bend
-    is 10 px deep) and their axes differ by 88 deg, but at the ends where they meet both
-    point the same way."""
-    labels = np.zeros((130, 130), np.int32)
-    _circular(labels, 1, (60, 60), 45, (0, 80))
-    _circular(labels, 2, (60, 60), 45, (86, 170))
-    first, second = _groups(labels, 3, (60, 105), (68, 16))
-    assert first == second != 0
-
-
-def test_a_curved_piece_and_one_leaving_its_end_at_a_right_angle_stay_apart():
-    labels = np.zeros((130, 130), np.int32)
-    _circular(labels, 1, (60, 60), 45, (0, 80))
-    _segment(labels, 2, (108, 66), (128, 66))
-    first, second = _groups(labels, 3, (60, 105), (127, 66))
-    assert first != second
-
-
 def test_a_round_patch_at_an_arcs_end_stays_apart():
     labels = np.zeros((80, 80), np.int32)
     _segment(labels, 1, (40, 5), (40, 40))

@@ -7,12 +7,8 @@ both are long and thin (:data:`MIN_PIXELS`, :data:`MIN_ELONGATION`,
 :data:`MAX_WIDTH_PX`), point the same way within :data:`JOIN_ANGLE_DEG`, and
 an end of one lies within :data:`JOIN_GAP_PX` of an end of the other, no
 farther off either's axis than :data:`JOIN_SIDE_PX` (or the angle's share of
-a longer gap). A curved or sinuous arc is not thin as a whole, its bend
-widens it and turns its axis, so each feature's two ends (its pixels within
-:data:`END_REACH_PX` of its tips) are compared the same way, as lines of
-their own. Features side by side, crossing, meeting at an angle, or a round
-patch beside an arc stay apart. The pixels of the gap stay out of the joined
-feature.
+a longer gap). Features side by side, crossing, or a round patch beside an
+arc stay apart. The pixels of the gap stay out of the joined feature.
 
 Measured on the OOD calibration sets (seeds 7301-7303, 900 scans) and 100
 scans of arcs sampled at pixel centres: 5 fewer catalogue rows of 513, each
@@ -43,10 +39,6 @@ under the misfit bound, went from 13.9 to 9.0 sigma: an aurora observation lost.
 NEAR_BLOCK = 512
 """Lines tested against all others at a time for nearness: a scan's noise can hold thousands of
 short thin fragments, whose every pair at once would be hundreds of megabytes."""
-END_REACH_PX = 12.0
-"""An end of a feature: its pixels within this distance of where its axis leaves it. A curved
-or sinuous arc is not thin as a whole, its bend widens it, but near each end it is, and
-points where the next piece begins."""
 PIXEL_VARIANCE = 1.0 / 12.0
 """The variance of a uniform pixel along either axis: a single row of pixels has that width."""
 
@@ -56,7 +48,7 @@ def joined_along_arcs(labels: np.ndarray, count: int) -> np.ndarray:
     the features that continue one another share one: ``relabel[labels]`` is the joined
     image, ``relabel.max() + 1`` its count. The identity when nothing joins."""
     identity = np.arange(count)
-    lines = _Lines.of(labels, count) + _Lines.ends_of(labels, count)
+    lines = _Lines.of(labels, count)
     if lines.index.size < 2:
         return identity
     pairs = lines.continuing_pairs()
@@ -78,42 +70,39 @@ def _root(parent: np.ndarray, label: int) -> int:
 
 
 class _Lines:
-    """The long thin features of a label image (or the ends of features): the labels they
-    belong to, their unit axes and two ends, as (column, row) vectors."""
+    """The long thin features of a label image: their labels, unit axes and two ends, as
+    (column, row) vectors."""
 
     def __init__(self, index: np.ndarray, axis: np.ndarray, ends: np.ndarray) -> None:
         self.index, self.axis, self.ends = index, axis, ends
 
     @classmethod
     def of(cls, labels: np.ndarray, count: int) -> _Lines:
-        """Every feature that is long and thin as a whole."""
-        rows, cols = np.nonzero(labels)
-        shape = _Shape.of(rows, cols, labels[rows, cols], count)
-        index = np.flatnonzero(shape.long_thin())
-        return cls(index, shape.axis[index], shape.ends[index])
-
-    @classmethod
-    def ends_of(cls, labels: np.ndarray, count: int) -> _Lines:
-        """Both ends of every feature (:data:`END_REACH_PX`) that are long and thin, each a
-        line of its own, of its feature's label."""
         rows, cols = np.nonzero(labels)
         which = labels[rows, cols]
-        tips = _Shape.of(rows, cols, which, count).tips
-        near = [np.hypot(cols - tips[which, end, 0], rows - tips[which, end, 1])
-                <= END_REACH_PX for end in (0, 1)]
-        end_rows = np.concatenate([rows[near[0]], rows[near[1]]])
-        end_cols = np.concatenate([cols[near[0]], cols[near[1]]])
-        end_label = np.concatenate([2 * which[near[0]], 2 * which[near[1]] + 1])
-        shape = _Shape.of(end_rows, end_cols, end_label, 2 * count)
-        thin = shape.long_thin()
-        thin[:2] = False
-        index = np.flatnonzero(thin)
-        return cls(index // 2, shape.axis[index], shape.ends[index])
-
-    def __add__(self, other: _Lines) -> _Lines:
-        return _Lines(np.concatenate([self.index, other.index]),
-                      np.concatenate([self.axis, other.axis]),
-                      np.concatenate([self.ends, other.ends]))
+        size = np.bincount(which, minlength=count).astype(np.float64)
+        per_pixel = np.maximum(size, 1.0)
+        mean_r = np.bincount(which, rows, count) / per_pixel
+        mean_c = np.bincount(which, cols, count) / per_pixel
+        var_r = np.bincount(which, rows * rows, count) / per_pixel - mean_r**2 + PIXEL_VARIANCE
+        var_c = np.bincount(which, cols * cols, count) / per_pixel - mean_c**2 + PIXEL_VARIANCE
+        cov = np.bincount(which, rows * cols, count) / per_pixel - mean_r * mean_c
+        spread = np.hypot((var_c - var_r) / 2, cov)
+        along, across = (var_r + var_c) / 2 + spread, (var_r + var_c) / 2 - spread
+        angle = 0.5 * np.arctan2(2 * cov, var_c - var_r)
+        axis = np.stack([np.cos(angle), np.sin(angle)], axis=1)
+        offset = (cols - mean_c[which]) * axis[which, 0] + (rows - mean_r[which]) * axis[which, 1]
+        low, high = np.full(count, np.inf), np.full(count, -np.inf)
+        np.minimum.at(low, which, offset)
+        np.maximum.at(high, which, offset)
+        long_thin = ((size >= MIN_PIXELS) & (across <= MAX_WIDTH_PX**2 / 12)
+                     & (along >= MIN_ELONGATION * np.maximum(across, PIXEL_VARIANCE)))
+        long_thin[0] = False
+        index = np.flatnonzero(long_thin)
+        centre = np.stack([mean_c, mean_r], axis=1)[index]
+        ends = np.stack([centre + low[index, None] * axis[index],
+                         centre + high[index, None] * axis[index]], axis=1)
+        return cls(index, axis[index], ends)
 
     def continuing_pairs(self) -> np.ndarray:
         """``(n, 2)`` positions in :attr:`index` of the pairs that continue one another. Only
@@ -144,50 +133,3 @@ class _Lines:
             keep &= np.abs(step[:, 0] * self.axis[line, 1]
                            - step[:, 1] * self.axis[line, 0]) <= side_limit
         return np.stack([first[keep], second[keep]], axis=1)
-
-
-class _Shape:
-    """Per label of a set of pixels: its size, axis (the direction its pixels spread most),
-    its variances along and across that axis, its two ends on that axis, and its two tips:
-    the pixels farthest along it either way (off the axis where the feature bends)."""
-
-    def __init__(self, size: np.ndarray, axis: np.ndarray, along: np.ndarray,
-                 across: np.ndarray, ends: np.ndarray, tips: np.ndarray) -> None:
-        self.size, self.axis, self.along, self.across = size, axis, along, across
-        self.ends, self.tips = ends, tips
-
-    @classmethod
-    def of(cls, rows: np.ndarray, cols: np.ndarray, which: np.ndarray, count: int) -> _Shape:
-        size = np.bincount(which, minlength=count).astype(np.float64)
-        per_pixel = np.maximum(size, 1.0)
-        mean_r = np.bincount(which, rows, count) / per_pixel
-        mean_c = np.bincount(which, cols, count) / per_pixel
-        var_r = np.bincount(which, rows * rows, count) / per_pixel - mean_r**2 + PIXEL_VARIANCE
-        var_c = np.bincount(which, cols * cols, count) / per_pixel - mean_c**2 + PIXEL_VARIANCE
-        cov = np.bincount(which, rows * cols, count) / per_pixel - mean_r * mean_c
-        spread = np.hypot((var_c - var_r) / 2, cov)
-        along, across = (var_r + var_c) / 2 + spread, (var_r + var_c) / 2 - spread
-        angle = 0.5 * np.arctan2(2 * cov, var_c - var_r)
-        axis = np.stack([np.cos(angle), np.sin(angle)], axis=1)
-        offset = (cols - mean_c[which]) * axis[which, 0] + (rows - mean_r[which]) * axis[which, 1]
-        low, high = np.full(count, np.inf), np.full(count, -np.inf)
-        np.minimum.at(low, which, offset)
-        np.maximum.at(high, which, offset)
-        low[size == 0], high[size == 0] = 0.0, 0.0
-        centre = np.stack([mean_c, mean_r], axis=1)
-        ends = np.stack([centre + low[:, None] * axis, centre + high[:, None] * axis], axis=1)
-        order = np.lexsort((offset, which))
-        first = np.flatnonzero(np.diff(which[order], prepend=-1))
-        last = np.flatnonzero(np.diff(which[order], append=count))
-        tips = np.zeros((count, 2, 2))
-        for end, at in enumerate((first, last)):
-            tips[which[order[at]], end] = np.stack([cols[order[at]], rows[order[at]]], axis=1)
-        return cls(size, axis, along, across, ends, tips)
-
-    def long_thin(self) -> np.ndarray:
-        """Per label: whether it is a piece of a thin arc (:data:`MIN_PIXELS`,
-        :data:`MAX_WIDTH_PX`, :data:`MIN_ELONGATION`); never label 0."""
-        thin = ((self.size >= MIN_PIXELS) & (self.across <= MAX_WIDTH_PX**2 / 12)
-                & (self.along >= MIN_ELONGATION * np.maximum(self.across, PIXEL_VARIANCE)))
-        thin[0] = False
-        return thin
