@@ -17,7 +17,7 @@ from marsaurora.detect import Detection
 from marsaurora.emus import read_l2b
 from marsaurora.fusion import fuse
 from marsaurora.preprocess import render_heatmap
-from scans import night_scan
+from scans import SHAPE, night_scan
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -165,8 +165,9 @@ def test_each_aurora_says_when_it_was_seen(scan, aurora_scene):
 
 def test_a_faint_wide_aurora_is_placed_by_all_its_light_not_its_brightest_pixel():
     """No pixel of a 1.5 R patch over 0.5 R airglow reaches 3 sigma on its own, yet the patch
-    is a feature of 20 sigma and more. Its position and brightness come from every pixel of
-    the feature over a fifth of its peak: the excess map already judged them together. With a
+    is a feature of 20 sigma and more. Its position comes from every pixel of the feature,
+    its brightness from those over a fifth of its peak: the excess map already judged them
+    together. With a
     3-sigma rule per pixel, the catalogue fell back to the single brightest pixel: up to 3 deg
     off, and a mean brightness under the airglow's."""
     offsets = []
@@ -179,3 +180,34 @@ def test_a_faint_wide_aurora_is_placed_by_all_its_light_not_its_brightest_pixel(
         offsets.append(float(np.hypot(where.lat_deg - 0.0, where.lon_deg - 20.0)))
         assert where.mean_r > 1.0
     assert max(offsets) < 0.6, sorted(offsets)
+
+
+def test_a_long_arc_brighter_at_one_end_is_placed_by_all_its_light():
+    """A diagonal arc 100 px across, 30 R along 40 px of it and 5 R along the other 60 (under a
+    fifth of its brightest): its row sits at the centroid of all its light, not on the bright
+    part, where weighing only the pixels over a fifth of the peak put it (5 deg away)."""
+    extra = np.zeros(SHAPE)
+    for col in range(20, 120):
+        row = 30 + int(round((col - 20) * 0.6))
+        extra[row:row + 2, col] = 30.0 if col < 60 else 5.0
+    lat = (np.arange(SHAPE[0])[:, None] - 60.0) * 0.5 + 0.0 * extra
+    lon = np.arange(SHAPE[1])[None, :] * 0.5 + 0.0 * extra
+    light = _unit_sum(lat, lon, extra)
+    bright = _unit_sum(lat, lon, np.where(extra >= 30.0, extra, 0.0))
+    assert _separation_deg(*light, *bright) > 4
+    for seed in range(3):
+        observation = night_scan(0.5, seed, extra_r=extra)
+        excess = excess_map(observation)
+        where = locate_feature(observation, excess, excess.features[0])
+        assert excess.features[0].area_px >= 150, "the whole arc is one feature"
+        assert _separation_deg(where.lat_deg, where.lon_deg, *light) < 1.0
+
+
+def _unit_sum(lat: np.ndarray, lon: np.ndarray, weights: np.ndarray) -> tuple[float, float]:
+    """Latitude and longitude (deg) of the ``weights``-weighted centroid on the sphere."""
+    la, lo = np.radians(lat), np.radians(lon)
+    vector = np.array([(weights * np.cos(la) * np.cos(lo)).sum(),
+                       (weights * np.cos(la) * np.sin(lo)).sum(), (weights * np.sin(la)).sum()])
+    vector /= np.linalg.norm(vector)
+    return float(np.degrees(np.arcsin(vector[2]))), float(np.degrees(np.arctan2(vector[1],
+                                                                                vector[0])))

@@ -6,16 +6,17 @@ connected pixels brighter than their background, see
 or, with the paper screen and no feature under it, as a detector box alone.
 Either way it selects real measurements with their latitude, longitude,
 angles and brightness. The aurora's position is the excess-weighted centroid
-of its emitting measurements on the sphere; its extent is the latitude and
-longitude range of all its pixels; its angles and local time are those of
-the measurement nearest the centroid; its area sums the footprints of the
-emitting pixels: those with an excess of at least a fifth of the peak
-excess. A feature's pixels were already judged together by the excess map,
-so none needs to be significant on its own (a faint wide aurora has no pixel
-at 3 sigma, and would otherwise be placed by its one brightest pixel, that
-is, by noise); a bare detector box's pixels were judged by nobody, and each
-must also be three times its random error. A 3x3 median damps single hot
-pixels before the peak is taken, so one cosmic-ray hit cannot claim it.
+on the sphere of all its pixels (a feature's) or of its emitting ones (a bare
+box's); its extent is the latitude and longitude range of all its pixels; its
+angles and local time are those of the measurement nearest the centroid; its
+area sums the footprints of the emitting pixels: those with an excess of at
+least a fifth of the peak excess. A feature's pixels were already judged
+together by the excess map, so none needs to be significant on its own (a
+faint wide aurora has no pixel at 3 sigma, and would otherwise be placed by
+its one brightest pixel, that is, by noise); a bare detector box's pixels
+were judged by nobody, and each must also be three times its random error.
+A 3x3 median damps single hot pixels before the peak is taken, so one
+cosmic-ray hit cannot claim it.
 
 This is what the paper asked for and its pipeline never delivered: a
 catalogue in physical units, one row per aurora, not boxes on a picture.
@@ -107,7 +108,8 @@ def locate(observation: Observation, heatmap: Heatmap, detection: Detection) -> 
     brightness = observation.brightness_r[integ, slit]
     background = _night_background(observation, integ, slit, brightness)
     return _locate(observation, integ, slit, _median3(observation.brightness_r, integ, slit)
-                   - background, np.full(integ.size, background), EMITTING_SIGMA)
+                   - background, np.full(integ.size, background), EMITTING_SIGMA,
+                   weigh_all=False)
 
 
 def locate_feature(observation: Observation, excess: FeatureMap,
@@ -120,20 +122,25 @@ def locate_feature(observation: Observation, excess: FeatureMap,
     background = (observation.brightness_r[integ, slit].astype(np.float64)
                   - excess.excess_r[integ, slit])
     smoothed = _median3(observation.brightness_r, integ, slit)
-    return _locate(observation, integ, slit, smoothed - background, background, 0.0)
+    return _locate(observation, integ, slit, smoothed - background, background, 0.0,
+                   weigh_all=True)
 
 
 def _locate(observation: Observation, integ: np.ndarray, slit: np.ndarray, excess: np.ndarray,
-            background: np.ndarray, min_sigma: float) -> AuroraLocation:
+            background: np.ndarray, min_sigma: float, *, weigh_all: bool) -> AuroraLocation:
     """Centroid, extent, angles, area and brightness of a set of on-disk pixels; an emitting
-    pixel needs ``min_sigma`` times its random error besides a fifth of the peak excess."""
+    pixel needs ``min_sigma`` times its random error besides a fifth of the peak excess.
+    With ``weigh_all`` (a feature's pixels, judged together by the excess map) every pixel's
+    positive excess weighs in the centroid, not only the emitting pixels': a long arc's
+    stretches under a fifth of its brightest (where it crosses between pixel rows, or away
+    from the slant-brightened limb) pulled its row towards its brightest part."""
     brightness = observation.brightness_r[integ, slit]
     error = np.nan_to_num(observation.brightness_err_r[integ, slit], nan=0.0)
     peak_excess = float(np.nanmax(excess))
     emitting = (excess >= EMITTING_PEAK_FRACTION * peak_excess) & (excess >= min_sigma * error)
     if peak_excess <= 0 or not emitting.any():
         emitting = excess == np.nanmax(excess)
-    weights = np.where(emitting, np.clip(excess, 0, None), 0.0)
+    weights = np.where(emitting | weigh_all, np.clip(excess, 0, None), 0.0)
     if weights.sum() <= 0:
         weights = emitting.astype(float)
     lat, lon = observation.lat_deg[integ, slit], observation.lon_deg[integ, slit]
