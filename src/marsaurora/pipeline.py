@@ -28,8 +28,8 @@ from marsaurora.config import Settings
 from marsaurora.detect import (AURORA_LABEL, DEFAULT_CONFIDENCE, DEFAULT_VIEWS, DISK_LABEL,
                                BoxFinder, Detection, DetectorOptions, load_detector)
 from marsaurora.emus import Observation, read_l2b
-from marsaurora.fits_open import ReadLimits
 from marsaurora.errors import ObservationError
+from marsaurora.fits_open import ReadLimits
 from marsaurora.fusion import FusionParams, fuse
 from marsaurora.knobs import from_settings
 from marsaurora.occurrence import night_coverage

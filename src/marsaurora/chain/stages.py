@@ -22,11 +22,11 @@ from marsaurora.classify import PIXEL_SCREENS
 from marsaurora.classify.features import FeatureMap
 from marsaurora.detect import Detection
 from marsaurora.emus import Observation
-from marsaurora.fits_open import file_too_large
 from marsaurora.errors import ObservationError
 from marsaurora.events import (CANDIDATE_FOUND, CANDIDATE_NONE, DETECTIONS_READY, HEATMAP_READY,
                                OBSERVATION_CATALOGED, OBSERVATION_FAILED, BadEvent, event_data,
                                hop, new_event)
+from marsaurora.fits_open import file_too_large
 from marsaurora.layout import content_digest
 from marsaurora.overlay import draw_detections
 from marsaurora.pipeline import (catalog_step, detect_step, needs_detector, read_and_render,
