@@ -17,7 +17,11 @@ any result was looked at. Usage::
 
 Besides the totals it prints aurora-level recall by morphology, by peak
 brightness and by emission angle, the detections per found aurora (one
-aurora should be one row) and which evidence decided each detection.
+aurora should be one row) and which evidence decided each detection. Where
+the truth gives pixel extents it also lays the screen's candidates over the
+auroras: the share under a candidate per signal-to-noise bin, the candidates'
+significance over the truth's signal-to-noise, and whether each reachable
+aurora missed was under a candidate or under none.
 """
 
 import argparse

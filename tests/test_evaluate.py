@@ -170,3 +170,32 @@ def test_auroras_of_5_r_and_brighter_up_to_80_deg_are_counted_apart(tmp_path):
     assert (result.bright.found, result.bright.injected) == (1, 2)
     assert "found: 0.500 (1/2)" in result.describe()
     assert result.to_json()["bright"] == {"injected": 2, "found": 1, "recall": 0.5}
+
+
+def test_missed_auroras_are_told_apart_by_whether_a_screen_candidate_covered_them(tmp_path):
+    """One aurora under a candidate that fusion dropped, one under none, one found: the first
+    is lost after the screen, the second at it, the third is not lost."""
+    dropped = {"lat_deg": 0.0, "lon_deg": 0.0, "snr": 8.0, "pixel_extent": [10, 12, 20, 22]}
+    unseen = {"lat_deg": 30.0, "lon_deg": 0.0, "snr": 12.0, "pixel_extent": [50, 52, 60, 62]}
+    found = {"lat_deg": -30.0, "lon_deg": 90.0, "snr": 40.0, "pixel_extent": [80, 90, 5, 9]}
+    truth = [{"file": "a", "has_aurora": True, "auroras": [dropped, unseen]},
+             {"file": "b", "has_aurora": True, "auroras": [found]}]
+    records = [
+        {"observation": "a", "status": "no_aurora", "detections": [], "candidates": [
+            {"integration_range": [12, 15], "slit_pixel_range": [22, 30], "significance": 9.6},
+            {"integration_range": [53, 60], "slit_pixel_range": [50, 62], "significance": 30.0}]},
+        {"observation": "b", "status": "aurora", "detections": [found], "candidates": [
+            {"integration_range": [85, 86], "slit_pixel_range": [0, 5], "significance": 60.0}]}]
+    result = evaluate(_write(tmp_path / "t.jsonl", truth), _write(tmp_path / "r.jsonl", records))
+    assert {key: (t.injected, t.found) for key, t in result.screened_by_snr.items()} == {
+        "5-10 SNR": (1, 1), "10-30 SNR": (1, 0), ">=30 SNR": (1, 1)}
+    assert result.missed_reachable == {"no candidate": 1, "under a candidate": 1}
+    assert result.significance_over_snr_median == pytest.approx((9.6 / 8.0 + 60.0 / 40.0) / 2)
+    assert "1 under no screen candidate, 1 under one" in result.describe()
+    assert result.to_json()["screened_by_snr"]["10-30 SNR"]["found"] == 0
+
+
+def test_without_pixel_extents_the_screen_is_not_laid_over_the_truth(run):
+    result = evaluate(*run)
+    assert result.screened_by_snr == {} and result.missed_reachable == {}
+    assert "screen candidate" not in result.describe()

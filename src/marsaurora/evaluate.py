@@ -14,6 +14,15 @@ aurora (morphology, peak brightness, emission angle at its peak), so a weak
 spot in one part of the range cannot hide behind a good total; and the
 detections matched to each found aurora are counted, since one aurora should
 be one catalogue row.
+
+Where the truth gives each aurora's ``pixel_extent``, the run's screen
+candidates are laid over it: how many auroras of each signal-to-noise bin lie
+under a candidate, how the strongest candidate's significance compares with
+the truth's signal-to-noise, and whether each reachable aurora that was missed
+was lost at the screen (no candidate over it: under the screen's floor) or
+after it (under a candidate that fusion did not call an aurora, or whose row
+lies beyond the match distance). On data from
+another generator these say whether the screen measures what its auroras hold.
 """
 
 import json
@@ -110,6 +119,18 @@ class Evaluation:
     """How far a perfect detector could get: for ``observations`` (with an aurora) and the
     ``bright`` auroras, how many there are and how many of them are reachable
     (:func:`_reachable`); empty when the truth carries no ``snr``."""
+    screened_by_snr: dict[str, Tally] = field(default_factory=dict)
+    """Per signal-to-noise bin, the auroras (with ``snr`` and ``pixel_extent``) and how many
+    lie under a screen candidate, whatever fusion then made of it."""
+    significance_over_snr_median: float | None = None
+    """Median, over auroras under a candidate, of the strongest such candidate's significance
+    over the truth's signal-to-noise. The truth's ``snr`` sums the aurora's box with all the
+    background in it, which a screen's feature leaves out, so a screen that measures what the
+    data hold scores 1 or more; far under 1 says it misses light the truth put there."""
+    missed_reachable: dict[str, int] = field(default_factory=dict)
+    """Reachable auroras (:func:`_reachable`) that no detection found: ``no candidate`` over
+    them (lost at the screen's floor), or ``under a candidate`` (which fusion did not call an
+    aurora, or whose row lies farther than the match distance)."""
 
     @property
     def recall_visible(self) -> float | None:
@@ -119,10 +140,12 @@ class Evaluation:
     def to_json(self) -> dict[str, Any]:
         """JSON-ready, rates rounded."""
         plain = {k: round(v, 4) if isinstance(v, float) else v for k, v in asdict(self).items()
-                 if k not in ("breakdown", "visible", "bright", "ceiling")}
+                 if k not in ("breakdown", "visible", "bright", "ceiling", "screened_by_snr")}
         plain["visible"] = None if self.visible is None else self.visible.to_json()
         plain["bright"] = None if self.bright is None else self.bright.to_json()
         plain["ceiling"] = {kind: tally.to_json() for kind, tally in self.ceiling.items()}
+        plain["screened_by_snr"] = {key: tally.to_json()
+                                    for key, tally in self.screened_by_snr.items()}
         plain["breakdown"] = {axis: {key: tally.to_json() for key, tally in tallies.items()}
                               for axis, tallies in self.breakdown.items()}
         return plain
@@ -149,6 +172,17 @@ class Evaluation:
                 "perfect detector finds): "
                 + ", ".join(f"{kind} {rate(t.recall)} ({t.found}/{t.injected})"
                             for kind, t in self.ceiling.items())]),
+            *([] if not self.screened_by_snr else [
+                "auroras under a screen candidate by SNR: " + ", ".join(
+                    f"{key} {rate(t.recall)} ({t.found}/{t.injected})"
+                    for key, t in self.screened_by_snr.items())
+                + f"; candidate significance over SNR, median "
+                  f"{rate(self.significance_over_snr_median)}"]),
+            *([] if not self.missed_reachable else [
+                "reachable auroras missed: "
+                f"{self.missed_reachable.get('no candidate', 0)} under no screen candidate, "
+                f"{self.missed_reachable.get('under a candidate', 0)} under one (not called an "
+                "aurora, or its row beyond the match distance)"]),
             f"auroras matched {self.auroras_matched}/{self.auroras_injected}; position error "
             f"median {rate(self.position_error_median_deg)} deg, "
             f"p90 {rate(self.position_error_p90_deg)} deg; detections per found aurora "
@@ -187,6 +221,9 @@ def evaluate(truth_path: Path, records_path: Path, *, match_deg: float = MATCH_D
     visible: Tally | None = None
     bright = Tally()
     ceiling: dict[str, Tally] = {}
+    screened_by_snr: dict[str, Tally] = {}
+    significance_over_snr: list[float] = []
+    missed_reachable = {"no candidate": 0, "under a candidate": 0}
     for name, expected in truth.items():
         record = records[name]
         errors += record.get("status") == "error"
@@ -226,6 +263,17 @@ def evaluate(truth_path: Path, records_path: Path, *, match_deg: float = MATCH_D
                         _reachable(aurora))
             for axis, key in _kinds(aurora).items():
                 breakdown[axis][key] = breakdown[axis].get(key, Tally()).counted(found)
+            over = _candidates_over(aurora, record.get("candidates"))
+            if over is None or not isinstance(aurora.get("snr"), int | float):
+                continue
+            key = _bin(aurora["snr"], SNR_BINS, "SNR")
+            screened_by_snr[key] = screened_by_snr.get(key, Tally()).counted(bool(over))
+            strongest = max((c["significance"] for c in over
+                             if isinstance(c.get("significance"), int | float)), default=None)
+            if strongest is not None and aurora["snr"] > 0:
+                significance_over_snr.append(strongest / aurora["snr"])
+            if _reachable(aurora) and not found:
+                missed_reachable["under a candidate" if over else "no candidate"] += 1
     positives = counts["tp"] + counts["fn"]
     recall = _ratio(counts["tp"], positives)
     precision = _ratio(counts["tp"], counts["tp"] + counts["fp"])
@@ -242,7 +290,11 @@ def evaluate(truth_path: Path, records_path: Path, *, match_deg: float = MATCH_D
                    for axis, tallies in breakdown.items() if tallies},
         detections_per_found_aurora=float(np.mean(rows)) if rows else None, rows=row_kinds,
         decided_by=decided_by, visible=visible, bright=bright if bright.injected else None,
-        ceiling=ceiling)
+        ceiling=ceiling,
+        screened_by_snr=dict(sorted(screened_by_snr.items(), key=lambda item: bin_order(item[0]))),
+        significance_over_snr_median=(float(np.median(significance_over_snr))
+                                      if significance_over_snr else None),
+        missed_reachable=missed_reachable if screened_by_snr else {})
 
 
 def _reachable(aurora: dict[str, Any]) -> bool:
@@ -256,6 +308,26 @@ def _reachable(aurora: dict[str, Any]) -> bool:
     extent = aurora.get("pixel_extent")
     return not (isinstance(extent, list) and len(extent) == 4
                 and extent[0] == extent[1] and extent[2] == extent[3])
+
+
+def _candidates_over(aurora: dict[str, Any], candidates: Any) -> list[dict[str, Any]] | None:
+    """The screen candidates whose detector ranges overlap the aurora's ``pixel_extent``
+    (first and last integration, first and last slit pixel, inclusive); None when the truth
+    gives no extent."""
+    extent = aurora.get("pixel_extent")
+    if not (isinstance(extent, list) and len(extent) == 4):
+        return None
+    first, last, left, right = extent
+    over = []
+    for candidate in candidates or []:
+        if not isinstance(candidate, dict):
+            continue
+        rows, columns = candidate.get("integration_range"), candidate.get("slit_pixel_range")
+        if (isinstance(rows, list) and isinstance(columns, list) and len(rows) == 2
+                and len(columns) == 2 and rows[0] <= last and first <= rows[1]
+                and columns[0] <= right and left <= columns[1]):
+            over.append(candidate)
+    return over
 
 
 def _row_kind(distances_deg: list[float], auroras: list[dict[str, Any]],
