@@ -166,6 +166,7 @@ def test_missing_extension(aurora_file, tmp_path):
     error = _refusal(rewrite(aurora_file, tmp_path / "nofov.fits",
                              lambda hdul: hdul.pop(hdul.index_of("FOV_GEOM"))))
     assert error.code == "missing_hdu" and "FOV_GEOM" in error.message
+    assert error.message.endswith("is it a Level 2B file?")
 
 
 def _drop_fov_columns(hdul, names) -> None:

@@ -222,7 +222,7 @@ def read_l2b(path: str | Path, *, limits: ReadLimits = ReadLimits(),
         except Exception as exc:  # noqa: BLE001 - astropy reads it, or says what is wrong
             log.debug("astropy reads %s: %s", path.name, exc)
     with astropy_tables(path, source, compressed, limits, required=REQUIRED_TABLES,
-                        optional=OPTIONAL_TABLES) as tables:
+                        optional=OPTIONAL_TABLES, expected="a Level 2B file") as tables:
         return _observation(path, tables, "astropy")
 
 

@@ -54,12 +54,13 @@ class ReadLimits:
 
 @contextmanager
 def astropy_tables(path: Path, source: Path | bytes, compressed: bool, limits: ReadLimits, *,
-                   required: tuple[str, ...], optional: tuple[str, ...] = ()
+                   required: tuple[str, ...], optional: tuple[str, ...] = (), expected: str
                    ) -> Iterator[dict[str, "AstropyTable"]]:
     """The ``required`` and ``optional`` tables of a file opened with astropy, by extension
     name, open while the ``with`` block reads them; whatever astropy raises there, reading
     or decoding, comes out as an :class:`~marsaurora.errors.ObservationError` (``missing_hdu``
-    when a required one is absent)."""
+    when a required one is absent, asking whether the file is ``expected``, such as "a Level
+    2B file")."""
     from astropy.io import fits  # here, not at import: stages that never read FITS stay lighter
 
     opened: Path | io.BufferedReader
@@ -77,7 +78,7 @@ def astropy_tables(path: Path, source: Path | bytes, compressed: bool, limits: R
         try:
             with fits.open(opened, memmap=isinstance(opened, Path), lazy_load_hdus=True,
                            mode="readonly") as hdul:
-                hdus = _find_hdus(path, hdul, limits, required, optional)
+                hdus = _find_hdus(path, hdul, limits, required, optional, expected)
                 yield {name: AstropyTable(hdu) for name, hdu in hdus.items()}
         except ObservationError:
             raise
@@ -216,7 +217,7 @@ def _inflate(name: str, raw: bytes, limit_bytes: int) -> bytearray:
 
 
 def _find_hdus(path: Path, hdul: "fits.HDUList", limits: ReadLimits, required: tuple[str, ...],
-               optional: tuple[str, ...]) -> dict[str, Any]:
+               optional: tuple[str, ...], expected: str) -> dict[str, Any]:
     wanted = set(required) | set(optional)
     found: dict[str, Any] = {}
     for index in range(limits.max_hdus):
@@ -239,7 +240,7 @@ def _find_hdus(path: Path, hdul: "fits.HDUList", limits: ReadLimits, required: t
     if missing:
         present = [hdu.name for hdu in hdul]
         raise ObservationError("missing_hdu", f"{path.name} has no {' or '.join(missing)} "
-                               f"extension (it has {present}); is it a Level 2B file?")
+                               f"extension (it has {present}); is it {expected}?")
     return found
 
 
