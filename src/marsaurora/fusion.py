@@ -71,10 +71,16 @@ class FusionParams:
         "AURORA_DETECT_CONFIDENCE, makes a feature of AURORA_SUPPORT_SIGNIFICANCE an aurora; "
         "such a weak box is neither flagged nor merges further features.", minimum=0.0)
 
+    def screen_only_bar(self, clean_night: bool) -> float:
+        """The significance at which a feature is an aurora without a detector box: in the
+        clean night, the lower of the two thresholds."""
+        if clean_night:
+            return min(self.screen_only_significance, self.clean_night_screen_only_significance)
+        return self.screen_only_significance
+
     def screen_only(self, feature: Feature) -> bool:
         """Whether ``feature`` is strong enough to be an aurora without a detector box."""
-        return feature.reaches(self.screen_only_significance,
-                               self.clean_night_screen_only_significance)
+        return feature.significance >= self.screen_only_bar(feature.clean_night)
 
 
 @dataclass(frozen=True)

@@ -193,11 +193,12 @@ def detect_step(rgb: np.ndarray, detector: BoxFinder, record: ObservationRecord,
 def box_can_decide(candidates: list[dict[str, Any]], fusion: FusionParams) -> bool:
     """Whether a screen candidate is one the screen alone would not call an aurora: only
     over such a feature does a box change what is found, and only there do more views of
-    the heatmap pay (docs/screens.md, "Why the detector looks four ways"). Judged against
-    ``screen_only_significance`` everywhere, the clean night's lower bar aside: a clean-night
-    candidate between the two is looked at again, which costs time, never an aurora.
-    Candidates without a significance (the paper screen's) count as undecided."""
-    return any((candidate.get("significance") or 0.0) < fusion.screen_only_significance
+    the heatmap pay (docs/screens.md, "Why the detector looks four ways"). The bar is fusion's
+    own: ``screen_only_significance``, or the lower clean-night one where a candidate peaks
+    in the clean night. Candidates without a significance (the paper screen's) count as
+    undecided."""
+    return any((candidate.get("significance") or 0.0)
+               < fusion.screen_only_bar(bool(candidate.get("clean_night")))
                for candidate in candidates)
 
 

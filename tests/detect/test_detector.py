@@ -211,6 +211,8 @@ def test_the_detect_step_looks_four_ways_only_where_a_box_can_decide(onnx_option
         for candidates, expected in (([{"significance": 40.0}], once),
                                      ([{"significance": 40.0}, {"significance": 7.0}],
                                       four_ways),
+                                     ([{"significance": 9.0, "clean_night": True}], once),
+                                     ([{"significance": 9.0, "clean_night": False}], four_ways),
                                      ([{}], four_ways)):
             record = ObservationRecord("scan.fits", candidates=candidates)
             assert _boxes(detect_step(image, detector, record, fusion)) == expected

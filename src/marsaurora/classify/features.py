@@ -62,13 +62,6 @@ class Feature:
     """Whether its peak is in the clean night
     (:data:`~marsaurora.classify.excess.CLEAN_NIGHT_SZA_MARGIN_DEG`)."""
 
-    def reaches(self, significance: float, clean_night_significance: float) -> bool:
-        """Whether it is ``significance`` sigma or more; in the clean night, the lower of that
-        and ``clean_night_significance`` is enough."""
-        needed = (min(significance, clean_night_significance) if self.clean_night
-                  else significance)
-        return self.significance >= needed
-
 
 @dataclass(frozen=True, eq=False)
 class FeatureMap:

@@ -114,6 +114,7 @@ def _candidate(observation: Observation, heatmap: HeatmapFrame | None,
         lon_deg=float(observation.lon_deg[at]),
         sza_deg=float(observation.sza_deg[at]),
         emission_deg=float(observation.emission_deg[at]),
+        clean_night=feature.clean_night,
     )
 
 

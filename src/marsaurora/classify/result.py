@@ -27,6 +27,9 @@ class Candidate:
     lon_deg: float | None = None
     sza_deg: float | None = None
     emission_deg: float | None = None
+    clean_night: bool | None = None
+    """Whether it peaks in the clean night, where the lower screen-only bar applies
+    (``AURORA_CLEAN_NIGHT_SCREEN_ONLY_SIGNIFICANCE``)."""
 
     def to_record(self) -> dict[str, Any]:
         """JSON-ready dict without the empty fields; floats rounded for reading."""
