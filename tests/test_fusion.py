@@ -1,5 +1,7 @@
 """Fusion: detector boxes and physical excess decide together, one aurora per connected emission."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -121,6 +123,27 @@ def test_the_clean_night_needs_less_significance_than_the_limb():
             < FUSION.screen_only_significance
         _, (detections, _), _ = run(observation, [])
         assert [d["decided_by"] for d in detections] == (["screen"] if in_clean_night else [])
+
+
+def test_a_broad_excess_a_fraction_of_its_night_needs_a_box():
+    """Many sigma over hundreds of pixels, but under AURORA_BROAD_MIN_CONTRAST of the night
+    glow under it: what a misfit of the night's fit looks like in clean scans, so the screen
+    alone does not call it; a box does, and so does the screen under a lower contrast bar or
+    a larger breadth, or in the terminator band, where auroras lie over the dayglow tail."""
+    broad = night_scan(2.0, 0, extra_r=spot(1.0, (60, 50), sigma_px=7.0))
+    (feature, *_) = excess_map(broad, PARAMS.excess).features
+    assert feature.significance >= FUSION.screen_only_significance
+    assert feature.area_px >= FUSION.broad_px and feature.contrast < FUSION.broad_min_contrast
+    _, (without_box, _), heatmap = run(broad, [])
+    assert without_box == []
+    seen = box(heatmap, feature.integration_range, feature.slit_pixel_range)
+    assert [d["decided_by"] for d in run(broad, [seen])[1][0]] == ["both"]
+    lenient = FusionParams(broad_min_contrast=feature.contrast / 2)
+    assert [d["decided_by"] for d in run(broad, [], params=lenient)[1][0]] == ["screen"]
+    narrower = FusionParams(broad_px=feature.area_px + 1)
+    assert narrower.screen_only(feature) and not FUSION.screen_only(feature)
+    assert feature.past_terminator
+    assert FUSION.screen_only(replace(feature, past_terminator=False))
 
 
 def test_a_box_with_no_excess_under_it_is_flagged_not_trusted():

@@ -70,17 +70,39 @@ class FusionParams:
         0.05, "Decision: with the physical screen, a detector box this confident, though under "
         "AURORA_DETECT_CONFIDENCE, makes a feature of AURORA_SUPPORT_SIGNIFICANCE an aurora; "
         "such a weak box is neither flagged nor merges further features.", minimum=0.0)
+    broad_px: int = knob(
+        400, "Decision: past the terminator band, a feature of this many detector pixels or "
+        "more needs a detector box unless its summed excess is at least "
+        "AURORA_BROAD_MIN_CONTRAST of the night glow under it, however many sigma it holds.",
+        minimum=1)
+    broad_min_contrast: float = knob(
+        0.6, "Decision: the least summed excess, as a share of the night glow under it, with "
+        "which a feature of AURORA_BROAD_PX pixels or more is an aurora without a box.",
+        minimum=0.0)
 
-    def screen_only_bar(self, clean_night: bool) -> float:
-        """The significance at which a feature is an aurora without a detector box: in the
-        clean night, the lower of the two thresholds."""
+    def screen_alone_decides(self, significance: float, *, clean_night: bool,
+                             past_terminator: bool, area_px: int, contrast: float) -> bool:
+        """Whether a feature is an aurora without a detector box: ``significance`` at the
+        screen-only bar (in the clean night, the lower of the two thresholds), and, when it is
+        broad and past the terminator band, standing out of the night glow by
+        ``broad_min_contrast``. A broad excess a fraction of the night glow under it is what
+        a misfit of the glow's fit looks like in scans far less noisy than ours, and the sum
+        over its many pixels makes it many sigma; in the terminator band an aurora lies over
+        the dayglow tail, and stands less far out of it (docs/screens.md, "Why a broad, faint
+        excess needs a box")."""
+        bar = self.screen_only_significance
         if clean_night:
-            return min(self.screen_only_significance, self.clean_night_screen_only_significance)
-        return self.screen_only_significance
+            bar = min(bar, self.clean_night_screen_only_significance)
+        broad_and_faint = (past_terminator and area_px >= self.broad_px
+                           and contrast < self.broad_min_contrast)
+        return significance >= bar and not broad_and_faint
 
     def screen_only(self, feature: Feature) -> bool:
         """Whether ``feature`` is strong enough to be an aurora without a detector box."""
-        return feature.significance >= self.screen_only_bar(feature.clean_night)
+        return self.screen_alone_decides(
+            feature.significance, clean_night=feature.clean_night,
+            past_terminator=feature.past_terminator, area_px=feature.area_px,
+            contrast=feature.contrast)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ nothing raises: the failure becomes the record's ``error``.
 
 import hashlib
 import logging
+import math
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -193,13 +194,14 @@ def detect_step(rgb: np.ndarray, detector: BoxFinder, record: ObservationRecord,
 def box_can_decide(candidates: list[dict[str, Any]], fusion: FusionParams) -> bool:
     """Whether a screen candidate is one the screen alone would not call an aurora: only
     over such a feature does a box change what is found, and only there do more views of
-    the heatmap pay (docs/screens.md, "Why the detector looks four ways"). The bar is fusion's
-    own: ``screen_only_significance``, or the lower clean-night one where a candidate peaks
-    in the clean night. Candidates without a significance (the paper screen's) count as
-    undecided."""
-    return any((candidate.get("significance") or 0.0)
-               < fusion.screen_only_bar(bool(candidate.get("clean_night")))
-               for candidate in candidates)
+    the heatmap pay (docs/screens.md, "Why the detector looks four ways"). The rule is
+    fusion's own (:meth:`~marsaurora.fusion.FusionParams.screen_alone_decides`). Candidates
+    without a significance (the paper screen's) count as undecided."""
+    return any(not fusion.screen_alone_decides(
+        candidate.get("significance") or 0.0, clean_night=bool(candidate.get("clean_night")),
+        past_terminator=bool(candidate.get("past_terminator")),
+        area_px=candidate.get("area_detector_px") or 0,
+        contrast=candidate.get("contrast", math.inf)) for candidate in candidates)
 
 
 def catalog_step(observation: Observation, heatmap: Heatmap, found: list[Detection] | None,

@@ -213,6 +213,12 @@ def test_the_detect_step_looks_four_ways_only_where_a_box_can_decide(onnx_option
                                       four_ways),
                                      ([{"significance": 9.0, "clean_night": True}], once),
                                      ([{"significance": 9.0, "clean_night": False}], four_ways),
+                                     ([{"significance": 40.0, "area_detector_px": 900,
+                                        "contrast": 0.3, "past_terminator": True}], four_ways),
+                                     ([{"significance": 40.0, "area_detector_px": 900,
+                                        "contrast": 2.0, "past_terminator": True}], once),
+                                     ([{"significance": 40.0, "area_detector_px": 900,
+                                        "contrast": 0.3, "past_terminator": False}], once),
                                      ([{}], four_ways)):
             record = ObservationRecord("scan.fits", candidates=candidates)
             assert _boxes(detect_step(image, detector, record, fusion)) == expected

@@ -23,7 +23,7 @@ import numpy as np
 
 from marsaurora.classify.features import Feature, FeatureMap
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 
 
 class FeatureArtifactError(ValueError):

@@ -170,8 +170,9 @@ def excess_map(observation: Observation, params: ExcessParams = ExcessParams()) 
     planet = PlanetBasis.of(observation, _widened(context))
     with np.errstate(invalid="ignore"):
         clear_view = observation.emission_deg <= WIDE_SEED_MAX_EMISSION_DEG
-        clean_night = clear_view & (observation.sza_deg >= params.night_sza_min_deg
-                                    + CLEAN_NIGHT_SZA_MARGIN_DEG)
+        past_terminator = observation.sza_deg >= (params.night_sza_min_deg
+                                                  + CLEAN_NIGHT_SZA_MARGIN_DEG)
+    clean_night = clear_view & past_terminator
     bad_lines, masked, understated = _first_pass(brightness, searched, context, observation,
                                                  params, counts_per_r, planet, clear_view)
     if understated > NOISE_BEYOND_ERRORS_LIMIT:
@@ -190,7 +191,7 @@ def excess_map(observation: Observation, params: ExcessParams = ExcessParams()) 
     stats["background_r"] = float(np.median(background[searched]))
     stats["sigma_r"] = float(np.median(sigma[searched]))
     gaps = (observation.on_disk & ~np.isfinite(brightness)) | bad_lines
-    labels, features, found = connected_features(seeded, arcs, sigma, gaps, clean_night,
+    labels, features, found = connected_features(seeded, arcs, sigma, gaps, past_terminator,
                                                  background, clear_view)
     stats["features"] = float(found)
     return ExcessMap(excess_r=seeded.excess, labels=labels, features=features, sigma_r=sigma,

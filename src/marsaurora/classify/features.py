@@ -61,6 +61,13 @@ class Feature:
     clean_night: bool
     """Whether its peak is in the clean night
     (:data:`~marsaurora.classify.excess.CLEAN_NIGHT_SZA_MARGIN_DEG`)."""
+    past_terminator: bool
+    """Whether its peak is past the terminator band (solar zenith angle
+    :data:`~marsaurora.classify.excess.CLEAN_NIGHT_SZA_MARGIN_DEG` past the search's edge), where
+    the background under it is night glow, not the dayglow tail."""
+    contrast: float
+    """Its summed excess over the background summed under its pixels: how far it stands out of
+    the night glow, whatever its counts make of its significance."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -87,8 +94,8 @@ class FeatureMap:
 
 
 def connected_features(seeded: Seeds, arcs: ArcSeeds, sigma: np.ndarray, gaps: np.ndarray,
-                       clean_night: np.ndarray, background: np.ndarray, clear_view: np.ndarray
-                       ) -> tuple[np.ndarray, tuple[Feature, ...], int]:
+                       past_terminator: np.ndarray, background: np.ndarray,
+                       clear_view: np.ndarray) -> tuple[np.ndarray, tuple[Feature, ...], int]:
     """Connected regions holding a seed, their numbers in one pass, the strongest kept.
 
     A feature's significance is the best of four sums: over its 3x3 seeds, over its 3x3 and
@@ -128,6 +135,7 @@ def connected_features(seeded: Seeds, arcs: ArcSeeds, sigma: np.ndarray, gaps: n
                                                           background, clear_view)[0])
     count = joined_count
     boxes = _label_boxes(labels, count)
+    contrast = _excess_over_background(labels, seeded.excess, background, count)
     seeded_labels = np.flatnonzero(seed_count > 0)
     seeded_labels = seeded_labels[seeded_labels > 0]
     strongest = seeded_labels[np.argsort(-significance[seeded_labels],
@@ -142,7 +150,8 @@ def connected_features(seeded: Seeds, arcs: ArcSeeds, sigma: np.ndarray, gaps: n
             label=new_label, significance=float(significance[old]), peak_excess_r=float(peak[old]),
             peak_pixel=peak_pixel, seed_pixels=int(seed_count[old]), area_px=area,
             integration_range=(y, y + height - 1), slit_pixel_range=(x, x + width - 1),
-            clean_night=bool(clean_night[peak_pixel])))
+            clean_night=bool(clear_view[peak_pixel] & past_terminator[peak_pixel]),
+            past_terminator=bool(past_terminator[peak_pixel]), contrast=float(contrast[old])))
     return relabel[labels], tuple(features), int(seeded_labels.size)
 
 
@@ -174,12 +183,19 @@ def _beyond_misfit(significance: np.ndarray, labels: np.ndarray, excess: np.ndar
                    background: np.ndarray, misfit: np.ndarray) -> np.ndarray:
     """Per label: the lower of ``significance`` and its summed excess in units of its
     ``misfit`` fraction of the background summed over its pixels."""
+    return np.minimum(significance,
+                      _excess_over_background(labels, excess, background, misfit.size) / misfit)
+
+
+def _excess_over_background(labels: np.ndarray, excess: np.ndarray, background: np.ndarray,
+                            count: int) -> np.ndarray:
+    """Per label: its summed excess over the background summed over its pixels; infinite
+    where no background lies under it."""
     inside = labels > 0
-    total = np.bincount(labels[inside], weights=excess[inside], minlength=misfit.size)
-    under = np.bincount(labels[inside], weights=background[inside], minlength=misfit.size)
+    total = np.bincount(labels[inside], weights=excess[inside], minlength=count)
+    under = np.bincount(labels[inside], weights=background[inside], minlength=count)
     with np.errstate(invalid="ignore", divide="ignore"):
-        beyond = np.where(under > 0, total / (misfit * under), np.inf)
-    return np.minimum(significance, beyond)
+        return np.where(under > 0, total / np.where(under > 0, under, 1.0), np.inf)
 
 
 def _arc_sums(labels: np.ndarray, arcs: ArcSeeds, count: int) -> np.ndarray:

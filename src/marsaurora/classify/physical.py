@@ -115,6 +115,8 @@ def _candidate(observation: Observation, heatmap: HeatmapFrame | None,
         sza_deg=float(observation.sza_deg[at]),
         emission_deg=float(observation.emission_deg[at]),
         clean_night=feature.clean_night,
+        past_terminator=feature.past_terminator,
+        contrast=feature.contrast if np.isfinite(feature.contrast) else None,
     )
 
 

@@ -30,6 +30,11 @@ class Candidate:
     clean_night: bool | None = None
     """Whether it peaks in the clean night, where the lower screen-only bar applies
     (``AURORA_CLEAN_NIGHT_SCREEN_ONLY_SIGNIFICANCE``)."""
+    past_terminator: bool | None = None
+    """Whether it peaks past the terminator band, where a broad feature standing less than
+    ``AURORA_BROAD_MIN_CONTRAST`` out of the night glow needs a detector box."""
+    contrast: float | None = None
+    """Its summed excess over the background under it."""
 
     def to_record(self) -> dict[str, Any]:
         """JSON-ready dict without the empty fields; floats rounded for reading."""
