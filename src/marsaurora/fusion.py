@@ -17,7 +17,9 @@ Fusion joins them:
   (``decided_by: both``). A feature strong enough that noise cannot explain
   it (``screen_only_significance``, or ``clean_night_screen_only_significance``
   where it peaks in the clean night, away from limb and terminator misfits)
-  is an aurora even when the detector drew no box (``decided_by: screen``).
+  is an aurora even when the detector drew no box (``decided_by: screen``), unless,
+  past the terminator band, it is broad (``broad_px``) and stands less than
+  ``broad_min_contrast`` out of the night glow under it: the night glow's own misfit.
   A box with no such feature under it is not trusted: it is kept as a
   flagged box, not as an aurora.
 - **Weak boxes.** Over a feature of ``support_significance`` the physical
