@@ -21,7 +21,7 @@ from marsaurora.classify.seeds import ARC_SEED_PX, ArcSeeds, Seeds, seed_sums
 LIMB_MISFIT_FRACTION = 0.05
 """Beyond :data:`~marsaurora.classify.seeds.WIDE_SEED_MAX_EMISSION_DEG` a feature's significance is
 at most its summed excess over this fraction of the background summed under it
-(:func:`_beyond_misfit`): at the 10 sigma of an aurora without a box, half as bright again as its
+(:func:`_significance`): at the 10 sigma of an aurora without a box, half as bright again as its
 background on average. There a cell of the background surface holds a few pixels from far apart on
 the planet, and the model misses by some percent over whole regions: a misfit the Poisson noise
 hides at our gains (1-8 counts per rayleigh) but not in cleaner scans, and one that does not average
@@ -128,14 +128,13 @@ def connected_features(seeded: Seeds, arcs: ArcSeeds, sigma: np.ndarray, gaps: n
     pieces[bridges] = 0
     joined = joined_along_arcs(pieces, count)
     labels, joined_count = joined[pieces], int(joined.max()) + 1
-    significance, peak, peak_pixels, seed_count = _significance(
+    significance, peak, peak_pixels, seed_count, contrast = _significance(
         labels, joined_count, seeded, arcs, sigma, background, clear_view)
     if joined_count < count:
         np.maximum.at(significance, joined, _significance(pieces, count, seeded, arcs, sigma,
                                                           background, clear_view)[0])
     count = joined_count
     boxes = _label_boxes(labels, count)
-    contrast = _excess_over_background(labels, seeded.excess, background, count)
     seeded_labels = np.flatnonzero(seed_count > 0)
     seeded_labels = seeded_labels[seeded_labels > 0]
     strongest = seeded_labels[np.argsort(-significance[seeded_labels],
@@ -157,9 +156,10 @@ def connected_features(seeded: Seeds, arcs: ArcSeeds, sigma: np.ndarray, gaps: n
 
 def _significance(labels: np.ndarray, count: int, seeded: Seeds, arcs: ArcSeeds,
                   sigma: np.ndarray, background: np.ndarray, clear_view: np.ndarray
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per label: its significance (the best of the four sums, within the misfit bound), and
-    its seeds' brightest excess, that seed's (row, column) and how many seeds it holds."""
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per label: its significance (the best of the four sums, within the misfit bound), its
+    seeds' brightest excess, that seed's (row, column), how many seeds it holds, and its
+    summed excess over the background under it (the contrast the misfit bound divides)."""
     excess = seeded.excess
     narrow = seed_sums(labels, seeded.seeds, excess, sigma, count)[0]
     widest = seed_sums(labels, seeded.seeds | seeded.wide, excess, sigma, count)[0]
@@ -173,18 +173,11 @@ def _significance(labels: np.ndarray, count: int, seeded: Seeds, arcs: ArcSeeds,
     misfit[seeded_labels] = np.where(clear_view[seed_rows[peak_at[seeded_labels]],
                                                 seed_cols[peak_at[seeded_labels]]],
                                      CLEAR_VIEW_MISFIT_FRACTION, LIMB_MISFIT_FRACTION)
-    significance = _beyond_misfit(significance, labels, excess, background, misfit)
+    contrast = _excess_over_background(labels, excess, background, count)
+    significance = np.minimum(significance, contrast / misfit)
     peak_pixels = (np.stack([seed_rows, seed_cols], axis=1)[peak_at] if seed_rows.size
                    else np.zeros((count, 2), dtype=np.int64))
-    return significance, peak, peak_pixels, seed_count
-
-
-def _beyond_misfit(significance: np.ndarray, labels: np.ndarray, excess: np.ndarray,
-                   background: np.ndarray, misfit: np.ndarray) -> np.ndarray:
-    """Per label: the lower of ``significance`` and its summed excess in units of its
-    ``misfit`` fraction of the background summed over its pixels."""
-    return np.minimum(significance,
-                      _excess_over_background(labels, excess, background, misfit.size) / misfit)
+    return significance, peak, peak_pixels, seed_count, contrast
 
 
 def _excess_over_background(labels: np.ndarray, excess: np.ndarray, background: np.ndarray,
@@ -194,8 +187,7 @@ def _excess_over_background(labels: np.ndarray, excess: np.ndarray, background: 
     inside = labels > 0
     total = np.bincount(labels[inside], weights=excess[inside], minlength=count)
     under = np.bincount(labels[inside], weights=background[inside], minlength=count)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(under > 0, total / np.where(under > 0, under, 1.0), np.inf)
+    return np.where(under > 0, total / np.where(under > 0, under, 1.0), np.inf)
 
 
 def _arc_sums(labels: np.ndarray, arcs: ArcSeeds, count: int) -> np.ndarray:
