@@ -16,7 +16,8 @@ any result was looked at. Usage::
     python scripts/evaluate.py ood/truth.jsonl ood-run/observations.jsonl
 
 Besides the totals it prints aurora-level recall by morphology, by peak
-brightness and by emission angle, the detections per found aurora (one
+brightness, by emission angle and by solar zenith angle (the terminator
+band, 100-110 deg, on its own), the detections per found aurora (one
 aurora should be one row) and which evidence decided each detection. Where
 the truth gives pixel extents it also lays the screen's candidates over the
 auroras: the share under a candidate per signal-to-noise bin, the candidates'

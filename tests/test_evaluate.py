@@ -83,6 +83,21 @@ def test_recall_is_broken_down_by_signal_to_noise_when_the_truth_has_it(tmp_path
     assert by_snr == {"0-5 SNR": (0, 1), ">=30 SNR": (1, 1)}
 
 
+def test_recall_is_broken_down_by_solar_zenith_angle_with_the_terminator_band_apart(tmp_path):
+    truth = [{"file": "a", "has_aurora": True,
+              "auroras": [{"lat_deg": 0.0, "lon_deg": 0.0, "sza_deg": 104.0},
+                          {"lat_deg": 50.0, "lon_deg": 90.0, "sza_deg": 140.0},
+                          {"lat_deg": -50.0, "lon_deg": 200.0, "sza_deg": 98.0}]}]
+    records = [{"observation": "a", "status": "aurora",
+                "detections": [{"lat_deg": 50.5, "lon_deg": 90.0}]}]
+    result = evaluate(_write(tmp_path / "t.jsonl", truth), _write(tmp_path / "r.jsonl", records))
+    by_sza = {key: (tally.found, tally.injected)
+              for key, tally in result.breakdown["sza_deg"].items()}
+    assert by_sza == {"0-100 deg": (0, 1), "100-110 deg": (0, 1), ">=130 deg": (1, 1)}
+    assert list(by_sza) == ["0-100 deg", "100-110 deg", ">=130 deg"]
+    assert "recall by sza_deg: 0-100 deg 0.000 (0/1)" in result.describe()
+
+
 def test_recall_where_auroras_are_visible_counts_only_observations_with_one_at_snr_10(tmp_path):
     def observation(name, *snrs):
         return {"file": name, "has_aurora": True,

@@ -43,6 +43,9 @@ not two false ones."""
 PEAK_BINS_R = ((0.0, 1.0), (1.0, 2.0), (2.0, 5.0), (5.0, 10.0), (10.0, 60.0), (60.0, float("inf")))
 EMISSION_BINS_DEG = ((0.0, 40.0), (40.0, 60.0), (60.0, 75.0), (75.0, 85.0), (85.0, 90.0))
 SNR_BINS = ((0.0, 5.0), (5.0, 10.0), (10.0, 30.0), (30.0, float("inf")))
+SZA_BINS_DEG = ((0.0, 100.0), (100.0, 110.0), (110.0, 130.0), (130.0, float("inf")))
+"""Solar zenith angle bins: short of the search (under 100 deg), the terminator band where
+sinuous arcs start (100-110), and the night beyond it."""
 """Bins of an aurora's signal-to-noise ratio in its scan (the truth's ``snr``, when it has one):
 whether a miss was visible in the data at all, whatever its brightness in rayleighs."""
 VISIBLE_SNR = 10.0
@@ -101,7 +104,8 @@ class Evaluation:
     position_error_median_deg: float | None
     position_error_p90_deg: float | None
     breakdown: dict[str, dict[str, Tally]] = field(default_factory=dict)
-    """Aurora-level recall by ``morphology``, ``peak_r`` bin and ``emission_deg`` bin."""
+    """Aurora-level recall by ``morphology``, and by ``peak_r``, ``emission_deg``, ``sza_deg``
+    and ``snr`` bin (the bins of the fields the truth records)."""
     detections_per_found_aurora: float | None = None
     """Detections within the match distance of each found aurora, on average (1 is ideal)."""
     rows: dict[str, int] = field(default_factory=dict)
@@ -215,7 +219,7 @@ def evaluate(truth_path: Path, records_path: Path, *, match_deg: float = MATCH_D
     counts = {"tp": 0, "fp": 0, "fn": 0, "tn": 0}
     screened, errors, errors_deg, injected, rows = 0, 0, [], 0, []
     breakdown: dict[str, dict[str, Tally]] = {"morphology": {}, "peak_r": {}, "emission_deg": {},
-                                              "snr": {}}
+                                              "sza_deg": {}, "snr": {}}
     decided_by: dict[str, int] = {}
     row_kinds: dict[str, int] = {}
     visible: Tally | None = None
@@ -352,6 +356,8 @@ def _kinds(aurora: dict[str, Any]) -> dict[str, str]:
         kinds["peak_r"] = _bin(aurora["peak_r"], PEAK_BINS_R, "R")
     if "emission_deg" in aurora:
         kinds["emission_deg"] = _bin(aurora["emission_deg"], EMISSION_BINS_DEG, "deg")
+    if "sza_deg" in aurora:
+        kinds["sza_deg"] = _bin(aurora["sza_deg"], SZA_BINS_DEG, "deg")
     if isinstance(aurora.get("snr"), int | float):
         kinds["snr"] = _bin(aurora["snr"], SNR_BINS, "SNR")
     return kinds
