@@ -43,11 +43,11 @@ not two false ones."""
 PEAK_BINS_R = ((0.0, 1.0), (1.0, 2.0), (2.0, 5.0), (5.0, 10.0), (10.0, 60.0), (60.0, float("inf")))
 EMISSION_BINS_DEG = ((0.0, 40.0), (40.0, 60.0), (60.0, 75.0), (75.0, 85.0), (85.0, 90.0))
 SNR_BINS = ((0.0, 5.0), (5.0, 10.0), (10.0, 30.0), (30.0, float("inf")))
+"""Bins of an aurora's signal-to-noise ratio in its scan (the truth's ``snr``, when it has one):
+whether a miss was visible in the data at all, whatever its brightness in rayleighs."""
 SZA_BINS_DEG = ((0.0, 100.0), (100.0, 110.0), (110.0, 130.0), (130.0, float("inf")))
 """Solar zenith angle bins: short of the search (under 100 deg), the terminator band where
 sinuous arcs start (100-110), and the night beyond it."""
-"""Bins of an aurora's signal-to-noise ratio in its scan (the truth's ``snr``, when it has one):
-whether a miss was visible in the data at all, whatever its brightness in rayleighs."""
 VISIBLE_SNR = 10.0
 """An aurora at this signal-to-noise or more is plainly in the data; below, even a perfect
 detector would trade false alarms for it. ``recall_visible`` counts only observations with one."""
