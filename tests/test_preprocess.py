@@ -7,8 +7,10 @@ import numpy as np
 import pytest
 
 from marsaurora.emus import read_l2b
-from marsaurora.preprocess import (DISK_CENTRE_PX, DISK_RADIUS_PX, HEIGHT_PX, NO_SOURCE,
-                                   WIDTH_PX, log_scaled, render_heatmap)
+from marsaurora.classify.excess import excess_map
+from marsaurora.preprocess import (DISK_CENTRE_PX, DISK_RADIUS_PX, EXCESS_VIEW_NIGHT_R, HEIGHT_PX,
+                                   NO_SOURCE, WIDTH_PX, colour_table, log_scaled,
+                                   render_excess_heatmap, render_heatmap)
 from marsaurora.synth.generate import read_truth
 
 
@@ -113,3 +115,35 @@ def test_png_round_trip(aurora_file, tmp_path):
     heatmap.write_png(tmp_path / "h.png")
     back = cv2.cvtColor(cv2.imread(str(tmp_path / "h.png")), cv2.COLOR_BGR2RGB)
     np.testing.assert_array_equal(back, heatmap.rgb)
+
+
+def test_the_excess_view_draws_the_searched_night_flat_and_the_rest_as_it_is(aurora_file):
+    """Over the searched night a pixel shows its excess over a uniform night (no excess: the
+    night's own colour; an excess: brighter); the sunlit disk and the sky keep the heatmap's
+    colours, in the heatmap's own frame."""
+    observation = read_l2b(aurora_file)
+    searched = excess_map(observation).searched
+    bump = np.zeros(observation.shape)
+    row, col = np.argwhere(searched)[len(np.argwhere(searched)) // 2]
+    bump[row - 1:row + 2, col - 1:col + 2] = 20.0
+    heatmap = render_heatmap(observation)
+    view = render_excess_heatmap(observation, np.where(searched, bump, 0.0), searched)
+    np.testing.assert_array_equal(view.scan_to_px, heatmap.scan_to_px)
+    shown = view.integration != NO_SOURCE
+
+    def surrounded(mask: np.ndarray) -> np.ndarray:
+        """Heatmap pixels whose every neighbouring scan pixel is in ``mask`` (no blending)."""
+        inside = cv2.erode(mask.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+        where = np.zeros(shown.shape, bool)
+        where[shown] = inside[view.integration[shown], view.slit_pixel[shown]]
+        return where
+
+    elsewhere = surrounded(~searched & np.isfinite(observation.brightness_r))
+    assert elsewhere.any()
+    np.testing.assert_array_equal(view.rgb[elsewhere], heatmap.rgb[elsewhere])
+    level = np.rint(log_scaled(np.array([EXCESS_VIEW_NIGHT_R]), min_r=0.1, max_r=400.0) * 254) + 1
+    night = surrounded(searched & (bump == 0))
+    assert night.sum() > 1000
+    assert (view.rgb[night] == colour_table(cv2.COLORMAP_INFERNO)[int(level[0])]).all()
+    at_bump = shown & (view.integration == row) & (view.slit_pixel == col)
+    assert at_bump.any() and (view.rgb[at_bump].sum(axis=1) > view.rgb[night][0].sum()).all()

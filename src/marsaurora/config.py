@@ -80,6 +80,11 @@ class _RuntimeSettings:
         "once), their boxes merged: 1 (as drawn), 2 (and left-right), 4 (and upside down, and "
         "both). With the physical screen only: the paper screen runs the network once.",
         choices=VIEWS)
+    detect_excess_view: str = knob(
+        "on", "Detector: where a box can still decide, the network also looks at the screen's "
+        "excess drawn over a uniform night (as many ways as AURORA_DETECT_VIEWS), and keeps "
+        "its boxes there of AURORA_DETECT_CONFIDENCE or more; `off` looks at the heatmap alone. "
+        "With the physical screen only.", choices=("on", "off"))
     detect_batch: int = knob(
         8, "Detect function: most images run through the network in one batch.", minimum=1)
     detect_threads: int = knob(
@@ -100,7 +105,7 @@ class _RuntimeSettings:
         "outside it.")
     s3_output_prefix: str = knob(
         "", "Key prefix above the derived folders (`heatmaps/`, `scans/`, `features/`, "
-        "`overlays/`, `records/`, `dead-letter/`).")
+        "`excess-views/`, `overlays/`, `records/`, `dead-letter/`).")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Any:

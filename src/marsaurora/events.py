@@ -57,7 +57,9 @@ EVENT_TYPES: tuple[EventType, ...] = (
               "The observation was read and drawn; the heatmap PNG and scan artifact are stored."),
     EventType(CANDIDATE_FOUND, ("classify",),
               "as `heatmap.ready`, the record now with `status: aurora` and its candidates, "
-              "and `features` (the physical screen's excess features, for catalog)",
+              "`features` (the physical screen's excess features, for catalog) and, where a box "
+              "can still decide, `excess_view` (the excess over a uniform night, PNG, for "
+              "detect)",
               "The screen found at least one aurora candidate; the detector looks next."),
     EventType(CANDIDATE_NONE, ("classify",),
               "as `heatmap.ready`, the record now with `status: no_aurora`",

@@ -9,6 +9,7 @@ Everything derived keeps that relative path under a fixed folder below
 ``heatmaps/``       ``<relative stem>-<digest>.png``
 ``scans/``          ``<relative stem>-<digest>.npz`` (scan artifact)
 ``features/``       ``<relative stem>-<digest>.npz`` (the screen's excess features, for catalog)
+``excess-views/``   ``<relative stem>-<digest>.png`` (the excess over a uniform night, for detect)
 ``overlays/``       ``<relative stem>-<digest>.png`` (detections drawn on the heatmap)
 ``records/``        ``<relative key>.json``, one record per observation
 ``dead-letter/``    ``<relative key>/<event id>.json``
@@ -91,6 +92,11 @@ class BucketLayout:
     def features_key(self, input_key: str, digest: str) -> str:
         """Where classify leaves the screen's excess features of one version of an input."""
         return self._derived("features/", input_key, f"-{digest[:DIGEST_CHARS]}.npz")
+
+    def excess_view_key(self, input_key: str, digest: str) -> str:
+        """Where classify leaves the excess view the network also looks at
+        (:func:`marsaurora.pipeline.excess_view`)."""
+        return self._derived("excess-views/", input_key, f"-{digest[:DIGEST_CHARS]}.png")
 
     def overlay_key(self, input_key: str, digest: str) -> str:
         """Where the detections overlay of one version of an input goes."""

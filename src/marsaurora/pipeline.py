@@ -23,7 +23,7 @@ import numpy as np
 from marsaurora.catalog import catalog_auroras
 from marsaurora.classify import (DEFAULT_SCREEN, PaperFilterParams, PhysicalScreenParams,
                                  ScreenResult, classify)
-from marsaurora.classify.excess import excess_map
+from marsaurora.classify.excess import ExcessMap, excess_map
 from marsaurora.classify.features import FeatureMap
 from marsaurora.config import Settings
 from marsaurora.detect import (AURORA_LABEL, DEFAULT_CONFIDENCE, DEFAULT_VIEWS, DISK_LABEL,
@@ -36,7 +36,7 @@ from marsaurora.knobs import from_settings
 from marsaurora.occurrence import night_coverage
 from marsaurora.overlay import draw_detections
 from marsaurora.preprocess import (DEFAULT_RANGE_R, Heatmap, HeatmapFrame, encode_png,
-                                   render_heatmap)
+                                   render_excess_heatmap, render_heatmap)
 from marsaurora.provenance import input_identity, model_digest, run_provenance, stamp
 from marsaurora.record import ObservationRecord
 
@@ -64,6 +64,9 @@ class PipelineOptions:
     """Boxes at least this confident are the detector's own (``AURORA_DETECT_CONFIDENCE``);
     with the physical screen the detector runs down to ``fusion.support_confidence`` and
     fusion takes the boxes under this as weak ones."""
+    excess_view: bool = True
+    """Whether the network also looks at the screen's excess over a uniform night where a box
+    can still decide (:func:`excess_view`; ``AURORA_DETECT_EXCESS_VIEW``)."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "PipelineOptions":
@@ -85,6 +88,7 @@ class PipelineOptions:
                 threads=settings.detect_threads, precision=settings.detect_precision,
                 views=detector_views(settings.screen, settings.detect_views)),
             box_confidence=settings.detect_confidence,
+            excess_view=settings.detect_excess_view == "on",
         )
 
 
@@ -121,7 +125,9 @@ def process_file(path: Path, options: PipelineOptions, *,
         result = screen_step(observation, heatmap, options, record)
         if needs_detector(result):
             found = (detect_step(heatmap.rgb, load_detector(options.detector), record,
-                                 options.fusion)
+                                 options.fusion, options.box_confidence,
+                                 excess_rgb=excess_view(observation, result.excess, record,
+                                                        options))
                      if options.detector is not None else None)
             catalog_step(observation, heatmap, found, record, options, result.excess)
             if png_dir is not None and record.detections:
@@ -174,21 +180,47 @@ def screen_step(observation: Observation, heatmap: HeatmapFrame, options: Pipeli
     return result
 
 
+def excess_view(observation: Observation, excess: ExcessMap | None,
+                record: ObservationRecord, options: PipelineOptions) -> np.ndarray | None:
+    """The scan's excess over a uniform night as the network's second picture
+    (:func:`~marsaurora.preprocess.render_excess_heatmap`), RGB; None where it is not drawn:
+    with the paper screen (its detector decides alone) or no detector, with
+    ``options.excess_view`` off, and where no box can change what is found
+    (:func:`box_can_decide`). Part of the classify step, whose excess it shows: the event
+    chain carries it to detect as a PNG."""
+    if (options.screen == "paper" or options.detector is None or excess is None
+            or not options.excess_view or not box_can_decide(record.candidates, options.fusion)):
+        return None
+    low, high = options.heatmap_range_r
+    with timed(record.timings_ms, "classify"):
+        return render_excess_heatmap(observation, excess.excess_r, excess.searched, min_r=low,
+                                     max_r=high).rgb
+
+
 def detect_step(rgb: np.ndarray, detector: BoxFinder, record: ObservationRecord,
-                fusion: FusionParams) -> list[Detection]:
+                fusion: FusionParams, confident: float = DEFAULT_CONFIDENCE, *,
+                excess_rgb: np.ndarray | None = None) -> list[Detection]:
     """The detect step: every box the network finds on the heatmap's pixels, as recorded.
 
     The network looks at the heatmap every way the detector's options allow only where a
-    box can still decide (:func:`box_can_decide`); elsewhere once. Boxes come back at the
-    precision records and events carry them (:meth:`Detection.as_recorded`), so the catalog
-    step sees the same boxes in process and in the event chain.
+    box can still decide (:func:`box_can_decide`); elsewhere once. With ``excess_rgb``
+    (:func:`excess_view`) it looks at that picture the same ways, in the same batch, and
+    keeps its boxes of ``confident`` or more: a weak box there is as likely over a misfit of
+    the background as over an aurora, since the picture shows both alike (docs/screens.md,
+    "Why the detector also sees the excess"). Boxes come back at the precision records and
+    events carry them (:meth:`Detection.as_recorded`), so the catalog step sees the same
+    boxes in process and in the event chain.
     """
     record.stage = "detect"
     if record.provenance is not None:
         record.provenance["model_sha256"] = model_digest(detector.options)
     views = None if box_can_decide(record.candidates, fusion) else 1
+    images = [rgb] if excess_rgb is None else [rgb, excess_rgb]
     with timed(record.timings_ms, "detect"):
-        return [box.as_recorded() for box in detector.detect([rgb], views=views)[0]]
+        seen = detector.detect(images, views=views)
+    boxes = seen[0] + [box for excess_boxes in seen[1:] for box in excess_boxes
+                       if box.confidence >= confident]
+    return [box.as_recorded() for box in boxes]
 
 
 def box_can_decide(candidates: list[dict[str, Any]], fusion: FusionParams) -> bool:
@@ -298,9 +330,12 @@ def overlay_png_name(observation: str) -> str:
 
 @contextmanager
 def timed(timings: dict[str, float], step: str) -> Iterator[None]:
-    """Record the block's wall time in ``timings[step]``, milliseconds, even if it raises."""
+    """Add the block's wall time to ``timings[step]``, milliseconds, even if it raises: a
+    step may run in more than one block (the classify step draws the excess view after the
+    screen)."""
     start = time.perf_counter()
     try:
         yield
     finally:
-        timings[step] = round((time.perf_counter() - start) * 1000.0, 2)
+        timings[step] = round(timings.get(step, 0.0)
+                              + (time.perf_counter() - start) * 1000.0, 2)

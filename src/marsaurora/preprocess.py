@@ -13,7 +13,7 @@ locate detections on Mars. Colouring is a lookup table (numpy + an OpenCV
 colour map), about six times cheaper than a matplotlib savefig.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -33,6 +33,11 @@ DISK_RADIUS_PX = 170.0
 NO_SOURCE = -1
 DEFAULT_RANGE_R = (0.1, 400.0)
 """Brightness (R) at the bottom and top of the log colour scale."""
+EXCESS_VIEW_NIGHT_R = 0.5
+"""The uniform night an excess view draws the excess over (:func:`render_excess_heatmap`): within
+the format page's night glow of 0.01 to about 1 R. Chosen on the OOD calibration sets and the
+aurora-free sets (docs/screens.md, "Why the detector also sees the excess"): over 0.2 and 1.5 R
+one OOD quiet night's limb misfit got a confident box, over 0.5 R none did."""
 
 
 @dataclass(frozen=True)
@@ -228,6 +233,28 @@ def render_heatmap(observation: Observation, *, min_r: float = DEFAULT_RANGE_R[0
     rgb = cv2.LUT(cv2.merge((levels, levels, levels)), colour_table(colormap)[:, None, :])
     return Heatmap(rgb=rgb, integration=integ_index, slit_pixel=slit_index,
                    scan_to_px=scan_to_px, disk=fit, log_range_r=(min_r, max_r))
+
+
+def render_excess_heatmap(observation: Observation, excess_r: np.ndarray, searched: np.ndarray,
+                          *, night_r: float = EXCESS_VIEW_NIGHT_R,
+                          min_r: float = DEFAULT_RANGE_R[0],
+                          max_r: float = DEFAULT_RANGE_R[1]) -> Heatmap:
+    """The heatmap with the night the screen searched drawn as its excess over a uniform
+    night of ``night_r``.
+
+    The network learnt auroras over nights of 0.01-1 R; over the bright limb of a lumpier,
+    brighter night glow, or over the dayglow tail, the same aurora is a faint step on a steep
+    slope of the log scale, and it draws no box. Drawn over a uniform night, the excess the
+    screen measured (``excess_r`` over the ``searched`` pixels) looks like what it learnt.
+    The rest (the sunlit disk, the sky and its limb) is drawn as it is, so the picture is
+    still a scan of Mars: with the whole disk flattened the network boxed two limb misfits of
+    aurora-free calibration scans that it leaves alone this way (docs/screens.md). The frame
+    is the heatmap's own (the disk is fitted on the geometry), so a box on either picture is
+    a box on both.
+    """
+    brightness = np.where(searched, excess_r + night_r, observation.brightness_r)
+    flat = replace(observation, brightness_r=brightness.astype(np.float32))
+    return render_heatmap(flat, min_r=min_r, max_r=max_r)
 
 
 def _source_maps(scan_to_px: np.ndarray, shape: tuple[int, int]) -> tuple[

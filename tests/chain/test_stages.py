@@ -3,6 +3,7 @@
 import base64
 import json
 import uuid
+from dataclasses import replace
 
 import pytest
 from cloudevents.http import CloudEvent
@@ -14,6 +15,7 @@ from marsaurora.events import (CANDIDATE_FOUND, DETECTIONS_READY, HEATMAP_READY,
                                OBSERVATION_CATALOGED, OBSERVATION_FAILED, OBSERVATION_STORED,
                                new_event)
 from marsaurora.pipeline import PipelineOptions, process_file
+from marsaurora.preprocess import decode_png
 
 from helpers import without_timings
 
@@ -426,3 +428,41 @@ def test_a_truncated_scan_artifact_is_a_bad_event_not_a_crash(context, aurora_fi
     context.storage.put(key, whole[: len(whole) // 2], "application/octet-stream")
     reply = run_stage("classify", ready, context)
     assert reply.status == 400 and key in reply.message and "unreadable" in reply.message
+
+
+def test_where_a_box_can_decide_classify_carries_the_excess_view_to_detect(
+        s3_server, aurora_file, monkeypatch):
+    """With every candidate under the screen-only bars, classify draws the excess view and
+    stores it under the key derived from the input; detect reads it from there (and refuses
+    any other key), and the record is the embedded pipeline's. Switched off, none is drawn."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    undecided = {"screen_only_significance": 1e6, "clean_night_screen_only_significance": 1e6}
+    settings = Settings(s3_endpoint=s3_server, s3_bucket=f"b-{uuid.uuid4().hex[:12]}",
+                        **undecided)
+    context = StageContext.from_settings(settings, "detect")
+    context.storage.ensure_bucket()
+    ready = run_stage("preprocess", _upload(context, aurora_file), context).event
+    found = run_stage("classify", ready, context).event
+    view = found.get_data()["excess_view"]
+    assert view["key"] == context.layout.excess_view_key(f"observations/{aurora_file.name}",
+                                                         ready.get_data()["digest"])
+    assert decode_png(context.storage.get(view["key"])[0]).shape == (480, 640, 3)
+    replies = _chain(context, found)
+    assert [r.status for r in replies] == [200, 200, 204]
+    stored, _ = context.storage.get(context.layout.record_key(f"observations/{aurora_file.name}"))
+    expected = process_file(aurora_file, PipelineOptions.from_settings(Settings(**undecided)))
+    assert without_timings(json.loads(stored)) == without_timings(expected.to_json())
+    assert json.loads(stored)["detections"]
+    unseen = process_file(aurora_file, PipelineOptions.from_settings(
+        Settings(detect_excess_view="off", **undecided)))
+    assert without_timings(unseen.to_json()) != without_timings(expected.to_json()), \
+        "the excess view adds no box on this scan: the test cannot tell whether detect read it"
+
+    data = found.get_data()
+    data["excess_view"] = {**view, "key": data["heatmap"]["key"]}
+    forged = run_stage("detect", _keyed(found, data, context), context)
+    assert forged.status == 400 and "not the one derived" in forged.message
+
+    off = StageContext.from_settings(replace(settings, detect_excess_view="off"), "detect")
+    assert "excess_view" not in run_stage("classify", ready, off).event.get_data()

@@ -234,3 +234,26 @@ def test_the_batching_service_runs_each_number_of_views_as_asked(onnx_options, h
     for i in range(6):
         expected = alone.detect([heatmaps[i]], views=1 if i % 2 else 4)[0]
         _assert_same(answers[i], expected, box_px=0.01, confidence=1e-5)
+
+
+def test_the_excess_views_boxes_count_only_at_the_detectors_own_confidence(onnx_options,
+                                                                           heatmaps):
+    """The network sees the heatmap and the excess view in one batch, each as many ways as a
+    box can use; of the excess view's boxes only those of ``confident`` or more come back,
+    after all the heatmap's own (weak ones included)."""
+    from marsaurora.fusion import FusionParams
+    from marsaurora.pipeline import detect_step
+    from marsaurora.record import ObservationRecord
+
+    detector = Detector(replace(onnx_options, confidence=0.05, views=4))
+    undecided = [{"significance": 7.0}]
+    kept = dropped = 0
+    for heatmap, view in zip(heatmaps, heatmaps[1:] + heatmaps[:1], strict=True):
+        own, seen = (detector.detect([image], views=4)[0] for image in (heatmap, view))
+        found = detect_step(heatmap, detector, ObservationRecord("scan.fits", candidates=undecided),
+                            FusionParams(), 0.25, excess_rgb=view)
+        confident = [box for box in seen if box.confidence >= 0.25]
+        assert _boxes(found) == _boxes(own) + _boxes(confident)
+        kept += len(confident)
+        dropped += len(seen) - len(confident)
+    assert kept and dropped, "the fixture heatmaps test the confidence floor neither way"

@@ -29,8 +29,8 @@ from marsaurora.events import (CANDIDATE_FOUND, CANDIDATE_NONE, DETECTIONS_READY
 from marsaurora.fits_open import file_too_large
 from marsaurora.layout import content_digest
 from marsaurora.overlay import draw_detections
-from marsaurora.pipeline import (catalog_step, detect_step, needs_detector, read_and_render,
-                                 recording_failures, screen_step)
+from marsaurora.pipeline import (catalog_step, detect_step, excess_view, needs_detector,
+                                 read_and_render, recording_failures, screen_step)
 from marsaurora.preprocess import Heatmap, HeatmapFrame, decode_png, encode_png
 from marsaurora.provenance import run_provenance, stamp
 from marsaurora.record import ObservationRecord, RecordError, RecordInvalid
@@ -46,6 +46,8 @@ MIN_FAILURE_MESSAGE_CHARS = 120
 """A failure message is not cut below this to keep object references in the body."""
 MAX_DETECTIONS = 300
 """The detector keeps at most this many boxes per image (as ultralytics does)."""
+CLASSIFY_OUTPUTS = ("features", "excess_view")
+"""What classify adds to its event; an incoming event's own are dropped, never passed on."""
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
 log = logging.getLogger(__name__)
 
@@ -109,9 +111,14 @@ def classify_stage(event: CloudEvent, context: StageContext) -> Reply:
         carried["features"] = context.storage.put(
             context.layout.features_key(observation_ref.key, data["digest"]),
             dump_features(result.excess), "application/octet-stream").to_json()
+        view = excess_view(observation, result.excess, record, context.options)
+        if view is not None:
+            carried["excess_view"] = context.storage.put(
+                context.layout.excess_view_key(observation_ref.key, data["digest"]),
+                encode_png(view), "image/png").to_json()
     return Reply(200, new_event(CANDIDATE_FOUND if passed else CANDIDATE_NONE, stage,
                                 record.observation,
-                                {**{k: v for k, v in data.items() if k != "features"},
+                                {**{k: v for k, v in data.items() if k not in CLASSIFY_OUTPUTS},
                                  **carried, "record": record.to_json()}))
 
 
@@ -128,12 +135,12 @@ def detect_stage(event: CloudEvent, context: StageContext) -> Reply:
     if context.detector is None:
         return Reply(200, new_event(DETECTIONS_READY, stage, record.observation, {
             **data, "record": record.to_json(), "detections": None}))
-    png = _derived_objects(data, observation_ref, context, ("heatmap",))["heatmap"]
-    try:
-        rgb = decode_png(png)
-    except ValueError as exc:
-        raise BadEvent(f"{data['heatmap'].get('key')!r}: {exc}; preprocess it again") from None
-    found = detect_step(rgb, context.detector, record, context.options.fusion)
+    pictures = ("heatmap", "excess_view") if data.get("excess_view") is not None else ("heatmap",)
+    stored = _derived_objects(data, observation_ref, context, pictures)
+    rgb, *excess_rgb = (_decoded(stored[name], data[name]) for name in pictures)
+    found = detect_step(rgb, context.detector, record, context.options.fusion,
+                        context.options.box_confidence,
+                        excess_rgb=excess_rgb[0] if excess_rgb else None)
     return Reply(200, new_event(DETECTIONS_READY, stage, record.observation, {
         **data, "record": record.to_json(), "detections": [d.to_record() for d in found]}))
 
@@ -232,6 +239,14 @@ def _fitting(data: dict[str, Any], code: str, message: str) -> dict[str, Any]:
     return fitted
 
 
+def _decoded(png: bytes, ref: Any) -> np.ndarray:
+    """A stored picture's RGB pixels; BadEvent naming it when they cannot be read."""
+    try:
+        return decode_png(png)
+    except ValueError as exc:
+        raise BadEvent(f"{ref.get('key')!r}: {exc}; preprocess it again") from None
+
+
 def _derived_objects(data: dict[str, Any], observation_ref: ObjectRef, context: StageContext,
                      fields: tuple[str, ...]) -> dict[str, bytes]:
     """Fetch the objects preprocess derived, refusing references to any other key."""
@@ -241,7 +256,8 @@ def _derived_objects(data: dict[str, Any], observation_ref: ObjectRef, context: 
     layout = context.layout
     expected = {"heatmap": layout.heatmap_key(observation_ref.key, digest),
                 "scan": layout.scan_key(observation_ref.key, digest),
-                "features": layout.features_key(observation_ref.key, digest)}
+                "features": layout.features_key(observation_ref.key, digest),
+                "excess_view": layout.excess_view_key(observation_ref.key, digest)}
     stored: dict[str, bytes] = {}
     for field in fields:
         ref = _ref(data.get(field), field, context)
