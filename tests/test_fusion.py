@@ -2,6 +2,7 @@
 
 from dataclasses import replace
 
+import cv2
 import numpy as np
 import pytest
 
@@ -11,7 +12,8 @@ from marsaurora.classify.excess import excess_map
 from marsaurora.classify.physical import bbox_px
 from marsaurora.detect import Detection
 from marsaurora.fusion import FusionParams, fuse
-from marsaurora.preprocess import render_heatmap
+from marsaurora.preprocess import (EXCESS_VIEW_NIGHT_R, colour_table, log_scaled,
+                                   render_heatmap)
 
 from scans import SHAPE, night_scan
 
@@ -144,6 +146,36 @@ def test_a_broad_excess_a_fraction_of_its_night_needs_a_box():
     assert narrower.screen_only(feature) and not FUSION.screen_only(feature)
     assert feature.past_terminator
     assert FUSION.screen_only(replace(feature, past_terminator=False))
+
+
+def test_the_excess_view_leaves_out_a_broad_faint_excess_that_needs_the_heatmaps_box():
+    """The excess view shows the excess without the glow under it, so it cannot tell a broad
+    excess that is a fraction of its glow from an aurora: such a feature is drawn as the
+    uniform night there, and only a box on the heatmap can make it an aurora. Narrower than
+    the breadth floor it is drawn."""
+    from marsaurora.pipeline import PipelineOptions, excess_view
+    from marsaurora.record import ObservationRecord
+
+    broad = night_scan(2.0, 0, extra_r=spot(1.0, (60, 50), sigma_px=7.0))
+    excess = excess_map(broad, PARAMS.excess)
+    (feature, *_) = excess.features
+    assert FUSION.broad_and_faint(past_terminator=feature.past_terminator,
+                                  area_px=feature.area_px, contrast=feature.contrast)
+    record = ObservationRecord("scan.fits", candidates=[{
+        "significance": feature.significance, "past_terminator": True,
+        "area_detector_px": feature.area_px, "contrast": feature.contrast},
+        {"significance": 7.0}])
+    frame = render_heatmap(broad)
+    at_peak = ((frame.integration == feature.peak_pixel[0])
+               & (frame.slit_pixel == feature.peak_pixel[1]))
+    level = np.rint(log_scaled(np.array([EXCESS_VIEW_NIGHT_R]), min_r=0.1, max_r=400.0) * 254) + 1
+    night_colour = colour_table(cv2.COLORMAP_INFERNO)[int(level[0])]
+    assert at_peak.any()
+    left_out = excess_view(broad, excess, record, PipelineOptions())
+    assert (left_out[at_peak] == night_colour).all()
+    drawn = excess_view(broad, excess, record,
+                        PipelineOptions(fusion=FusionParams(broad_px=feature.area_px + 1)))
+    assert (drawn[at_peak].astype(int).sum(axis=1) > night_colour.astype(int).sum()).all()
 
 
 def test_a_box_with_no_excess_under_it_is_flagged_not_trusted():

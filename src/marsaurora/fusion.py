@@ -73,7 +73,7 @@ class FusionParams:
         "AURORA_DETECT_CONFIDENCE, makes a feature of AURORA_SUPPORT_SIGNIFICANCE an aurora; "
         "such a weak box is neither flagged nor merges further features.", minimum=0.0)
     broad_px: int = knob(
-        400, "Decision: past the terminator band, a feature of this many detector pixels or "
+        300, "Decision: past the terminator band, a feature of this many detector pixels or "
         "more needs a detector box unless its summed excess is at least "
         "AURORA_BROAD_MIN_CONTRAST of the night glow under it, however many sigma it holds.",
         minimum=1)
@@ -95,9 +95,14 @@ class FusionParams:
         bar = self.screen_only_significance
         if clean_night:
             bar = min(bar, self.clean_night_screen_only_significance)
-        broad_and_faint = (past_terminator and area_px >= self.broad_px
-                           and contrast < self.broad_min_contrast)
-        return significance >= bar and not broad_and_faint
+        return significance >= bar and not self.broad_and_faint(
+            past_terminator=past_terminator, area_px=area_px, contrast=contrast)
+
+    def broad_and_faint(self, *, past_terminator: bool, area_px: int, contrast: float) -> bool:
+        """Whether a feature is a broad excess a fraction of the night glow under it past the
+        terminator band: what only the heatmap's box can make an aurora."""
+        return (past_terminator and area_px >= self.broad_px
+                and contrast < self.broad_min_contrast)
 
     def screen_only(self, feature: Feature) -> bool:
         """Whether ``feature`` is strong enough to be an aurora without a detector box."""

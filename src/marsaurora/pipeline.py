@@ -193,7 +193,11 @@ def excess_view(observation: Observation, excess: ExcessMap | None,
         return None
     low, high = options.heatmap_range_r
     with timed(record.timings_ms, "classify"):
-        return render_excess_heatmap(observation, excess.excess_r, excess.searched, min_r=low,
+        faint = [feature.label for feature in excess.features if options.fusion.broad_and_faint(
+            past_terminator=feature.past_terminator, area_px=feature.area_px,
+            contrast=feature.contrast)]
+        shown = np.where(np.isin(excess.labels, faint), 0.0, excess.excess_r)
+        return render_excess_heatmap(observation, shown, excess.searched, min_r=low,
                                      max_r=high).rgb
 
 
