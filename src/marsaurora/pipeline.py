@@ -124,11 +124,11 @@ def process_file(path: Path, options: PipelineOptions, *,
             heatmap.write_png(png_dir / heatmap_png_name(path.name))
         result = screen_step(observation, heatmap, options, record)
         if needs_detector(result):
-            found = (detect_step(heatmap.rgb, load_detector(options.detector), record,
-                                 options.fusion, options.box_confidence,
-                                 excess_rgb=excess_view(observation, result.excess, record,
-                                                        options))
-                     if options.detector is not None else None)
+            found = None
+            if options.detector is not None:
+                view = excess_view(observation, result.excess, record, options)
+                found = detect_step(heatmap.rgb, load_detector(options.detector), record,
+                                    options.fusion, options.box_confidence, excess_rgb=view)
             catalog_step(observation, heatmap, found, record, options, result.excess)
             if png_dir is not None and record.detections:
                 overlay = draw_detections(heatmap.rgb, record.detections)
@@ -186,8 +186,11 @@ def excess_view(observation: Observation, excess: ExcessMap | None,
     (:func:`~marsaurora.preprocess.render_excess_heatmap`), RGB; None where it is not drawn:
     with the paper screen (its detector decides alone) or no detector, with
     ``options.excess_view`` off, and where no box can change what is found
-    (:func:`box_can_decide`). Part of the classify step, whose excess it shows: the event
-    chain carries it to detect as a PNG."""
+    (:func:`box_can_decide`). A broad excess a fraction of its glow
+    (:meth:`~marsaurora.fusion.FusionParams.broad_and_faint`) is drawn as the uniform night:
+    the picture hides the glow that would tell it from an aurora, so only the heatmap's box can
+    make it one. Part of the classify step, whose excess it shows: the event chain carries it
+    to detect as a PNG."""
     if (options.screen == "paper" or options.detector is None or excess is None
             or not options.excess_view or not box_can_decide(record.candidates, options.fusion)):
         return None
