@@ -67,7 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="only this scenario (repeatable; default: the standard mix)")
     synth.add_argument("--ranges", choices=sorted(RANGES), default="train",
                        help="how widely scenes are drawn: train (the detector's training "
-                            "ranges, default) or ood (outside them, to test generalization)")
+                            "ranges, default) or ood (outside them, to test generalization); "
+                            "ood-auroras or ood-glow change only the auroras or only the night "
+                            "glow under them, at the training noise")
     synth.add_argument("--gain", type=gain_range, default=None, metavar="LOW:HIGH",
                        help="counts per rayleigh to draw each scan's noise from, instead of "
                             "the ranges' own (train 1.5:8, ood 1:1.5); e.g. 50:150 for scans "

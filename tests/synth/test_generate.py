@@ -177,3 +177,21 @@ def test_a_gain_given_draws_every_scan_that_much_less_noisy(tmp_path):
 def test_a_gain_range_upside_down_is_refused(tmp_path):
     with pytest.raises(ValueError, match="0 < LOW <= HIGH"):
         list(generate(SynthSpec(n=1, seed=0, gain_counts_per_r=(5.0, 1.0)), tmp_path))
+
+
+def test_the_ood_ranges_split_into_their_auroras_and_their_glow():
+    """``ood-auroras`` and ``ood-glow`` each take one part of what ``ood`` changes and keep the
+    training ranges elsewhere; with the noise, the two parts are every change ``ood`` makes,
+    so the sets they draw account for the whole out-of-distribution gap."""
+    from dataclasses import fields
+
+    from marsaurora.synth.ranges import (OOD, OOD_AURORA_FIELDS, OOD_GLOW_FIELDS, RANGES,
+                                         TRAIN)
+
+    changed = {f.name for f in fields(TRAIN) if getattr(TRAIN, f.name) != getattr(OOD, f.name)}
+    assert changed == set(OOD_AURORA_FIELDS) | set(OOD_GLOW_FIELDS) | {"gain_counts_per_r"}
+    for name, part in (("ood-auroras", OOD_AURORA_FIELDS), ("ood-glow", OOD_GLOW_FIELDS)):
+        ranges = RANGES[name]
+        for spec in fields(TRAIN):
+            source = OOD if spec.name in part else TRAIN
+            assert getattr(ranges, spec.name) == getattr(source, spec.name), (name, spec.name)

@@ -19,7 +19,7 @@ Sizes are full widths at half maximum in degrees of great circle on Mars
 (1 deg is 59.2 km).
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 Interval = tuple[float, float]
 
@@ -91,5 +91,17 @@ OOD = SceneRanges(
     gain_counts_per_r=(1.0, 1.5),
 )
 
-RANGES = {"train": TRAIN, "ood": OOD}
+OOD_AURORA_FIELDS = ("peak_r", "arc_width_deg", "arc_length_km", "spot_width_deg",
+                     "patch_blob_width_deg", "patch_spread_km", "patch_blobs", "profiles",
+                     "aurora_min_sza_deg", "edge_bias", "aurora_slant_cap")
+"""What the ``ood`` ranges change in the auroras themselves."""
+OOD_GLOW_FIELDS = ("night_background_r", "night_ripple", "night_limb_power", "night_slant_cap",
+                   "terminator_tail", "terminator_scale_deg")
+"""What the ``ood`` ranges change in the night glow and the dayglow tail under the auroras."""
+OOD_AURORAS = replace(TRAIN, **{name: getattr(OOD, name) for name in OOD_AURORA_FIELDS})
+"""The ``ood`` auroras over the training ranges' glow, at their noise: which part of the
+out-of-distribution gap the auroras make (docs/screens.md)."""
+OOD_GLOW = replace(TRAIN, **{name: getattr(OOD, name) for name in OOD_GLOW_FIELDS})
+"""The training ranges' auroras over the ``ood`` glow, at their noise."""
+RANGES = {"train": TRAIN, "ood": OOD, "ood-auroras": OOD_AURORAS, "ood-glow": OOD_GLOW}
 """Named range sets, as ``aurora synth --ranges`` chooses them."""
