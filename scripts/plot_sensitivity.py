@@ -1,4 +1,5 @@
-"""Draw recall against peak brightness, signal-to-noise, emission angle and morphology.
+"""Draw recall against peak brightness, signal-to-noise, emission and solar zenith angle and
+morphology.
 
 Each input is the ``--json`` output of ``scripts/evaluate.py``, named by a label::
 
@@ -23,7 +24,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 from marsaurora.evaluate import bin_order  # noqa: E402
 
 AXES = (("peak_r", "peak brightness (intrinsic, R)"), ("snr", "signal-to-noise in its scan"),
-        ("emission_deg", "emission angle at peak"), ("morphology", "morphology"))
+        ("emission_deg", "emission angle at peak"), ("sza_deg", "solar zenith angle at peak"),
+        ("morphology", "morphology"))
 TARGET = 0.97
 
 
@@ -39,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         if not path:
             parser.error(f"{item!r} is not label=file.json")
         runs[label] = json.loads(Path(path).read_text())
-    figure, panels = plt.subplots(1, len(AXES), figsize=(19, 4.2), constrained_layout=True)
+    figure, panels = plt.subplots(1, len(AXES), figsize=(23, 4.2), constrained_layout=True)
     width = 0.8 / len(runs)
     for panel, (axis, title) in zip(panels, AXES, strict=True):
         keys = sorted({key for run in runs.values() for key in run["breakdown"].get(axis, {})},
