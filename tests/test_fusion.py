@@ -171,9 +171,9 @@ def test_the_excess_view_leaves_out_a_broad_faint_excess_that_needs_the_heatmaps
     level = np.rint(log_scaled(np.array([EXCESS_VIEW_NIGHT_R]), min_r=0.1, max_r=400.0) * 254) + 1
     night_colour = colour_table(cv2.COLORMAP_INFERNO)[int(level[0])]
     assert at_peak.any()
-    left_out = excess_view(broad, excess, record, PipelineOptions())
+    left_out = excess_view(broad, frame, excess, record, PipelineOptions())
     assert (left_out[at_peak] == night_colour).all()
-    drawn = excess_view(broad, excess, record,
+    drawn = excess_view(broad, frame, excess, record,
                         PipelineOptions(fusion=FusionParams(broad_px=feature.area_px + 1)))
     assert (drawn[at_peak].astype(int).sum(axis=1) > night_colour.astype(int).sum()).all()
 

@@ -127,7 +127,7 @@ def test_the_excess_view_draws_the_searched_night_flat_and_the_rest_as_it_is(aur
     row, col = np.argwhere(searched)[len(np.argwhere(searched)) // 2]
     bump[row - 1:row + 2, col - 1:col + 2] = 20.0
     heatmap = render_heatmap(observation)
-    view = render_excess_heatmap(observation, np.where(searched, bump, 0.0), searched)
+    view = render_excess_heatmap(observation, np.where(searched, bump, 0.0), searched, heatmap)
     np.testing.assert_array_equal(view.scan_to_px, heatmap.scan_to_px)
     shown = view.integration != NO_SOURCE
 

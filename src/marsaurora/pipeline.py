@@ -126,7 +126,7 @@ def process_file(path: Path, options: PipelineOptions, *,
         if needs_detector(result):
             found = None
             if options.detector is not None:
-                view = excess_view(observation, result.excess, record, options)
+                view = excess_view(observation, heatmap, result.excess, record, options)
                 found = detect_step(heatmap.rgb, load_detector(options.detector), record,
                                     options.fusion, options.box_confidence, excess_rgb=view)
             catalog_step(observation, heatmap, found, record, options, result.excess)
@@ -180,10 +180,11 @@ def screen_step(observation: Observation, heatmap: HeatmapFrame, options: Pipeli
     return result
 
 
-def excess_view(observation: Observation, excess: ExcessMap | None,
+def excess_view(observation: Observation, frame: HeatmapFrame, excess: ExcessMap | None,
                 record: ObservationRecord, options: PipelineOptions) -> np.ndarray | None:
     """The scan's excess over a uniform night as the network's second picture
-    (:func:`~marsaurora.preprocess.render_excess_heatmap`), RGB; None where it is not drawn:
+    (:func:`~marsaurora.preprocess.render_excess_heatmap`) on the heatmap's ``frame``, RGB;
+    None where it is not drawn:
     with the paper screen (its detector decides alone) or no detector, with
     ``options.excess_view`` off, and where no box can change what is found
     (:func:`box_can_decide`). A broad excess a fraction of its glow
@@ -194,14 +195,12 @@ def excess_view(observation: Observation, excess: ExcessMap | None,
     if (options.screen == "paper" or options.detector is None or excess is None
             or not options.excess_view or not box_can_decide(record.candidates, options.fusion)):
         return None
-    low, high = options.heatmap_range_r
     with timed(record.timings_ms, "classify"):
         faint = [feature.label for feature in excess.features if options.fusion.broad_and_faint(
             past_terminator=feature.past_terminator, area_px=feature.area_px,
             contrast=feature.contrast)]
         shown = np.where(np.isin(excess.labels, faint), 0.0, excess.excess_r)
-        return render_excess_heatmap(observation, shown, excess.searched, min_r=low,
-                                     max_r=high).rgb
+        return render_excess_heatmap(observation, shown, excess.searched, frame).rgb
 
 
 def detect_step(rgb: np.ndarray, detector: BoxFinder, record: ObservationRecord,

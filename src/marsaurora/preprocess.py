@@ -13,7 +13,7 @@ locate detections on Mars. Colouring is a lookup table (numpy + an OpenCV
 colour map), about six times cheaper than a matplotlib savefig.
 """
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -216,11 +216,37 @@ def render_heatmap(observation: Observation, *, min_r: float = DEFAULT_RANGE_R[0
     if not 0 < min_r < max_r:
         raise ValueError(f"need 0 < min_r < max_r, got min_r={min_r!r}, max_r={max_r!r}")
     fit = fit_disk(observation)
-    scan_to_px = _affine_scan_to_px(fit)
-    slit, integ, slit_index, integ_index = _source_maps(scan_to_px, observation.shape)
+    frame = HeatmapFrame(scan_to_px=_affine_scan_to_px(fit), disk=fit,
+                         log_range_r=(min_r, max_r))
+    return _drawn(observation.brightness_r, frame, colormap)
+
+
+def render_excess_heatmap(observation: Observation, excess_r: np.ndarray, searched: np.ndarray,
+                          frame: HeatmapFrame, *, night_r: float = EXCESS_VIEW_NIGHT_R,
+                          colormap: int = cv2.COLORMAP_INFERNO) -> Heatmap:
+    """The heatmap, drawn on ``frame`` (the scan's own heatmap's), with the night the screen
+    searched drawn as its excess over a uniform night of ``night_r``.
+
+    The network learnt auroras over nights of 0.01-1 R; over the bright limb of a lumpier,
+    brighter night glow, or over the dayglow tail, the same aurora is a faint step on a steep
+    slope of the log scale, and it draws no box. Drawn over a uniform night, the excess the
+    screen measured (``excess_r`` over the ``searched`` pixels) looks like what it learnt.
+    The rest (the sunlit disk, the sky and its limb) is drawn as it is, so the picture is
+    still a scan of Mars: with the whole disk flattened the network boxed two limb misfits of
+    aurora-free calibration scans that it leaves alone this way (docs/screens.md). On the
+    heatmap's frame and colour scale, a box on either picture is a box on both.
+    """
+    brightness = np.where(searched, excess_r + night_r, observation.brightness_r)
+    return _drawn(brightness.astype(observation.brightness_r.dtype), frame, colormap)
+
+
+def _drawn(brightness_r: np.ndarray, frame: HeatmapFrame, colormap: int) -> Heatmap:
+    """``brightness_r`` coloured on the log scale of ``frame``, where ``frame`` puts it."""
+    min_r, max_r = frame.log_range_r
+    slit, integ, slit_index, integ_index = _source_maps(frame.scan_to_px, brightness_r.shape)
     inside = slit_index != NO_SOURCE
 
-    scaled = log_scaled(observation.brightness_r, min_r=min_r, max_r=max_r)
+    scaled = log_scaled(brightness_r, min_r=min_r, max_r=max_r)
     valid = np.isfinite(scaled)
     weight = cv2.remap(valid.astype(np.float32), slit, integ, cv2.INTER_LINEAR,
                        borderMode=cv2.BORDER_CONSTANT, borderValue=0)
@@ -232,29 +258,7 @@ def render_heatmap(observation: Observation, *, min_r: float = DEFAULT_RANGE_R[0
     levels = np.where(shown, np.rint(mean * 254) + 1, 0).astype(np.uint8)
     rgb = cv2.LUT(cv2.merge((levels, levels, levels)), colour_table(colormap)[:, None, :])
     return Heatmap(rgb=rgb, integration=integ_index, slit_pixel=slit_index,
-                   scan_to_px=scan_to_px, disk=fit, log_range_r=(min_r, max_r))
-
-
-def render_excess_heatmap(observation: Observation, excess_r: np.ndarray, searched: np.ndarray,
-                          *, night_r: float = EXCESS_VIEW_NIGHT_R,
-                          min_r: float = DEFAULT_RANGE_R[0],
-                          max_r: float = DEFAULT_RANGE_R[1]) -> Heatmap:
-    """The heatmap with the night the screen searched drawn as its excess over a uniform
-    night of ``night_r``.
-
-    The network learnt auroras over nights of 0.01-1 R; over the bright limb of a lumpier,
-    brighter night glow, or over the dayglow tail, the same aurora is a faint step on a steep
-    slope of the log scale, and it draws no box. Drawn over a uniform night, the excess the
-    screen measured (``excess_r`` over the ``searched`` pixels) looks like what it learnt.
-    The rest (the sunlit disk, the sky and its limb) is drawn as it is, so the picture is
-    still a scan of Mars: with the whole disk flattened the network boxed two limb misfits of
-    aurora-free calibration scans that it leaves alone this way (docs/screens.md). The frame
-    is the heatmap's own (the disk is fitted on the geometry), so a box on either picture is
-    a box on both.
-    """
-    brightness = np.where(searched, excess_r + night_r, observation.brightness_r)
-    flat = replace(observation, brightness_r=brightness.astype(np.float32))
-    return render_heatmap(flat, min_r=min_r, max_r=max_r)
+                   scan_to_px=frame.scan_to_px, disk=frame.disk, log_range_r=frame.log_range_r)
 
 
 def _source_maps(scan_to_px: np.ndarray, shape: tuple[int, int]) -> tuple[

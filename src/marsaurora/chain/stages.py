@@ -111,7 +111,7 @@ def classify_stage(event: CloudEvent, context: StageContext) -> Reply:
         carried["features"] = context.storage.put(
             context.layout.features_key(observation_ref.key, data["digest"]),
             dump_features(result.excess), "application/octet-stream").to_json()
-        view = excess_view(observation, result.excess, record, context.options)
+        view = excess_view(observation, heatmap, result.excess, record, context.options)
         if view is not None:
             carried["excess_view"] = context.storage.put(
                 context.layout.excess_view_key(observation_ref.key, data["digest"]),
