@@ -13,9 +13,12 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
+import cv2
+import numpy as np
 import requests
 from astropy.io import fits
 
+from marsaurora.preprocess import EXCESS_VIEW_NIGHT_R, HeatmapFrame, colour_table, log_scaled
 from marsaurora.synth.generate import SynthSpec, file_name, generate
 from marsaurora.synth.scene import Scene
 from marsaurora.synth.writer import write_l2b
@@ -35,6 +38,14 @@ def write_scene(scene: Scene, folder: Path, **options: object) -> Path:
     path = folder / file_name(START, "osr", "sw1of1")
     write_l2b(scene, path, start_utc=START, **options)
     return path
+
+
+def flat_night_colour(frame: HeatmapFrame) -> np.ndarray:
+    """The RGB an excess view gives a searched pixel of no excess on ``frame``'s colour scale:
+    its uniform night's, as the heatmap maps a brightness to a colour level."""
+    low, high = frame.log_range_r
+    level = np.rint(log_scaled(np.array([EXCESS_VIEW_NIGHT_R]), min_r=low, max_r=high) * 254) + 1
+    return colour_table(cv2.COLORMAP_INFERNO)[int(level[0])]
 
 
 def rewrite(source: Path, target: Path, change) -> Path:

@@ -2,7 +2,6 @@
 
 from dataclasses import replace
 
-import cv2
 import numpy as np
 import pytest
 
@@ -12,9 +11,9 @@ from marsaurora.classify.excess import excess_map
 from marsaurora.classify.physical import bbox_px
 from marsaurora.detect import Detection
 from marsaurora.fusion import FusionParams, fuse
-from marsaurora.preprocess import (EXCESS_VIEW_NIGHT_R, colour_table, log_scaled,
-                                   render_heatmap)
+from marsaurora.preprocess import render_heatmap
 
+from helpers import flat_night_colour
 from scans import SHAPE, night_scan
 
 PARAMS = PhysicalScreenParams()
@@ -168,8 +167,7 @@ def test_the_excess_view_leaves_out_a_broad_faint_excess_that_needs_the_heatmaps
     frame = render_heatmap(broad)
     at_peak = ((frame.integration == feature.peak_pixel[0])
                & (frame.slit_pixel == feature.peak_pixel[1]))
-    level = np.rint(log_scaled(np.array([EXCESS_VIEW_NIGHT_R]), min_r=0.1, max_r=400.0) * 254) + 1
-    night_colour = colour_table(cv2.COLORMAP_INFERNO)[int(level[0])]
+    night_colour = flat_night_colour(frame)
     assert at_peak.any()
     left_out = excess_view(broad, frame, excess, record, PipelineOptions())
     assert (left_out[at_peak] == night_colour).all()

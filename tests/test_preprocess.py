@@ -8,10 +8,11 @@ import pytest
 
 from marsaurora.emus import read_l2b
 from marsaurora.classify.excess import excess_map
-from marsaurora.preprocess import (DISK_CENTRE_PX, DISK_RADIUS_PX, EXCESS_VIEW_NIGHT_R, HEIGHT_PX,
-                                   NO_SOURCE, WIDTH_PX, colour_table, log_scaled,
-                                   render_excess_heatmap, render_heatmap)
+from marsaurora.preprocess import (DISK_CENTRE_PX, DISK_RADIUS_PX, HEIGHT_PX, NO_SOURCE,
+                                   WIDTH_PX, log_scaled, render_excess_heatmap, render_heatmap)
 from marsaurora.synth.generate import read_truth
+
+from helpers import flat_night_colour
 
 
 
@@ -141,9 +142,8 @@ def test_the_excess_view_draws_the_searched_night_flat_and_the_rest_as_it_is(aur
     elsewhere = surrounded(~searched & np.isfinite(observation.brightness_r))
     assert elsewhere.any()
     np.testing.assert_array_equal(view.rgb[elsewhere], heatmap.rgb[elsewhere])
-    level = np.rint(log_scaled(np.array([EXCESS_VIEW_NIGHT_R]), min_r=0.1, max_r=400.0) * 254) + 1
     night = surrounded(searched & (bump == 0))
     assert night.sum() > 1000
-    assert (view.rgb[night] == colour_table(cv2.COLORMAP_INFERNO)[int(level[0])]).all()
+    assert (view.rgb[night] == flat_night_colour(heatmap)).all()
     at_bump = shown & (view.integration == row) & (view.slit_pixel == col)
     assert at_bump.any() and (view.rgb[at_bump].sum(axis=1) > view.rgb[night][0].sum()).all()
