@@ -184,16 +184,15 @@ def excess_view(observation: Observation, frame: HeatmapFrame, excess: ExcessMap
                 record: ObservationRecord, options: PipelineOptions) -> np.ndarray | None:
     """The scan's excess over a uniform night as the network's second picture
     (:func:`~marsaurora.preprocess.render_excess_heatmap`) on the heatmap's ``frame``, RGB;
-    None where it is not drawn:
-    with the paper screen (its detector decides alone) or no detector, with
-    ``options.excess_view`` off, and where no box can change what is found
-    (:func:`box_can_decide`). A broad excess a fraction of its glow
+    None where it is not drawn: without a detector or an excess map (the paper screen measures
+    none, and its detector decides alone), with ``options.excess_view`` off, and where no box
+    can change what is found (:func:`box_can_decide`). A broad excess a fraction of its glow
     (:meth:`~marsaurora.fusion.FusionParams.broad_and_faint`) is drawn as the uniform night:
     the picture hides the glow that would tell it from an aurora, so only the heatmap's box can
     make it one. Part of the classify step, whose excess it shows: the event chain carries it
     to detect as a PNG."""
-    if (options.screen == "paper" or options.detector is None or excess is None
-            or not options.excess_view or not box_can_decide(record.candidates, options.fusion)):
+    if (options.detector is None or excess is None or not options.excess_view
+            or not box_can_decide(record.candidates, options.fusion)):
         return None
     with timed(record.timings_ms, "classify"):
         faint = [feature.label for feature in excess.features if options.fusion.broad_and_faint(
