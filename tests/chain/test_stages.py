@@ -22,10 +22,16 @@ from helpers import without_timings
 
 @pytest.fixture()
 def context(s3_server, monkeypatch) -> StageContext:
+    return _context(s3_server, monkeypatch)
+
+
+def _context(s3_server, monkeypatch, **settings) -> StageContext:
+    """Every stage's context on a bucket of its own, with ``settings`` beside the S3 ones."""
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
-    settings = Settings(s3_endpoint=s3_server, s3_bucket=f"b-{uuid.uuid4().hex[:12]}")
-    stage_context = StageContext.from_settings(settings, "detect")
+    stage_context = StageContext.from_settings(
+        Settings(s3_endpoint=s3_server, s3_bucket=f"b-{uuid.uuid4().hex[:12]}", **settings),
+        "detect")
     stage_context.storage.ensure_bucket()
     return stage_context
 
@@ -435,13 +441,8 @@ def test_where_a_box_can_decide_classify_carries_the_excess_view_to_detect(
     """With every candidate under the screen-only bars, classify draws the excess view and
     stores it under the key derived from the input; detect reads it from there (and refuses
     any other key), and the record is the embedded pipeline's. Switched off, none is drawn."""
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
     undecided = {"screen_only_significance": 1e6, "clean_night_screen_only_significance": 1e6}
-    settings = Settings(s3_endpoint=s3_server, s3_bucket=f"b-{uuid.uuid4().hex[:12]}",
-                        **undecided)
-    context = StageContext.from_settings(settings, "detect")
-    context.storage.ensure_bucket()
+    context = _context(s3_server, monkeypatch, **undecided)
     ready = run_stage("preprocess", _upload(context, aurora_file), context).event
     found = run_stage("classify", ready, context).event
     view = found.get_data()["excess_view"]
@@ -464,5 +465,6 @@ def test_where_a_box_can_decide_classify_carries_the_excess_view_to_detect(
     forged = run_stage("detect", _keyed(found, data, context), context)
     assert forged.status == 400 and "not the one derived" in forged.message
 
-    off = StageContext.from_settings(replace(settings, detect_excess_view="off"), "detect")
+    off = replace(context, options=PipelineOptions.from_settings(
+        Settings(detect_excess_view="off", **undecided)))
     assert "excess_view" not in run_stage("classify", ready, off).event.get_data()
