@@ -74,6 +74,36 @@ def test_a_patch_cluster_in_one_box_is_one_row_and_a_strong_spot_outside_it_anot
     assert row["lon_max_deg"] - row["lon_min_deg"] > max(lon_span), "the row spans every blob"
 
 
+def test_an_arc_and_a_patch_whose_halo_touches_it_are_one_aurora_and_two_rows():
+    """The patch's faint halo reaches the arc 1,300 km away, so the excess map holds them as
+    one connected feature and fusion as one aurora; the catalogue gives each its own row, with
+    the box that lies on it, where one row between them lay on neither."""
+    rows, cols = np.mgrid[0:SHAPE[0], 0:SHAPE[1]]
+    patch = spot(40.0, (40, 64), sigma_px=4.0) + 10.0 * np.exp(
+        -np.hypot(rows - 40, cols - 64) / 18.0)
+    curve = 78 + ((cols - 64) / 12.0) ** 2
+    arc = np.where((np.abs(rows - curve) <= 1) & (cols >= 20) & (cols < 110), 30.0, 0.0)
+    observation = night_scan(0.5, 2, extra_r=patch + arc)
+    excess = excess_map(observation, PARAMS.excess)
+    assert excess.labels[40, 64] == excess.labels[78, 64] > 0, "one connected feature"
+    heatmap = render_heatmap(observation)
+    boxes = [box(heatmap, (32, 48), (56, 72)), box(heatmap, (82, 87), (20, 109), 0.4)]
+    fusion, (detections, flagged), _ = run(observation, boxes)
+    assert len(fusion.auroras) == 1 and not flagged
+    patch_row, arc_row = detections
+    arc_rows, arc_cols = np.nonzero(arc)
+    for row, (lat, lon), confidence in (
+            (patch_row, (observation.lat_deg[40, 64], observation.lon_deg[40, 64]), 0.6),
+            (arc_row, (observation.lat_deg[arc_rows, arc_cols].mean(),
+                       observation.lon_deg[arc_rows, arc_cols].mean()), 0.4)):
+        assert row["lat_deg"] == pytest.approx(lat, abs=1.0)
+        assert row["lon_deg"] == pytest.approx(lon, abs=1.0)
+        assert row["n_boxes"] == 1 and row["confidence"] == confidence
+        assert row["decided_by"] == "both"
+    assert arc_row["lon_max_deg"] - arc_row["lon_min_deg"] >= 40, "the arc's row spans it"
+    assert patch_row["lat_max_deg"] < arc_row["lat_min_deg"]
+
+
 def test_a_strong_excess_is_an_aurora_even_when_the_detector_is_silent():
     observation = night_scan(0.5, 2, extra_r=spot(20.0, (60, 64)))
     fusion, (detections, _), _ = run(observation, [])

@@ -31,12 +31,13 @@ from typing import Any
 
 import numpy as np
 
+from marsaurora.classify.cores import distinct_cores
 from marsaurora.classify.features import Feature, FeatureMap
 from marsaurora.classify.physical import bbox_px
 from marsaurora.detect import BOX_DECIMALS, Detection
 from marsaurora.emus import Observation
-from marsaurora.fusion import Fusion, FusedAurora, box_pixels
-from marsaurora.mars import MARS_RADIUS_KM
+from marsaurora.fusion import Fusion, FusedAurora, box_pixels, union_box
+from marsaurora.mars import MARS_RADIUS_KM, unit_vectors
 from marsaurora.mars_time import solar_longitude_deg, sun_distance_au
 from marsaurora.preprocess import Heatmap
 
@@ -116,7 +117,11 @@ def locate_feature(observation: Observation, excess: FeatureMap,
                    *features: Feature) -> AuroraLocation:
     """Map features of the excess map (one aurora's) onto Mars, against the excess map's own
     background."""
-    integ, slit = excess.pixels(*features)
+    return _locate_pixels(observation, excess, *excess.pixels(*features))
+
+
+def _locate_pixels(observation: Observation, excess: FeatureMap, integ: np.ndarray,
+                   slit: np.ndarray) -> AuroraLocation:
     if integ.size == 0:
         return _nowhere()
     background = (observation.brightness_r[integ, slit].astype(np.float64)
@@ -144,7 +149,7 @@ def _locate(observation: Observation, integ: np.ndarray, slit: np.ndarray, exces
     if weights.sum() <= 0:
         weights = emitting.astype(float)
     lat, lon = observation.lat_deg[integ, slit], observation.lon_deg[integ, slit]
-    vectors = _unit_vectors(lat, lon)
+    vectors = unit_vectors(lat, lon)
     centroid = (weights[:, None] * vectors).sum(axis=0)
     centroid /= np.linalg.norm(centroid)
     nearest = int(np.argmax(vectors @ centroid))
@@ -197,29 +202,76 @@ def _longitude_span(lon_deg: np.ndarray) -> tuple[float, float]:
 
 def catalog_auroras(observation: Observation, heatmap: Heatmap, excess: FeatureMap,
                     fusion: Fusion) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The record's ``detections`` (one per aurora) and ``flagged`` boxes, located on Mars."""
-    detections = [_aurora_record(observation, heatmap, excess, aurora)
-                  for aurora in fusion.auroras]
+    """The record's ``detections`` (one per aurora, one per distinct core of a feature that
+    holds several) and ``flagged`` boxes, located on Mars."""
+    detections = [record for aurora in fusion.auroras
+                  for record in _aurora_records(observation, heatmap, excess, aurora)]
     flagged = [{**box.to_record(), **locate(observation, heatmap, box).to_record()}
                for box in fusion.flagged]
     return detections, flagged
 
 
-def _aurora_record(observation: Observation, heatmap: Heatmap, excess: FeatureMap,
-                   aurora: FusedAurora) -> dict[str, Any]:
+def _aurora_records(observation: Observation, heatmap: Heatmap, excess: FeatureMap,
+                    aurora: FusedAurora) -> list[dict[str, Any]]:
+    """One record per distinct core of the aurora's features
+    (:func:`~marsaurora.classify.cores.distinct_cores`), each with the boxes that lie mostly on
+    it; the rows of one split aurora share its decision (``decided_by``, ``significance``)."""
     feature = aurora.feature
-    if feature is not None:
-        where = locate_feature(observation, excess, *aurora.features)
-    else:
-        where = locate(observation, heatmap, aurora.boxes[0])
-    box = aurora.box_px
-    if box is None and feature is not None:
-        box = bbox_px(heatmap, feature.integration_range, feature.slit_pixel_range)
-    confidence = aurora.confidence
+    if feature is None:
+        return [_record(aurora, aurora.boxes, aurora.box_px,
+                        locate(observation, heatmap, aurora.boxes[0]))]
+    integ, slit = excess.pixels(*aurora.features)
+    parts = _core_parts(observation, excess, integ, slit)
+    if parts.max() <= 1:
+        box = aurora.box_px or bbox_px(heatmap, feature.integration_range,
+                                       feature.slit_pixel_range)
+        return [_record(aurora, aurora.boxes, box, locate_feature(observation, excess,
+                                                                  *aurora.features))]
+    boxes_of = _boxes_by_part(heatmap, aurora.boxes, parts)
+    records = []
+    for part in range(1, int(parts.max()) + 1):
+        at = parts[integ, slit] == part
+        boxes = boxes_of.get(part, ())
+        box = (union_box(boxes) if boxes else
+               bbox_px(heatmap, (int(integ[at].min()), int(integ[at].max())),
+                       (int(slit[at].min()), int(slit[at].max()))))
+        records.append(_record(aurora, boxes, box,
+                               _locate_pixels(observation, excess, integ[at], slit[at])))
+    return records
+
+
+def _core_parts(observation: Observation, excess: FeatureMap, integ: np.ndarray,
+                slit: np.ndarray) -> np.ndarray:
+    """The scan's pixels numbered by the distinct core they belong to; 0 off the aurora."""
+    mask = np.zeros(excess.labels.shape, bool)
+    mask[integ, slit] = True
+    background = observation.brightness_r.astype(np.float64) - excess.excess_r
+    return distinct_cores(excess.excess_r, mask, observation.brightness_err_r, background,
+                          observation.lat_deg, observation.lon_deg)
+
+
+def _boxes_by_part(heatmap: Heatmap, boxes: tuple[Detection, ...],
+                   parts: np.ndarray) -> dict[int, tuple[Detection, ...]]:
+    """Each box given to the part most of its aurora pixels lie on (the first part when none
+    lies under it)."""
+    given: dict[int, tuple[Detection, ...]] = {}
+    for box in boxes:
+        integ, slit = box_pixels(heatmap, box.box_px)
+        under = parts[integ, slit]
+        under = under[under > 0]
+        part = int(np.bincount(under).argmax()) if under.size else 1
+        given[part] = given.get(part, ()) + (box,)
+    return given
+
+
+def _record(aurora: FusedAurora, boxes: tuple[Detection, ...],
+            box: tuple[float, float, float, float], where: AuroraLocation) -> dict[str, Any]:
+    confidence = max((b.confidence for b in boxes), default=None)
+    feature = aurora.feature
     return {"label": "aurora", "decided_by": aurora.decided_by,
             "confidence": None if confidence is None else round(confidence, 4),
             "significance": None if feature is None else round(feature.significance, 2),
-            "n_boxes": len(aurora.boxes),
+            "n_boxes": len(boxes),
             "box_px": [round(float(v), BOX_DECIMALS) for v in box],
             **where.to_record()}
 
@@ -243,11 +295,6 @@ def _night_background(observation: Observation, integ: np.ndarray, slit: np.ndar
     return float(np.nanpercentile(inside, 25))
 
 
-def _unit_vectors(lat_deg: np.ndarray, lon_deg: np.ndarray) -> np.ndarray:
-    lat, lon = np.radians(lat_deg), np.radians(lon_deg)
-    return np.stack([np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)], axis=-1)
-
-
 def _footprint_areas_km2(observation: Observation, integ: np.ndarray, slit: np.ndarray) -> float:
     """Summed surface area of pixel footprints (quadrilaterals of their four corners).
 
@@ -258,7 +305,7 @@ def _footprint_areas_km2(observation: Observation, integ: np.ndarray, slit: np.n
     """
     if integ.size == 0:
         return 0.0
-    corners = _unit_vectors(observation.lat_corners_deg[:, integ, slit],
+    corners = unit_vectors(observation.lat_corners_deg[:, integ, slit],
                             observation.lon_corners_deg[:, integ, slit]) * MARS_RADIUS_KM
     a, b, c, d = corners
     pairings = ((a - c, b - d), (a - b, c - d), (a - d, b - c))

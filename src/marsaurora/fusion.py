@@ -135,10 +135,7 @@ class FusedAurora:
     @property
     def box_px(self) -> tuple[float, float, float, float] | None:
         """The union of the merged boxes; None when the detector drew none."""
-        if not self.boxes:
-            return None
-        x0, y0, x1, y1 = zip(*(box.box_px for box in self.boxes), strict=True)
-        return (min(x0), min(y0), max(x1), max(y1))
+        return union_box(self.boxes) if self.boxes else None
 
 
 @dataclass(frozen=True)
@@ -271,6 +268,12 @@ def dominant_feature(excess: FeatureMap, integ: np.ndarray, slit: np.ndarray) ->
     weight = np.clip(excess.excess_r[integ, slit][inside], 0.0, None) + 1e-9
     totals = np.bincount(labels[inside], weights=weight)
     return int(np.argmax(totals))
+
+
+def union_box(boxes: Sequence[Detection]) -> tuple[float, float, float, float]:
+    """The smallest heatmap box holding every one of ``boxes`` (at least one)."""
+    x0, y0, x1, y1 = zip(*(box.box_px for box in boxes), strict=True)
+    return (min(x0), min(y0), max(x1), max(y1))
 
 
 def box_pixels(heatmap: Heatmap, box_px: tuple[float, float, float, float]
