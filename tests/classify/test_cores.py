@@ -69,6 +69,19 @@ def test_a_long_arc_dimmer_in_its_middle_than_the_saddle_rule_is_one_part():
     assert _split(excess).max() == 1
 
 
+def test_a_long_arc_that_all_but_fades_in_its_middle_is_still_one_part():
+    """Its two bright halves are deep-sagged cores far apart, each a piece of a thin arc: an
+    arc that dims where it crosses between rows of pixels is one aurora."""
+    brightness = 30.0 - 29.0 * np.exp(-((np.arange(SHAPE[1]) - 64) ** 2) / (2 * 6.0**2))
+    excess = np.zeros(SHAPE)
+    for col in range(4, 124):
+        row = 40 + col // 4
+        excess[row:row + 2, col] = brightness[col]
+    assert brightness[64] < SADDLE_FRACTION * brightness[4]
+    assert 100 * KM_PER_PX > MIN_SEPARATION_KM
+    assert _split(excess).max() == 1
+
+
 def test_a_faint_lump_of_glow_beside_an_aurora_is_no_core_of_its_own():
     """A broad lump a fifth over its background, at 1 R over 5 R of glow, holds tens of sigma
     at these errors; what it lacks is the contrast of an aurora."""

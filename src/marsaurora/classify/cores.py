@@ -16,8 +16,12 @@ A core is kept apart from a brighter one only when all three hold:
   it, over at least :data:`CORE_MIN_PX` pixels (a lump of glow misfit is a
   fraction of its glow);
 - its part lies :data:`MIN_SEPARATION_KM` or more from every other part:
-  the lumps of one patch cluster and the bright stretches of one arc are
-  deep-sagged cores too, and stay one row.
+  the lumps of one patch cluster are deep-sagged cores too, and stay one
+  row;
+- it is not one more piece of a thin arc beside another
+  (:func:`~marsaurora.classify.joining.long_and_thin`): a long arc that
+  dims where it runs between rows of pixels or away from the limb is one
+  aurora however deep the dip.
 
 It is a watershed over a ladder of excess levels: going down the ladder,
 every region that appears holds a new core; where regions meet, the
@@ -32,6 +36,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from marsaurora.classify.joining import long_and_thin
 from marsaurora.mars import MARS_RADIUS_KM, unit_vectors
 
 SADDLE_FRACTION = 0.25
@@ -75,6 +80,9 @@ def distinct_cores(excess_r: np.ndarray, mask: np.ndarray, error_r: np.ndarray,
     rows, cols = np.nonzero(mask)
     if rows.size == 0:
         return parts
+    if _span_km(lat_deg[rows, cols], lon_deg[rows, cols]) < MIN_SEPARATION_KM:
+        parts[rows, cols] = 1
+        return parts
     window = (slice(max(rows.min() - 1, 0), rows.max() + 2),
               slice(max(cols.min() - 1, 0), cols.max() + 2))
     inside = mask[window]
@@ -85,8 +93,21 @@ def distinct_cores(excess_r: np.ndarray, mask: np.ndarray, error_r: np.ndarray,
     local = np.where(inside, 1, 0).astype(np.int32)
     for number, core in enumerate(sorted(apart, key=lambda core: -peaks[core]), start=2):
         local[identity == core] = number
-    parts[window] = _far_apart(local, excess, lat_deg[window], lon_deg[window])
+    parts[window] = _arcs_whole(_far_apart(local, excess, lat_deg[window], lon_deg[window]))
     return parts
+
+
+def _span_km(lat_deg: np.ndarray, lon_deg: np.ndarray) -> float:
+    """At least the largest distance between two of the points: twice the largest from their
+    mean direction. No two parts of a feature under :data:`MIN_SEPARATION_KM` across can be
+    that far apart, so most features need no watershed."""
+    vectors = unit_vectors(lat_deg, lon_deg)
+    vectors = vectors[np.isfinite(vectors).all(axis=1)]
+    if len(vectors) == 0:
+        return 0.0
+    mean = vectors.mean(axis=0)
+    mean /= max(float(np.linalg.norm(mean)), 1e-12)
+    return 2 * MARS_RADIUS_KM * float(np.arccos(np.clip(vectors @ mean, -1, 1)).max())
 
 
 def _watershed(smoothed: np.ndarray, inside: np.ndarray, excess: np.ndarray, error: np.ndarray,
@@ -162,6 +183,18 @@ def _far_apart(parts: np.ndarray, excess: np.ndarray, lat_deg: np.ndarray,
     renumber = np.zeros(int(parts.max()) + 1, np.int32)
     renumber[sorted(centroids)] = np.arange(1, len(centroids) + 1)
     return renumber[parts]
+
+
+def _arcs_whole(parts: np.ndarray) -> np.ndarray:
+    """``parts`` with every piece of a thin arc merged into the brightest such piece,
+    renumbered 1, 2, ... in order."""
+    count = int(parts.max()) + 1
+    pieces = long_and_thin(parts, count)
+    if pieces.size < 2:
+        return parts
+    merged = np.arange(count)
+    merged[pieces] = pieces[0]
+    return np.unique(merged, return_inverse=True)[1].reshape(count).astype(np.int32)[parts]
 
 
 def _grow(identity: np.ndarray, region: np.ndarray) -> None:

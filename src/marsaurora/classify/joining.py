@@ -61,6 +61,12 @@ def joined_along_arcs(labels: np.ndarray, count: int) -> np.ndarray:
     return np.unique(roots, return_inverse=True)[1].reshape(count)
 
 
+def long_and_thin(labels: np.ndarray, count: int) -> np.ndarray:
+    """The labels of ``labels`` (1 to ``count - 1``) that are long and thin enough to be pieces
+    of an arc, in increasing order."""
+    return _Lines.of(labels, count).index
+
+
 def _root(parent: np.ndarray, label: int) -> int:
     """The label ``label`` is joined to, halving the path there as it goes (union-find)."""
     while parent[label] != label:
