@@ -4,6 +4,8 @@ An aurora reaches the catalogue as a feature of the excess map (the
 connected pixels brighter than their background, see
 :mod:`marsaurora.classify.excess`) with the detector boxes merged onto it,
 or, with the paper screen and no feature under it, as a detector box alone.
+A feature holding auroras far apart whose faint edges touch gives each its
+own row (:mod:`marsaurora.classify.cores`), each with the boxes lying on it.
 Either way it selects real measurements with their latitude, longitude,
 angles and brightness. The aurora's position is the excess-weighted centroid
 on the sphere of all its pixels (a feature's) or of its emitting ones (a bare
