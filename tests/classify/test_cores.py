@@ -97,6 +97,7 @@ def test_a_core_the_noise_explains_is_no_core_of_its_own():
     excess = _blob(40.0, (60, 20), 4.0) + _blob(1.0, (60, 100), 3.0) + _blob(0.4, (60, 60), 40.0)
     assert _split(excess, error=np.full(SHAPE, 0.05)).max() == 2
     assert _split(excess, error=np.full(SHAPE, 2.0)).max() == 1
+    assert _split(excess, error=np.full(SHAPE, np.nan)).max() == 1, "no errors, no split"
 
 
 def test_pieces_that_never_touch_stay_with_the_brightest_core():

@@ -44,7 +44,8 @@ SADDLE_FRACTION = 0.25
 fraction of its own peak or lower."""
 CORE_SIGNIFICANCE = 10.0
 """A distinct core's summed excess, in units of the file's random errors summed in quadrature
-over its pixels: the significance at which the screen alone calls an aurora."""
+over its pixels (the significance the screen alone asks of an aurora, by default). A file
+without random errors is never split."""
 CORE_CONTRAST = 0.5
 """A distinct core's summed excess over the background summed under it."""
 CORE_MIN_PX = 4
@@ -132,9 +133,9 @@ def _watershed(smoothed: np.ndarray, inside: np.ndarray, excess: np.ndarray, err
                 continue
             brightest, *others = sorted(present, key=lambda core: -peaks[core])
             for core in others:
-                own = identity == core
                 if core in apart:
                     continue
+                own = identity == core
                 if _distinct(max(level, 0.0) / peaks[core], own, excess, error, background):
                     apart.add(int(core))
                 else:
