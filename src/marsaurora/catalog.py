@@ -308,7 +308,7 @@ def _footprint_areas_km2(observation: Observation, integ: np.ndarray, slit: np.n
     if integ.size == 0:
         return 0.0
     corners = unit_vectors(observation.lat_corners_deg[:, integ, slit],
-                            observation.lon_corners_deg[:, integ, slit]) * MARS_RADIUS_KM
+                           observation.lon_corners_deg[:, integ, slit]) * MARS_RADIUS_KM
     a, b, c, d = corners
     pairings = ((a - c, b - d), (a - b, c - d), (a - d, b - c))
     area = np.max([np.linalg.norm(np.cross(p, q), axis=-1) for p, q in pairings], axis=0) / 2

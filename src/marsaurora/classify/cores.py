@@ -6,7 +6,7 @@ exponential halo reaches an arc along the limb, a spot beside a sinuous
 arc) are one feature, and its one catalogue row lies between them, far
 from both. This module splits such a feature among the cores it holds.
 
-A core is kept apart from a brighter one only when all three hold:
+A core is kept apart from a brighter one only when all of these hold:
 
 - the excess between them sinks to :data:`SADDLE_FRACTION` of its own
   peak or lower (a 3x3 mean within the feature, so one noisy pixel makes
