@@ -5,15 +5,14 @@ import pytest
 
 from marsaurora.emus import read_l2b
 from marsaurora.synth.generate import SynthSpec, generate, read_truth
-from marsaurora.mars import MARS_RADIUS_KM
-from marsaurora.synth.geometry import unit_vector
+from marsaurora.mars import MARS_RADIUS_KM, unit_vectors
 from marsaurora.synth.ranges import OOD, TRAIN
 from marsaurora.synth.scene import AURORA_TYPES, SCENARIOS, make_scene
 
 
 
 def _great_circle_deg(lat1, lon1, lat2, lon2) -> float:
-    a, b = unit_vector(lat1, lon1), unit_vector(lat2, lon2)
+    a, b = unit_vectors(lat1, lon1), unit_vectors(lat2, lon2)
     return float(np.degrees(np.arccos(np.clip(a @ b, -1, 1))))
 
 
@@ -76,7 +75,7 @@ def test_truth_places_each_aurora_where_its_light_falls():
         lat = scene.geometry.lat_deg[:, 0][window]
         lon = scene.geometry.lon_deg[:, 0][window]
         weight = np.where(np.isfinite(lat) & (light >= 0.2 * aurora.pixel_peak_r), light, 0.0)
-        centroid = (weight[..., None] * unit_vector(np.nan_to_num(lat), np.nan_to_num(lon))
+        centroid = (weight[..., None] * unit_vectors(np.nan_to_num(lat), np.nan_to_num(lon))
                     ).sum(axis=(0, 1))
         centroid /= np.linalg.norm(centroid)
         lat_c = np.degrees(np.arcsin(centroid[2]))

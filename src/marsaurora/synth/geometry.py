@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from marsaurora.mars import MARS_RADIUS_KM
+from marsaurora.mars import MARS_RADIUS_KM, unit_vectors
 
 SLIT_FOV_DEG = 10.75
 
@@ -39,19 +39,12 @@ class Viewpoint:
     @property
     def spacecraft_km(self) -> np.ndarray:
         """Spacecraft position, km, Mars-fixed."""
-        return self.sc_distance_km * unit_vector(self.sub_sc_lat_deg, self.sub_sc_lon_deg)
+        return self.sc_distance_km * unit_vectors(self.sub_sc_lat_deg, self.sub_sc_lon_deg)
 
     @property
     def sun_direction(self) -> np.ndarray:
         """Unit vector from Mars towards the Sun."""
-        return unit_vector(self.sub_solar_lat_deg, self.sub_solar_lon_deg)
-
-
-def unit_vector(lat_deg: np.ndarray | float, lon_deg: np.ndarray | float) -> np.ndarray:
-    """Unit vectors (``..., 3``) for planetocentric latitude and east longitude."""
-    lat, lon = np.radians(lat_deg), np.radians(lon_deg)
-    return np.stack([np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)],
-                    axis=-1)
+        return unit_vectors(self.sub_solar_lat_deg, self.sub_solar_lon_deg)
 
 
 def angular_radius_deg(sc_distance_km: float) -> float:

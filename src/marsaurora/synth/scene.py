@@ -23,9 +23,10 @@ from typing import Any
 import cv2
 import numpy as np
 
+from marsaurora.mars import unit_vectors
 from marsaurora.synth import aurora as shapes
 from marsaurora.synth.geometry import (ScanGeometry, Viewpoint, angular_radius_deg,
-                                       scan_geometry, unit_vector)
+                                       scan_geometry)
 from marsaurora.synth.ranges import TRAIN, SceneRanges
 
 SCENARIOS = ("aurora", "quiet_night", "dayside", "crescent")
@@ -192,7 +193,7 @@ def _render(rng: np.random.Generator, scenario: str, view: Viewpoint,
 
     night_level = float(np.exp(rng.uniform(*np.log(ranges.night_background_r))))
     normal = _unit(centre["surface_km"])
-    pattern_axis = unit_vector(rng.uniform(-90, 90), rng.uniform(0, 360))
+    pattern_axis = unit_vectors(rng.uniform(-90, 90), rng.uniform(0, 360))
     ripple = 1.0 + rng.uniform(*ranges.night_ripple) * np.sin(
         rng.uniform(1.5, 4.0) * np.nan_to_num(normal @ pattern_axis) + rng.uniform(0, 2 * np.pi))
     night_slant = np.minimum(secant ** rng.uniform(*ranges.night_limb_power),
