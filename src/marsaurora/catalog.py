@@ -227,8 +227,8 @@ def _aurora_records(observation: Observation, heatmap: Heatmap, excess: FeatureM
     if parts.max() <= 1:
         box = aurora.box_px or bbox_px(heatmap, feature.integration_range,
                                        feature.slit_pixel_range)
-        return [_record(aurora, aurora.boxes, box, locate_feature(observation, excess,
-                                                                  *aurora.features))]
+        return [_record(aurora, aurora.boxes, box,
+                        _locate_pixels(observation, excess, integ, slit))]
     boxes_of = _boxes_by_part(heatmap, aurora.boxes, parts)
     records = []
     for part in range(1, int(parts.max()) + 1):
