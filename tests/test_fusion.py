@@ -74,15 +74,21 @@ def test_a_patch_cluster_in_one_box_is_one_row_and_a_strong_spot_outside_it_anot
     assert row["lon_max_deg"] - row["lon_min_deg"] > max(lon_span), "the row spans every blob"
 
 
-def test_an_arc_and_a_patch_whose_halo_touches_it_are_one_aurora_and_two_rows():
-    """The patch's faint halo reaches the arc 1,300 km away, so the excess map holds them as
-    one connected feature and fusion as one aurora; the catalogue gives each its own row, with
-    the box that lies on it, where one row between them lay on neither."""
+def _patch_whose_halo_touches_an_arc() -> tuple[np.ndarray, np.ndarray]:
+    """A 40 R patch whose halo reaches a 30 R arc 1,300 km away: the patch and the arc, R."""
     rows, cols = np.mgrid[0:SHAPE[0], 0:SHAPE[1]]
     patch = spot(40.0, (40, 64), sigma_px=4.0) + 10.0 * np.exp(
         -np.hypot(rows - 40, cols - 64) / 18.0)
     curve = 78 + ((cols - 64) / 12.0) ** 2
     arc = np.where((np.abs(rows - curve) <= 1) & (cols >= 20) & (cols < 110), 30.0, 0.0)
+    return patch, arc
+
+
+def test_an_arc_and_a_patch_whose_halo_touches_it_are_one_aurora_and_two_rows():
+    """The patch's faint halo reaches the arc, so the excess map holds them as one connected
+    feature and fusion as one aurora; the catalogue gives each its own row, with the box that
+    lies on it, where one row between them lay on neither."""
+    patch, arc = _patch_whose_halo_touches_an_arc()
     observation = night_scan(0.5, 2, extra_r=patch + arc)
     excess = excess_map(observation, PARAMS.excess)
     assert excess.labels[40, 64] == excess.labels[78, 64] > 0, "one connected feature"
@@ -102,6 +108,21 @@ def test_an_arc_and_a_patch_whose_halo_touches_it_are_one_aurora_and_two_rows():
         assert row["decided_by"] == "both"
     assert arc_row["lon_max_deg"] - arc_row["lon_min_deg"] >= 40, "the arc's row spans it"
     assert patch_row["lat_max_deg"] < arc_row["lat_min_deg"]
+
+
+def test_a_row_of_a_split_aurora_without_a_box_of_its_own_is_decided_by_the_screen():
+    """Only the patch is boxed: its row is seen by both, the arc's row by the screen alone (it
+    holds its own excess, no box), not by a detector that drew nothing on it."""
+    patch, arc = _patch_whose_halo_touches_an_arc()
+    observation = night_scan(0.5, 2, extra_r=patch + arc)
+    heatmap = render_heatmap(observation)
+    fusion, (detections, _), _ = run(observation, [box(heatmap, (32, 48), (56, 72))])
+    assert len(fusion.auroras) == 1 and fusion.auroras[0].decided_by == "both"
+    patch_row, arc_row = detections
+    assert (patch_row["decided_by"], patch_row["n_boxes"], patch_row["confidence"]) == (
+        "both", 1, 0.6)
+    assert (arc_row["decided_by"], arc_row["n_boxes"], arc_row["confidence"]) == (
+        "screen", 0, None)
 
 
 def test_a_strong_excess_is_an_aurora_even_when_the_detector_is_silent():

@@ -217,17 +217,20 @@ def _aurora_records(observation: Observation, heatmap: Heatmap, excess: FeatureM
                     aurora: FusedAurora) -> list[dict[str, Any]]:
     """One record per distinct core of the aurora's features
     (:func:`~marsaurora.classify.cores.distinct_cores`), each with the boxes that lie mostly on
-    it; the rows of one split aurora share its decision (``decided_by``, ``significance``)."""
+    it. The rows of one split aurora share its ``significance``; a row without a box of its own
+    is ``decided_by: screen``, since each core holds
+    :data:`~marsaurora.classify.cores.CORE_SIGNIFICANCE` over the file's errors, and the others
+    keep the aurora's decision."""
     feature = aurora.feature
     if feature is None:
-        return [_record(aurora, aurora.boxes, aurora.box_px,
+        return [_record(aurora, aurora.decided_by, aurora.boxes, aurora.box_px,
                         locate(observation, heatmap, aurora.boxes[0]))]
     integ, slit = excess.pixels(*aurora.features)
     parts = _core_parts(observation, excess, integ, slit)
     if parts.max() <= 1:
         box = aurora.box_px or bbox_px(heatmap, feature.integration_range,
                                        feature.slit_pixel_range)
-        return [_record(aurora, aurora.boxes, box,
+        return [_record(aurora, aurora.decided_by, aurora.boxes, box,
                         _locate_pixels(observation, excess, integ, slit))]
     boxes_of = _boxes_by_part(heatmap, aurora.boxes, parts)
     records = []
@@ -237,7 +240,7 @@ def _aurora_records(observation: Observation, heatmap: Heatmap, excess: FeatureM
         box = (union_box(boxes) if boxes else
                bbox_px(heatmap, (int(integ[at].min()), int(integ[at].max())),
                        (int(slit[at].min()), int(slit[at].max()))))
-        records.append(_record(aurora, boxes, box,
+        records.append(_record(aurora, aurora.decided_by if boxes else "screen", boxes, box,
                                _locate_pixels(observation, excess, integ[at], slit[at])))
     return records
 
@@ -266,11 +269,11 @@ def _boxes_by_part(heatmap: Heatmap, boxes: tuple[Detection, ...],
     return given
 
 
-def _record(aurora: FusedAurora, boxes: tuple[Detection, ...],
+def _record(aurora: FusedAurora, decided_by: str, boxes: tuple[Detection, ...],
             box: tuple[float, float, float, float], where: AuroraLocation) -> dict[str, Any]:
     confidence = max((b.confidence for b in boxes), default=None)
     feature = aurora.feature
-    return {"label": "aurora", "decided_by": aurora.decided_by,
+    return {"label": "aurora", "decided_by": decided_by,
             "confidence": None if confidence is None else round(confidence, 4),
             "significance": None if feature is None else round(feature.significance, 2),
             "n_boxes": len(boxes),
