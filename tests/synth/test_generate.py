@@ -5,15 +5,11 @@ import pytest
 
 from marsaurora.emus import read_l2b
 from marsaurora.synth.generate import SynthSpec, generate, read_truth
+from marsaurora.evaluate import separation_deg
 from marsaurora.mars import MARS_RADIUS_KM, unit_vectors
 from marsaurora.synth.ranges import OOD, TRAIN
 from marsaurora.synth.scene import AURORA_TYPES, SCENARIOS, make_scene
 
-
-
-def _great_circle_deg(lat1, lon1, lat2, lon2) -> float:
-    a, b = unit_vectors(lat1, lon1), unit_vectors(lat2, lon2)
-    return float(np.degrees(np.arccos(np.clip(a @ b, -1, 1))))
 
 
 def test_every_file_reopens_with_its_truth(mixed_set):
@@ -49,7 +45,7 @@ def test_injected_auroras_are_where_truth_says(scenario_sets):
             assert np.nanmean(window) > (record["night_background_r"]
                                          + 0.3 * aurora["pixel_peak_r"])
             if aurora["type"] != "arc":
-                distance = _great_circle_deg(aurora["lat_deg"], aurora["lon_deg"],
+                distance = separation_deg(aurora["lat_deg"], aurora["lon_deg"],
                                              observation.lat_deg[row, col],
                                              observation.lon_deg[row, col])
                 assert distance * np.radians(1) * MARS_RADIUS_KM < 600
@@ -80,7 +76,7 @@ def test_truth_places_each_aurora_where_its_light_falls():
         centroid /= np.linalg.norm(centroid)
         lat_c = np.degrees(np.arcsin(centroid[2]))
         lon_c = np.degrees(np.arctan2(centroid[1], centroid[0])) % 360
-        offsets.append(_great_circle_deg(aurora.lat_deg, aurora.lon_deg, lat_c, lon_c))
+        offsets.append(separation_deg(aurora.lat_deg, aurora.lon_deg, lat_c, lon_c))
     assert max(offsets) < 1.0, sorted(offsets)
 
 

@@ -29,6 +29,7 @@ import numpy as np
 
 from marsaurora.classify.noise import MIN_BAND_PIXELS, fast_median, poisson_sigma
 from marsaurora.emus import Observation
+from marsaurora.mars import unit_vectors
 
 BACKGROUND_BLOCK_PX = 24
 MIN_BLOCK_FILL = 0.2
@@ -113,9 +114,8 @@ class PlanetBasis:
     @classmethod
     def of(cls, observation: Observation, pixels: np.ndarray) -> "PlanetBasis":
         where = pixels & np.isfinite(observation.lat_deg) & np.isfinite(observation.lon_deg)
-        lat = np.radians(observation.lat_deg[where].astype(np.float64))
-        lon = np.radians(observation.lon_deg[where].astype(np.float64))
-        axes = (np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat))
+        axes = unit_vectors(observation.lat_deg[where].astype(np.float64),
+                            observation.lon_deg[where].astype(np.float64)).T
         powers = [[np.ones_like(axis), axis] for axis in axes]
         for axis, own in zip(axes, powers, strict=True):
             while len(own) <= PLANET_DEGREE:
