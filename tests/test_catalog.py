@@ -94,6 +94,21 @@ def test_each_feature_lands_where_the_aurora_was_put_with_its_extent(scan, auror
         assert where.peak_r > where.background_r and where.area_km2 > 0
 
 
+def test_a_compact_spot_keeps_its_peak_and_a_hot_pixel_beside_it_does_not_claim_it():
+    """A 2 x 2 pixel spot of 30 R: the 3x3 median around any of its pixels is mostly the night
+    around it (it read 0.5 R of excess), the brightest touching pair is the spot's own. A
+    hot pixel of 500 R on its edge has no bright partner of its own brightness."""
+    extra = np.zeros(SHAPE)
+    extra[60:62, 64:66] = 30.0
+    for hot_r in (0.0, 500.0):
+        extra[59, 64] = hot_r
+        observation = night_scan(0.5, 8, extra_r=extra, gain=8.0)
+        excess = excess_map(observation)
+        feature = next(f for f in excess.features if excess.labels[60, 64] == f.label)
+        where = locate_feature(observation, excess, feature)
+        assert where.peak_r - where.background_r == pytest.approx(30.0, rel=0.25), hot_r
+
+
 def test_the_longitude_span_takes_the_short_way_round():
     assert _longitude_span(np.array([10.0, 20.0, 15.0])) == (10.0, 20.0)
     assert _longitude_span(np.array([350.0, 5.0, 355.0, 2.0])) == (350.0, 5.0)

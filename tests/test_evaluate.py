@@ -44,6 +44,31 @@ def test_counts_rates_and_position_error(run):
     assert result.position_error_median_deg == pytest.approx(1.0, abs=1e-6)
 
 
+def test_peak_brightness_is_read_against_the_brightest_injected_pixel(tmp_path):
+    """Each found aurora's nearest row: its excess at the peak over the injected pixel peak;
+    a row twice as bright as injected is outside a factor of 1.5, one at 1.2 inside."""
+    truth = [{"file": "a", "has_aurora": True, "auroras": [
+        {"lat_deg": 0.0, "lon_deg": 0.0, "pixel_peak_r": 10.0},
+        {"lat_deg": 0.0, "lon_deg": 90.0, "pixel_peak_r": 10.0},
+        {"lat_deg": 0.0, "lon_deg": 180.0}]}]
+    rows = [{"lat_deg": 0.5, "lon_deg": 0.0, "peak_r": 13.0, "background_r": 1.0},
+            {"lat_deg": 0.0, "lon_deg": 8.0, "peak_r": 99.0, "background_r": 1.0},
+            {"lat_deg": 0.0, "lon_deg": 90.5, "peak_r": 21.0, "background_r": 1.0},
+            {"lat_deg": 0.0, "lon_deg": 180.0, "peak_r": 5.0, "background_r": 1.0}]
+    records = [{"observation": "a", "status": "aurora", "detections": rows}]
+    result = evaluate(_write(tmp_path / "t.jsonl", truth), _write(tmp_path / "r.jsonl", records))
+    summary = result.peak_over_injected
+    assert summary["rows"] == 2 and summary["median"] == pytest.approx(1.6)
+    assert summary["within"] == 0.5
+    assert "within a factor of 1.5: 0.500" in result.describe()
+    assert result.to_json()["peak_over_injected"]["median"] == 1.6
+
+
+def test_peak_brightness_is_left_out_when_the_truth_has_no_pixel_peak(run):
+    result = evaluate(*run)
+    assert result.peak_over_injected == {} and "injected brightest pixel" not in result.describe()
+
+
 def test_separation_is_a_great_circle_angle():
     assert separation_deg(0, 0, 0, 90) == pytest.approx(90)
     assert separation_deg(89, 0, 89, 180) == pytest.approx(2)

@@ -23,6 +23,10 @@ was lost at the screen (no candidate over it: under the screen's floor) or
 after it (under a candidate that fusion did not call an aurora, or whose row
 lies beyond the match distance). On data from
 another generator these say whether the screen measures what its auroras hold.
+
+Where the truth gives each aurora's brightest injected pixel (``pixel_peak_r``), the
+catalogue's brightness is checked too: each found aurora's nearest row's excess at its peak
+(``peak_r - background_r``) over it.
 """
 
 import json
@@ -56,6 +60,8 @@ REACHABLE_SNR = 5.0
 look, a 5-sigma test misses half of those at 5 and nearly all under 3. The share of auroras
 at this or more, over more than one pixel (:func:`_reachable`), is about the most any
 detector can find without false alarms (``ceiling``)."""
+PEAK_WITHIN_FACTOR = 1.5
+"""A row's peak is counted as right when within this factor of the injected one."""
 BRIGHT_PEAK_R = 5.0
 BRIGHT_MAX_EMISSION_DEG = 80.0
 """Auroras peaking at :data:`BRIGHT_PEAK_R` or more, seen at up to this emission angle: the
@@ -131,6 +137,10 @@ class Evaluation:
     over the truth's signal-to-noise. The truth's ``snr`` sums the aurora's box with all the
     background in it, which a screen's feature leaves out, so a screen that measures what the
     data hold scores 1 or more; far under 1 says it misses light the truth put there."""
+    peak_over_injected: dict[str, float] = field(default_factory=dict)
+    """Over found auroras whose truth gives ``pixel_peak_r``: their nearest row's excess at its
+    peak over that, as ``median``, ``p10``, ``p90``, the share ``within`` a factor of
+    :data:`PEAK_WITHIN_FACTOR`, and how many ``rows``; empty without such auroras."""
     missed_reachable: dict[str, int] = field(default_factory=dict)
     """Reachable auroras (:func:`_reachable`) that no detection found: ``no candidate`` over
     them (lost at the screen's floor), or ``under a candidate`` (which fusion did not call an
@@ -145,6 +155,7 @@ class Evaluation:
         """JSON-ready, rates rounded."""
         plain = {k: round(v, 4) if isinstance(v, float) else v for k, v in asdict(self).items()
                  if k not in ("breakdown", "visible", "bright", "ceiling", "screened_by_snr")}
+        plain["peak_over_injected"] = {k: round(v, 4) for k, v in self.peak_over_injected.items()}
         plain["visible"] = None if self.visible is None else self.visible.to_json()
         plain["bright"] = None if self.bright is None else self.bright.to_json()
         plain["ceiling"] = {kind: tally.to_json() for kind, tally in self.ceiling.items()}
@@ -191,6 +202,13 @@ class Evaluation:
             f"median {rate(self.position_error_median_deg)} deg, "
             f"p90 {rate(self.position_error_p90_deg)} deg; detections per found aurora "
             f"{rate(self.detections_per_found_aurora)}",
+            *([] if not self.peak_over_injected else [
+                f"peak brightness of the nearest row over the injected brightest pixel "
+                f"({self.peak_over_injected['rows']:.0f} auroras): median "
+                f"{rate(self.peak_over_injected['median'])}, p10 "
+                f"{rate(self.peak_over_injected['p10'])}, p90 "
+                f"{rate(self.peak_over_injected['p90'])}; within a factor of "
+                f"{PEAK_WITHIN_FACTOR:g}: {rate(self.peak_over_injected['within'])}"]),
             *([] if not self.rows else [
                 f"catalogue rows {sum(self.rows.values())}: on an aurora "
                 f"{self.rows.get('aurora', 0)}, on a large aurora farther from its centre "
@@ -228,6 +246,7 @@ def evaluate(truth_path: Path, records_path: Path, *, match_deg: float = MATCH_D
     screened_by_snr: dict[str, Tally] = {}
     significance_over_snr: list[float] = []
     missed_reachable = {"no candidate": 0, "under a candidate": 0}
+    peak_ratios: list[float] = []
     for name, expected in truth.items():
         record = records[name]
         errors += record.get("status") == "error"
@@ -259,6 +278,9 @@ def evaluate(truth_path: Path, records_path: Path, *, match_deg: float = MATCH_D
             if found:
                 errors_deg.append(min(distances))
                 rows.append(sum(d <= match_deg for d in distances))
+                ratio = _peak_ratio(aurora, located[int(np.argmin(distances))])
+                if ratio is not None:
+                    peak_ratios.append(ratio)
             if (aurora.get("peak_r", 0.0) >= BRIGHT_PEAK_R
                     and aurora.get("emission_deg", 90.0) <= BRIGHT_MAX_EMISSION_DEG):
                 bright = bright.counted(found)
@@ -298,7 +320,28 @@ def evaluate(truth_path: Path, records_path: Path, *, match_deg: float = MATCH_D
         screened_by_snr=dict(sorted(screened_by_snr.items(), key=lambda item: bin_order(item[0]))),
         significance_over_snr_median=(float(np.median(significance_over_snr))
                                       if significance_over_snr else None),
+        peak_over_injected=_peak_summary(peak_ratios),
         missed_reachable=missed_reachable if screened_by_snr else {})
+
+
+def _peak_ratio(aurora: dict[str, Any], row: dict[str, Any]) -> float | None:
+    """A row's excess at its peak over the aurora's brightest injected pixel; None when either
+    is not given."""
+    injected, peak, background = (aurora.get("pixel_peak_r"), row.get("peak_r"),
+                                  row.get("background_r"))
+    if not all(isinstance(v, int | float) for v in (injected, peak, background)):
+        return None
+    return (peak - background) / injected if injected > 0 else None
+
+
+def _peak_summary(ratios: list[float]) -> dict[str, float]:
+    if not ratios:
+        return {}
+    values = np.asarray(ratios)
+    within = np.abs(np.log(np.clip(values, 1e-9, None))) <= np.log(PEAK_WITHIN_FACTOR)
+    return {"median": float(np.median(values)), "p10": float(np.percentile(values, 10)),
+            "p90": float(np.percentile(values, 90)), "within": float(within.mean()),
+            "rows": float(values.size)}
 
 
 def _reachable(aurora: dict[str, Any]) -> bool:
