@@ -286,12 +286,16 @@ def _record(aurora: FusedAurora, decided_by: str, boxes: tuple[Detection, ...],
             **where.to_record()}
 
 
+def _neighbourhoods(image: np.ndarray, integ: np.ndarray, slit: np.ndarray) -> np.ndarray:
+    """``(9, n)``: the 3x3 neighbourhood of each given pixel of ``image``, NaN off its edge."""
+    padded = np.pad(image.astype(np.float64), 1, constant_values=np.nan)
+    return np.stack([padded[integ + 1 + di, slit + 1 + dp]
+                     for di in (-1, 0, 1) for dp in (-1, 0, 1)])
+
+
 def _median3(image: np.ndarray, integ: np.ndarray, slit: np.ndarray) -> np.ndarray:
     """NaN-aware 3x3 median of ``image`` at the given pixels."""
-    padded = np.pad(image.astype(np.float64), 1, constant_values=np.nan)
-    neighbours = np.stack([padded[integ + 1 + di, slit + 1 + dp]
-                           for di in (-1, 0, 1) for dp in (-1, 0, 1)])
-    return np.nanmedian(neighbours, axis=0)
+    return np.nanmedian(_neighbourhoods(image, integ, slit), axis=0)
 
 
 def _pair_peak(image: np.ndarray, integ: np.ndarray, slit: np.ndarray) -> np.ndarray:
@@ -301,9 +305,7 @@ def _pair_peak(image: np.ndarray, integ: np.ndarray, slit: np.ndarray) -> np.nda
     the background around it: over the injected brightest pixel, rows read 0.97-1.09 at the
     median instead of 0.75-0.85 (docs/screens.md, "How bright the catalogue says an aurora
     is"). NaN where fewer than two neighbours hold data."""
-    padded = np.pad(image.astype(np.float64), 1, constant_values=np.nan)
-    neighbours = np.stack([padded[integ + 1 + di, slit + 1 + dp]
-                           for di in (-1, 0, 1) for dp in (-1, 0, 1)])
+    neighbours = _neighbourhoods(image, integ, slit)
     neighbours = np.where(np.isfinite(neighbours), neighbours, -np.inf)
     second = np.partition(neighbours, -2, axis=0)[-2]
     return np.where(np.isfinite(second), second, np.nan)
