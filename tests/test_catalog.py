@@ -15,6 +15,7 @@ from marsaurora.classify import PhysicalScreenParams
 from marsaurora.classify.excess import excess_map
 from marsaurora.detect import Detection
 from marsaurora.emus import read_l2b
+from marsaurora.evaluate import separation_deg
 from marsaurora.fusion import fuse
 from marsaurora.preprocess import render_heatmap
 from scans import SHAPE, night_scan
@@ -42,18 +43,12 @@ def _truth_detections(scene, heatmap) -> list[Detection]:
             for a in scene.auroras]
 
 
-def _separation_deg(lat1, lon1, lat2, lon2) -> float:
-    a, b = np.radians([lat1, lon1]), np.radians([lat2, lon2])
-    cos = np.sin(a[0]) * np.sin(b[0]) + np.cos(a[0]) * np.cos(b[0]) * np.cos(a[1] - b[1])
-    return float(np.degrees(np.arccos(np.clip(cos, -1, 1))))
-
-
 def test_a_box_around_an_injected_aurora_lands_where_it_was_put(scan, aurora_scene):
     observation, heatmap = scan
     for truth, detection in zip(aurora_scene.auroras,
                                 _truth_detections(aurora_scene, heatmap), strict=True):
         where = locate(observation, heatmap, detection)
-        assert _separation_deg(where.lat_deg, where.lon_deg, truth.lat_deg, truth.lon_deg) < 3.0
+        assert separation_deg(where.lat_deg, where.lon_deg, truth.lat_deg, truth.lon_deg) < 3.0
         assert where.sza_deg > 100 and 0 <= where.local_time_h < 24
         assert 0 <= where.emission_deg < 90
         assert where.area_km2 > 0 and where.n_pixels > 0
@@ -71,7 +66,7 @@ def test_a_hot_pixel_in_the_box_neither_moves_it_nor_claims_the_peak(scan, auror
     spiked = dataclasses.replace(observation, brightness_r=brightness)
     after = locate(spiked, heatmap, detection)
     assert after.peak_r < 1000
-    assert _separation_deg(after.lat_deg, after.lon_deg, before.lat_deg, before.lon_deg) < 0.5
+    assert separation_deg(after.lat_deg, after.lon_deg, before.lat_deg, before.lon_deg) < 0.5
 
 
 def test_a_box_off_the_disk_has_no_position(scan):
@@ -89,7 +84,7 @@ def test_each_feature_lands_where_the_aurora_was_put_with_its_extent(scan, auror
         feature = next(f for f in excess.features
                        if excess.labels[truth.peak_pixel] == f.label)
         where = locate_feature(observation, excess, feature)
-        assert _separation_deg(where.lat_deg, where.lon_deg, truth.lat_deg, truth.lon_deg) < 3.0
+        assert separation_deg(where.lat_deg, where.lon_deg, truth.lat_deg, truth.lon_deg) < 3.0
         assert where.lat_min_deg <= where.lat_deg <= where.lat_max_deg
         assert where.peak_r > where.background_r and where.area_km2 > 0
 
@@ -209,13 +204,13 @@ def test_a_long_arc_brighter_at_one_end_is_placed_by_all_its_light():
     lon = np.arange(SHAPE[1])[None, :] * 0.5 + 0.0 * extra
     light = _unit_sum(lat, lon, extra)
     bright = _unit_sum(lat, lon, np.where(extra >= 30.0, extra, 0.0))
-    assert _separation_deg(*light, *bright) > 4
+    assert separation_deg(*light, *bright) > 4
     for seed in range(3):
         observation = night_scan(0.5, seed, extra_r=extra)
         excess = excess_map(observation)
         where = locate_feature(observation, excess, excess.features[0])
         assert excess.features[0].area_px >= 150, "the whole arc is one feature"
-        assert _separation_deg(where.lat_deg, where.lon_deg, *light) < 1.0
+        assert separation_deg(where.lat_deg, where.lon_deg, *light) < 1.0
 
 
 def _unit_sum(lat: np.ndarray, lon: np.ndarray, weights: np.ndarray) -> tuple[float, float]:
