@@ -141,3 +141,16 @@ def test_odd_and_long_input_names_get_safe_png_names(tmp_path, aurora_file):
     names = sorted(p.name for p in pngs.iterdir())
     assert len(names) == 4, names
     assert all(len(n.encode()) < 200 and n.isprintable() and "\n" not in n for n in names)
+
+
+def test_folders_are_searched_through_for_fits_files_in_any_case(tmp_path):
+    """An archive mirror keeps files under ``<mode>/YYYY/MM/``; some hosts upper-case names."""
+    nested = tmp_path / "l2b" / "os2" / "2022" / "03"
+    nested.mkdir(parents=True)
+    wanted = [nested / "emm_emu_l2b_20220331t212107_0191_os2_sw1of3_r_v01-04.fits.gz",
+              nested / "EMM_EMU_L2B_20220331T212107_0191_OS2_SW2OF3_R_V01-04.FITS.GZ",
+              tmp_path / "plain.fit"]
+    for path in [*wanted, nested / "notes.txt", nested / "truth.jsonl"]:
+        path.write_bytes(b"")
+    (tmp_path / "looks.fits").mkdir()
+    assert discover_inputs([tmp_path]) == sorted(wanted)

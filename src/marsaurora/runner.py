@@ -31,7 +31,8 @@ from marsaurora.record import ObservationRecord
 from marsaurora.resume import RECORDS_FILE
 IN_FLIGHT_PER_WORKER = 2
 """Files handed to each worker ahead of need, so none waits between files."""
-INPUT_PATTERNS = ("*.fits", "*.fits.gz", "*.fit", "*.fit.gz", "*.fts", "*.fts.gz")
+INPUT_SUFFIXES = (".fits", ".fits.gz", ".fit", ".fit.gz", ".fts", ".fts.gz")
+"""What a file found in a folder ends with, in any case (``.FITS.GZ`` too), to be an input."""
 log = logging.getLogger(__name__)
 
 
@@ -62,7 +63,8 @@ class RunSummary:
 
 
 def discover_inputs(inputs: Iterable[str | Path]) -> list[Path]:
-    """Expand folders into their FITS files (recursively); keep files as given.
+    """Expand folders into their FITS files (recursively, whatever the case of their
+    suffix); keep files as given.
 
     A path that does not exist is kept, so that it gets its own error record
     instead of vanishing from the batch.
@@ -71,8 +73,8 @@ def discover_inputs(inputs: Iterable[str | Path]) -> list[Path]:
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            matches = {p for pattern in INPUT_PATTERNS for p in path.rglob(pattern) if p.is_file()}
-            found.extend(sorted(matches))
+            found.extend(sorted(p for p in path.rglob("*")
+                                if p.name.lower().endswith(INPUT_SUFFIXES) and p.is_file()))
         else:
             found.append(path)
     return found
