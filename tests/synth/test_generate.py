@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from marsaurora.emus import read_l2b
-from marsaurora.synth.generate import SynthSpec, generate, read_truth
 from marsaurora.evaluate import separation_deg
+from marsaurora.synth.generate import SynthSpec, generate, read_truth
 from marsaurora.mars import MARS_RADIUS_KM, unit_vectors
 from marsaurora.synth.ranges import OOD, TRAIN
 from marsaurora.synth.scene import AURORA_TYPES, SCENARIOS, make_scene
@@ -46,8 +46,8 @@ def test_injected_auroras_are_where_truth_says(scenario_sets):
                                          + 0.3 * aurora["pixel_peak_r"])
             if aurora["type"] != "arc":
                 distance = separation_deg(aurora["lat_deg"], aurora["lon_deg"],
-                                             observation.lat_deg[row, col],
-                                             observation.lon_deg[row, col])
+                                          observation.lat_deg[row, col],
+                                          observation.lon_deg[row, col])
                 assert distance * np.radians(1) * MARS_RADIUS_KM < 600
             checked += 1
     assert checked >= 12
