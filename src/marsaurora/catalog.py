@@ -113,8 +113,7 @@ def locate(observation: Observation, heatmap: Heatmap, detection: Detection) -> 
         return _nowhere()
     brightness = observation.brightness_r[integ, slit]
     background = _night_background(observation, integ, slit, brightness)
-    return _locate(observation, integ, slit, _median3(observation.brightness_r, integ, slit)
-                   - background, np.full(integ.size, background), EMITTING_SIGMA,
+    return _locate(observation, integ, slit, np.full(integ.size, background), EMITTING_SIGMA,
                    weigh_all=False)
 
 
@@ -131,24 +130,27 @@ def _locate_pixels(observation: Observation, excess: FeatureMap, integ: np.ndarr
         return _nowhere()
     background = (observation.brightness_r[integ, slit].astype(np.float64)
                   - excess.excess_r[integ, slit])
-    smoothed = _median3(observation.brightness_r, integ, slit)
-    return _locate(observation, integ, slit, smoothed - background, background, 0.0,
-                   weigh_all=True)
+    return _locate(observation, integ, slit, background, 0.0, weigh_all=True)
 
 
-def _locate(observation: Observation, integ: np.ndarray, slit: np.ndarray, excess: np.ndarray,
+def _locate(observation: Observation, integ: np.ndarray, slit: np.ndarray,
             background: np.ndarray, min_sigma: float, *, weigh_all: bool) -> AuroraLocation:
-    """Centroid, extent, angles, area and brightness of a set of on-disk pixels; an emitting
-    pixel needs ``min_sigma`` times its random error besides a fifth of the peak excess.
+    """Centroid, extent, angles, area and brightness of a set of on-disk pixels over their
+    ``background``; the excess is the 3x3 median's over it, the peak the touching pair's
+    (:func:`_pair_peak`). An emitting pixel needs ``min_sigma`` times its random error besides
+    a fifth of the peak excess.
     With ``weigh_all`` (a feature's pixels, judged together by the excess map) every pixel's
     positive excess weighs in the centroid, not only the emitting pixels': a long arc's
     stretches under a fifth of its brightest (where it crosses between pixel rows, or away
     from the slant-brightened limb) pulled its row towards its brightest part."""
     brightness = observation.brightness_r[integ, slit]
     error = np.nan_to_num(observation.brightness_err_r[integ, slit], nan=0.0)
-    peak_excess = float(np.nanmax(excess))
-    emitting = (excess >= EMITTING_PEAK_FRACTION * peak_excess) & (excess >= min_sigma * error)
-    if peak_excess <= 0 or not emitting.any():
+    neighbours = _neighbourhoods(observation.brightness_r, integ, slit)
+    excess = np.nanmedian(neighbours, axis=0) - background
+    pair = _pair_peak(neighbours) - background
+    median_peak = float(np.nanmax(excess))
+    emitting = (excess >= EMITTING_PEAK_FRACTION * median_peak) & (excess >= min_sigma * error)
+    if median_peak <= 0 or not emitting.any():
         emitting = excess == np.nanmax(excess)
     weights = np.where(emitting | weigh_all, np.clip(excess, 0, None), 0.0)
     if weights.sum() <= 0:
@@ -159,7 +161,6 @@ def _locate(observation: Observation, integ: np.ndarray, slit: np.ndarray, exces
     centroid /= np.linalg.norm(centroid)
     nearest = int(np.argmax(vectors @ centroid))
     at = (integ[nearest], slit[nearest])
-    pair = _pair_peak(observation.brightness_r, integ, slit) - background
     peak = int(np.nanargmax(pair if np.isfinite(pair).any() else excess))
     peak_excess = float(pair[peak]) if np.isfinite(pair[peak]) else float(excess[peak])
     lon_min, lon_max = _longitude_span(lon)
@@ -293,19 +294,13 @@ def _neighbourhoods(image: np.ndarray, integ: np.ndarray, slit: np.ndarray) -> n
                      for di in (-1, 0, 1) for dp in (-1, 0, 1)])
 
 
-def _median3(image: np.ndarray, integ: np.ndarray, slit: np.ndarray) -> np.ndarray:
-    """NaN-aware 3x3 median of ``image`` at the given pixels."""
-    return np.nanmedian(_neighbourhoods(image, integ, slit), axis=0)
-
-
-def _pair_peak(image: np.ndarray, integ: np.ndarray, slit: np.ndarray) -> np.ndarray:
-    """At the given pixels, the second brightest of each 3x3 neighbourhood (the pixel itself
+def _pair_peak(neighbours: np.ndarray) -> np.ndarray:
+    """The second brightest of each 3x3 neighbourhood (:func:`_neighbourhoods`, the pixel itself
     among them): the brightness two touching pixels both reach. Its maximum over an aurora is
     its peak. A lone hot pixel never reaches it; a compact spot does, where the 3x3 median keeps
     the background around it: over the injected brightest pixel, rows read 0.97-1.09 at the
     median instead of 0.75-0.85 (docs/screens.md, "How bright the catalogue says an aurora
     is"). NaN where fewer than two neighbours hold data."""
-    neighbours = _neighbourhoods(image, integ, slit)
     neighbours = np.where(np.isfinite(neighbours), neighbours, -np.inf)
     second = np.partition(neighbours, -2, axis=0)[-2]
     return np.where(np.isfinite(second), second, np.nan)
