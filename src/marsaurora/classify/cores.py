@@ -37,6 +37,7 @@ import cv2
 import numpy as np
 
 from marsaurora.classify.joining import long_and_thin
+from marsaurora.classify.seeds import mean_over
 from marsaurora.mars import MARS_RADIUS_KM, unit_vectors
 
 SADDLE_FRACTION = 0.25
@@ -88,7 +89,8 @@ def distinct_cores(excess_r: np.ndarray, mask: np.ndarray, error_r: np.ndarray,
               slice(max(cols.min() - 1, 0), cols.max() + 2))
     inside = mask[window]
     excess = np.nan_to_num(excess_r[window].astype(np.float64))
-    identity, peaks, apart = _watershed(_mean_within(excess, inside), inside, excess,
+    smoothed = np.where(inside, mean_over(np.where(inside, excess, 0.0), inside, 3)[0], 0.0)
+    identity, peaks, apart = _watershed(smoothed, inside, excess,
                                         error_r[window].astype(np.float64),
                                         background_r[window].astype(np.float64))
     local = np.where(inside, 1, 0).astype(np.int32)
@@ -210,11 +212,3 @@ def _grow(identity: np.ndarray, region: np.ndarray) -> None:
             return
         identity[reached] = spread[reached].astype(np.int64) - 1
 
-
-def _mean_within(values: np.ndarray, inside: np.ndarray) -> np.ndarray:
-    """3x3 mean of ``values`` over the pixels of ``inside`` only; 0 outside it."""
-    weight = inside.astype(np.float64)
-    total = cv2.boxFilter(values * weight, -1, (3, 3), normalize=False,
-                          borderType=cv2.BORDER_CONSTANT)
-    count = cv2.boxFilter(weight, -1, (3, 3), normalize=False, borderType=cv2.BORDER_CONSTANT)
-    return np.where(inside, total / np.maximum(count, 1), 0.0)

@@ -100,7 +100,7 @@ def seeds_and_grown(brightness: np.ndarray, background: np.ndarray, sigma: np.nd
     returned too: the arc seeds leave them out as well.
     """
     excess, core = _despiked_excess(brightness, background, sigma, searched)
-    smooth, count = _smoothed(excess, searched, 3)
+    smooth, count = mean_over(excess, searched, 3)
     with np.errstate(invalid="ignore", divide="ignore"):
         z = smooth / (sigma / np.sqrt(count))
     seeds = searched & (z >= SEED_Z) & (smooth >= 0.5 * min_excess_r)
@@ -108,7 +108,7 @@ def seeds_and_grown(brightness: np.ndarray, background: np.ndarray, sigma: np.nd
              | seeds)
     found = _found(grown, seeds, excess, sigma)
     wide = searched & clear_view & ~found
-    smooth, count = _smoothed(np.where(wide, excess, 0.0), wide, WIDE_SEED_PX)
+    smooth, count = mean_over(np.where(wide, excess, 0.0), wide, WIDE_SEED_PX)
     with np.errstate(invalid="ignore", divide="ignore"):
         z = smooth / (sigma / np.sqrt(count))
     wide_seeds = wide & (z >= SEED_Z) & (smooth >= 0.5 * min_excess_r) & (excess > 0)
@@ -238,10 +238,10 @@ def _in_bright_group(shape: tuple[int, int], rows: np.ndarray, cols: np.ndarray,
     return bright & (stats[group[rows, cols], cv2.CC_STAT_AREA] >= SPIKE_GROUP_PX)
 
 
-def _smoothed(excess: np.ndarray, searched: np.ndarray,
+def mean_over(excess: np.ndarray, searched: np.ndarray,
               size: int) -> tuple[np.ndarray, np.ndarray]:
-    """``size`` x ``size`` mean of the excess over searched pixels only, and how many were
-    averaged."""
+    """``size`` x ``size`` mean of the excess (zero outside ``searched``) over searched pixels
+    only, and how many were averaged."""
     total = cv2.boxFilter(excess, -1, (size, size), normalize=False,
                           borderType=cv2.BORDER_CONSTANT)
     count = cv2.boxFilter(searched.astype(np.float64), -1, (size, size), normalize=False,
