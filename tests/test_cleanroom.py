@@ -1,0 +1,63 @@
+"""The whole pipeline on scans of scripts/cleanroom_scans.py, a generator that shares no code
+with ``aurora synth``: its files follow the format page's variants (IDL order, centre at
+point 4, 192-pixel slits, look-alike row names), its glow and auroras follow laws of their own.
+"""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from marsaurora.evaluate import evaluate
+from marsaurora.pipeline import PipelineOptions
+from marsaurora.runner import discover_inputs, run_batch
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "cleanroom_scans.py"
+SEED = 60
+"""Ten scans: six with an aurora at SNR 20 or more, four without, every file variant."""
+STRONG_SNR = 20.0
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("cleanroom_scans", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def cleanroom_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cleanroom")
+    truth = _script().generate(folder, 10, SEED, (1.0, 20.0))
+    out = folder / "run"
+    run_batch(discover_inputs([folder]), out, PipelineOptions(), workers=2, progress=False)
+    records = {json.loads(line)["observation"]: json.loads(line)
+               for line in (out / "observations.jsonl").read_text().splitlines()}
+    return folder, truth, records
+
+
+def test_the_set_holds_every_file_variant_the_format_page_names(cleanroom_run):
+    _, truth, _ = cleanroom_run
+    variants = {(line["centre_point"], line["radiance_axes"]) for line in truth}
+    assert variants == {(0, "nint,npix"), (0, "npix,nint"), (4, "nint,npix"), (4, "npix,nint")}
+    assert {line["npix"] for line in truth} == {128, 192}
+
+
+def test_strong_auroras_are_found_and_aurora_free_scans_are_not_called(cleanroom_run):
+    _, truth, records = cleanroom_run
+    strong = [line["file"] for line in truth
+              if any(a["snr"] >= STRONG_SNR for a in line["auroras"])]
+    free = [line["file"] for line in truth if not line["has_aurora"]]
+    assert len(strong) >= 5 and len(free) >= 3
+    assert {name: records[name]["status"] for name in strong} == dict.fromkeys(strong, "aurora")
+    assert {name: records[name]["status"] for name in free} == dict.fromkeys(free, "no_aurora")
+
+
+def test_found_auroras_are_where_and_as_bright_as_the_other_generator_drew_them(cleanroom_run):
+    folder, _, _ = cleanroom_run
+    summary = evaluate(folder / "truth.jsonl", folder / "run" / "observations.jsonl")
+    assert summary.errors == 0
+    assert summary.auroras_matched >= 0.8 * summary.auroras_injected
+    assert summary.position_error_median_deg < 0.5
+    assert 0.67 < summary.peak_over_injected["median"] < 1.5
