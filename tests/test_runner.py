@@ -4,6 +4,8 @@ import json
 import multiprocessing
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 
@@ -64,3 +66,24 @@ def test_a_worker_killed_mid_batch_costs_no_record(tmp_path, mixed_set):
     assert [r["observation"] for r in records] == [p.name for p in paths]
     assert summary.total == len(paths)
     assert all(r["status"] != "error" for r in records), "the files were fine; only a worker died"
+
+
+def test_a_script_without_a_main_guard_is_told_so_not_given_out_of_memory_records(tmp_path,
+                                                                                   mixed_set):
+    """Spawned workers import the calling script; unguarded, each runs the batch again and
+    dies on start-up. Without the start-up check every file was retried alone and recorded as
+    a worker that died, "Out of memory?"."""
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from marsaurora.pipeline import PipelineOptions\n"
+        "from marsaurora.runner import discover_inputs, run_batch\n"
+        "run_batch(discover_inputs([Path(sys.argv[1])])[:3], Path(sys.argv[2]),\n"
+        "          PipelineOptions(detector=None), workers=2, progress=False)\n")
+    done = subprocess.run([sys.executable, str(script), str(mixed_set), str(tmp_path / "out")],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0
+    assert "WorkersCannotStart" in done.stderr and '__name__ == "__main__"' in done.stderr
+    records = (tmp_path / "out" / RECORDS_FILE).read_text()
+    assert "Out of memory" not in records

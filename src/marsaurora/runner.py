@@ -159,6 +159,7 @@ def surviving_map(work: Callable[[Item], Result], items: Sequence[Item], workers
     while pending:
         in_flight: deque[tuple[Item, Future]] = deque()
         with _executor(workers) as executor:
+            _check_started(executor)
             try:
                 while pending or in_flight:
                     while pending and len(in_flight) < workers * IN_FLIGHT_PER_WORKER:
@@ -173,6 +174,29 @@ def surviving_map(work: Callable[[Item], Result], items: Sequence[Item], workers
         for item, future in in_flight:
             finished = future.done() and not future.cancelled() and future.exception() is None
             yield future.result() if finished else _alone(work, item, on_death)
+
+
+class WorkersCannotStart(RuntimeError):
+    """Worker processes die before they can take any work."""
+
+
+def _check_started(executor: ProcessPoolExecutor) -> None:
+    """Raise :class:`WorkersCannotStart` when a fresh pool's workers die on start-up.
+
+    Workers are spawned: each imports the calling program's main module. A script that calls
+    :func:`run_batch` at its top level, outside ``if __name__ == "__main__":``, makes every
+    worker call it again and die, and so would every file's retry, each ending as an
+    "out of memory?" record. One trivial task first tells the two apart.
+    """
+    try:
+        executor.submit(os.getpid).result()
+    except BrokenProcessPool as exc:
+        raise WorkersCannotStart(
+            "worker processes died as they started, before taking any file. A script that "
+            "runs batches with several workers must do so under `if __name__ == "
+            "\"__main__\":` (workers are spawned and import the script), and the script must "
+            "be a file, not standard input; or pass workers=1 (AURORA_WORKERS=1) to run in "
+            "this process.") from exc
 
 
 def _alone(work: Callable[[Item], Result], item: Item,
