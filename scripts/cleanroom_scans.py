@@ -15,12 +15,15 @@ RADIANCE in IDL's order or not, the centre at FOV_GEOM point 0 or 4, 128 or 192 
 detector pixel 0 holding junk, 29 EMISS rows among them ``O I 130.4 continuum background`` and
 ``CO 4PG O I 1304``, and 0-3 hot pixels.
 
+``--ranges hard`` draws narrower and fainter auroras (spots and patches of 40-120 km, arcs
+15-60 km wide and 300-4,000 km long, 1-20 R) over a brighter night (0.3-1.5 R).
+
 The truth file has the fields ``scripts/evaluate.py`` reads; an aurora's position is its
 brightness-weighted centroid on the visible disk (what a catalogue can report of an arc
 partly hidden), its ``pixel_extent`` the pixels at a tenth of its brightest, its ``snr`` its
 counts over the noise of every count in that extent. Usage::
 
-    python scripts/cleanroom_scans.py OUT --n 100 --seed 18001 [--gain 0.7:3]
+    python scripts/cleanroom_scans.py OUT --n 100 --seed 18001 [--gain 0.7:3] [--ranges hard]
     aurora run OUT --out RUN && python scripts/evaluate.py OUT/truth.jsonl RUN/observations.jsonl
 """
 
@@ -47,6 +50,28 @@ OTHER_ROWS = ("H I 121.6 singlet", "O I 135.6 doublet", "CO 4PG O I 1304",
               "C II 133.5 doublet", "O I 98.9 multiplet", "N I 149.3 doublet", "CO+ 1NG",
               "O II 83.4 triplet", "Ar I 104.8 doublet")
 J2000 = datetime(2000, 1, 1, 12, tzinfo=timezone.utc)
+
+
+@dataclass(frozen=True)
+class Ranges:
+    """What the scenes are drawn from (km, R)."""
+
+    spot_fwhm_km: tuple[float, float] = (60.0, 500.0)
+    patch_fwhm_km: tuple[float, float] = (60.0, 300.0)
+    arc_width_km: tuple[float, float] = (30.0, 180.0)
+    arc_length_km: tuple[float, float] = (400.0, 3000.0)
+    peak_r: tuple[float, float] = (2.0, 60.0)
+    """Zenith peak, drawn log-uniformly."""
+    night_log10_r: tuple[float, float] = (-1.7, 0.0)
+    """Night glow at the zenith, log10 of R, drawn uniformly (0.02-1 R)."""
+
+
+RANGES = {"default": Ranges(),
+          "hard": Ranges(spot_fwhm_km=(40.0, 120.0), patch_fwhm_km=(40.0, 120.0),
+                         arc_width_km=(15.0, 60.0), arc_length_km=(300.0, 4000.0),
+                         peak_r=(1.0, 20.0), night_log10_r=(-0.52, 0.18))}
+"""``hard``: narrower and fainter auroras over a brighter night, to meet ``aurora synth
+--ranges ood`` where it is hardest."""
 
 
 def unit(lat_deg: float, lon_deg: float) -> np.ndarray:
@@ -157,7 +182,7 @@ def pixel_mean(fine: np.ndarray) -> np.ndarray:
     return fine.reshape(rows, SUBSAMPLES, cols, SUBSAMPLES).mean(axis=(1, 3))
 
 
-def glow(rng: np.random.Generator, points: Points) -> np.ndarray:
+def glow(rng: np.random.Generator, points: Points, ranges: Ranges) -> np.ndarray:
     """Dayglow, its tail past the terminator and the night glow, zero off the disk."""
     sza = np.nan_to_num(points.columns["SOLAR_Z_ANGLE"], nan=180.0)
     secant = 1.0 / np.maximum(np.cos(np.radians(
@@ -165,7 +190,8 @@ def glow(rng: np.random.Generator, points: Points) -> np.ndarray:
     dayside = rng.uniform(80.0, 450.0)
     day = np.where(sza < 90.0, dayside * np.clip(np.cos(np.radians(sza)), 0, 1) ** 0.7, 0.0)
     tail = 0.02 * dayside * np.exp(-np.maximum(sza - 90.0, 0.0) / rng.uniform(1.5, 6.0))
-    night = 10 ** rng.uniform(-1.7, 0.0) * (1.0 + rng.uniform(-0.3, 0.3) * points.normal[..., 2])
+    night = 10 ** rng.uniform(*ranges.night_log10_r)
+    night *= 1.0 + rng.uniform(-0.3, 0.3) * points.normal[..., 2]
     slant = np.minimum(secant, rng.uniform(3.0, 8.0)) ** 0.8
     return np.where(points.hit, (day + tail + night) * slant, 0.0)
 
@@ -181,18 +207,18 @@ def _gaussian(distance_km: np.ndarray, fwhm_km: float) -> np.ndarray:
     return np.exp(-4.0 * np.log(2.0) * (distance_km / fwhm_km) ** 2)
 
 
-def aurora_shape(rng: np.random.Generator, normal: np.ndarray, centre: np.ndarray
-                 ) -> tuple[str, str, np.ndarray, float]:
+def aurora_shape(rng: np.random.Generator, normal: np.ndarray, centre: np.ndarray,
+                 ranges: Ranges) -> tuple[str, str, np.ndarray, float]:
     """(type, form, profile peaking near 1, size in km) of one aurora around ``centre``."""
     form = str(rng.choice(["spot", "arc", "sinuous", "cluster"]))
     to_centre_km = np.arccos(np.clip(normal @ centre, -1.0, 1.0)) * RADIUS_KM
     if form == "spot":
-        fwhm = rng.uniform(60.0, 500.0)
+        fwhm = rng.uniform(*ranges.spot_fwhm_km)
         return "spot", form, _gaussian(to_centre_km, fwhm), fwhm
     if form == "cluster":
         profile, size = np.zeros(normal.shape[:-1]), 0.0
         for _ in range(rng.integers(2, 6)):
-            shift_km, fwhm = rng.uniform(0.0, 500.0), rng.uniform(60.0, 300.0)
+            shift_km, fwhm = rng.uniform(0.0, 500.0), rng.uniform(*ranges.patch_fwhm_km)
             patch = (centre * np.cos(shift_km / RADIUS_KM)
                      + _tangent(rng, centre) * np.sin(shift_km / RADIUS_KM))
             to_patch_km = np.arccos(np.clip(normal @ patch, -1.0, 1.0)) * RADIUS_KM
@@ -201,7 +227,7 @@ def aurora_shape(rng: np.random.Generator, normal: np.ndarray, centre: np.ndarra
         return "patchy", form, profile, size
     heading = _tangent(rng, centre)
     pole = np.cross(centre, heading)
-    length, width = rng.uniform(400.0, 3000.0), rng.uniform(30.0, 180.0)
+    length, width = rng.uniform(*ranges.arc_length_km), rng.uniform(*ranges.arc_width_km)
     along = np.arctan2(normal @ heading, normal @ centre) * RADIUS_KM
     across = np.arcsin(np.clip(normal @ pole, -1.0, 1.0)) * RADIUS_KM
     if form == "sinuous":
@@ -224,8 +250,8 @@ class Scan:
     truth: dict
 
 
-def draw_scan(rng: np.random.Generator, scenario: str, gain: tuple[float, float]
-              ) -> Scan | None:
+def draw_scan(rng: np.random.Generator, scenario: str, gain: tuple[float, float],
+              ranges: Ranges = Ranges()) -> Scan | None:
     """One scan of ``scenario``; None when an aurora scan leaves no night to put one on."""
     view = draw_view(rng, scenario)
     rows, cols = np.meshgrid(np.arange(view.nint, dtype=float),
@@ -233,13 +259,13 @@ def draw_scan(rng: np.random.Generator, scenario: str, gain: tuple[float, float]
     corners = [look(view, rows + di, cols + dj)
                for di, dj in ((0, 0), (-.5, -.5), (.5, -.5), (.5, .5), (-.5, .5))]
     fine = look(view, *footprint_grid(view))
-    background = pixel_mean(glow(rng, fine))
+    background = pixel_mean(glow(rng, fine, ranges))
     sza = corners[0].columns["SOLAR_Z_ANGLE"]
     emission = corners[0].columns["EMISSION_ANGLE"]
     auroras: list[dict] = []
     added: list[np.ndarray] = []
     if scenario == "aurora":
-        auroras, added = _auroras(rng, fine, corners[0])
+        auroras, added = _auroras(rng, fine, corners[0], ranges)
         if not auroras:
             return None
     counts_per_r = 10 ** rng.uniform(*np.log10(gain))
@@ -263,7 +289,7 @@ def draw_scan(rng: np.random.Generator, scenario: str, gain: tuple[float, float]
     return Scan(view, corners, brightness.astype(np.float32), error.astype(np.float32), truth)
 
 
-def _auroras(rng: np.random.Generator, fine: Points, centres: Points
+def _auroras(rng: np.random.Generator, fine: Points, centres: Points, ranges: Ranges
              ) -> tuple[list[dict], list[np.ndarray]]:
     """1-3 auroras apart from one another, each as truth and as its brightness per pixel."""
     sza = np.nan_to_num(centres.columns["SOLAR_Z_ANGLE"], nan=0.0)
@@ -279,8 +305,8 @@ def _auroras(rng: np.random.Generator, fine: Points, centres: Points
     for _ in range(int(rng.choice([1, 1, 1, 2, 3]))):
         centre = centres.normal[np.unravel_index(
             rng.choice(np.flatnonzero(eligible)), eligible.shape)]
-        kind, form, profile, size = aurora_shape(rng, fine.normal, centre)
-        peak = 10 ** rng.uniform(np.log10(2.0), np.log10(60.0))
+        kind, form, profile, size = aurora_shape(rng, fine.normal, centre, ranges)
+        peak = 10 ** rng.uniform(*np.log10(ranges.peak_r))
         fine_added = np.where(night, peak * profile * secant, 0.0)
         own = pixel_mean(fine_added)
         lit = own >= 0.1 * own.max() if own.max() > 0.05 else None
@@ -387,14 +413,15 @@ def write_scan(scan: Scan, path: Path, start: datetime, rng: np.random.Generator
             "radiance_axes": "npix,nint" if idl_order else "nint,npix"}
 
 
-def generate(out: Path, n: int, seed: int, gain: tuple[float, float]) -> list[dict]:
+def generate(out: Path, n: int, seed: int, gain: tuple[float, float],
+             ranges: str = "default") -> list[dict]:
     """``n`` scans of the scenario mix into ``out``, with ``truth.jsonl``; returns the truth."""
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     start = datetime(2025, 3, 1, tzinfo=timezone.utc)
     lines: list[dict] = []
     while len(lines) < n:
-        scan = draw_scan(rng, str(rng.choice(SCENARIOS)), gain)
+        scan = draw_scan(rng, str(rng.choice(SCENARIOS)), gain, RANGES[ranges])
         if scan is None:
             continue
         start += timedelta(hours=float(rng.uniform(2.0, 9.0)))
@@ -404,7 +431,7 @@ def generate(out: Path, n: int, seed: int, gain: tuple[float, float]) -> list[di
                 "_r_v01-04.fits.gz")
         variants = write_scan(scan, out / name, start, rng)
         lines.append({"file": name, **scan.truth, **variants, "generator": "cleanroom",
-                      "seed": seed})
+                      "seed": seed, "ranges": ranges})
     (out / "truth.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
     return lines
 
@@ -416,8 +443,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=18001)
     parser.add_argument("--gain", type=gain_range, default=(1.0, 20.0),
                         help="counts per rayleigh, LOW:HIGH, drawn log-uniformly (1:20)")
+    parser.add_argument("--ranges", choices=sorted(RANGES), default="default",
+                        help="scene ranges: default, or hard (narrower, fainter auroras over "
+                             "a brighter night)")
     args = parser.parse_args()
-    lines = generate(args.out, args.n, args.seed, args.gain)
+    lines = generate(args.out, args.n, args.seed, args.gain, args.ranges)
     auroras = sum(line["has_aurora"] for line in lines)
     print(f"wrote {len(lines)} scans ({auroras} with auroras) and truth.jsonl to {args.out}")
 
