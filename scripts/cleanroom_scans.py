@@ -156,7 +156,10 @@ def look(view: View, di: np.ndarray, dj: np.ndarray) -> Points:
     lat = np.degrees(np.arcsin(np.clip(normal[..., 2], -1.0, 1.0)))
     lon = np.degrees(np.arctan2(normal[..., 1], normal[..., 0])) % 360.0
     miss = np.linalg.norm(np.cross(view.spacecraft, rays), axis=-1) - RADIUS_KM
-    on = lambda values: np.where(hit, values, np.nan)  # noqa: E731
+
+    def on(values: np.ndarray) -> np.ndarray:
+        return np.where(hit, values, np.nan)
+
     columns = {"LAT": on(lat), "LON": on(lon),
                "RA": np.degrees(np.arctan2(rays[..., 1], rays[..., 0])) % 360.0,
                "DEC": np.degrees(np.arcsin(np.clip(rays[..., 2], -1.0, 1.0))),
@@ -344,11 +347,17 @@ def _grown(mask: np.ndarray, pixels: int) -> np.ndarray:
 
 def write_scan(scan: Scan, path: Path, start: datetime, rng: np.random.Generator) -> dict:
     """The scan as an L2B file with the HDUs of the format page; returns the variants drawn."""
-    view = scan.view
-    nint, npix = view.nint, view.npix
     centre_point = 0 if rng.random() < 0.7 else 4
-    order = (0, 1, 2, 3, 4) if centre_point == 0 else (1, 2, 3, 4, 0)
-    times = [start + timedelta(seconds=6.0 * k) for k in range(nint)]
+    times = [start + timedelta(seconds=6.0 * k) for k in range(scan.view.nint)]
+    primary = _primary(times, rng)
+    idl_order = bool(rng.random() < 0.5)
+    fits.HDUList([primary, _time(times), _sc_geom(scan.view), _fov_geom(scan, centre_point),
+                  *_spectra(scan), _emiss(scan, idl_order, rng)]).writeto(path, overwrite=True)
+    return {"centre_point": centre_point,
+            "radiance_axes": "npix,nint" if idl_order else "nint,npix"}
+
+
+def _primary(times: list[datetime], rng: np.random.Generator) -> fits.PrimaryHDU:
     primary = fits.PrimaryHDU()
     for key, value in (("DATE", datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")),
                        ("OBS_UTC", times[0].strftime("%Y-%m-%dT%H:%M:%S.000")),
@@ -356,14 +365,24 @@ def write_scan(scan: Scan, path: Path, start: datetime, rng: np.random.Generator
                        ("MARSYEAR", 37), ("SOL_LONG", round(float(rng.uniform(0, 360)), 2)),
                        ("QLTY_FLG", 0), ("IMG_RCV", 1)):
         primary.header[key] = value
+    return primary
+
+
+def _time(times: list[datetime]) -> fits.BinTableHDU:
     utc = np.array([t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}"
                     for t in times])
-    time = fits.BinTableHDU.from_columns([
+    return fits.BinTableHDU.from_columns([
         fits.Column("TIME_ET", "D", array=[(t - J2000).total_seconds() + 69.184 for t in times]),
         fits.Column("TIME_UTC", "23A", array=utc)], name="TIME")
-    each = lambda value: np.full(nint, value, dtype=np.float32)  # noqa: E731
-    vector = np.zeros((nint, 3), np.float32)
-    sc_geom = fits.BinTableHDU.from_columns([
+
+
+def _sc_geom(view: View) -> fits.BinTableHDU:
+    """One row per integration; the spacecraft does not move during a synthetic scan."""
+    def each(value: float) -> np.ndarray:
+        return np.full(view.nint, value, dtype=np.float32)
+
+    vector = np.zeros((view.nint, 3), np.float32)
+    return fits.BinTableHDU.from_columns([
         fits.Column("SC_ALT", "E", array=each(np.linalg.norm(view.spacecraft) - RADIUS_KM)),
         fits.Column("SUB_SC_LON", "E", array=each(view.sub_sc[1])),
         fits.Column("SUB_SC_LAT", "E", array=each(view.sub_sc[0])),
@@ -372,13 +391,24 @@ def write_scan(scan: Scan, path: Path, start: datetime, rng: np.random.Generator
         fits.Column("V_SC_POS_MSO", "3E", array=vector),
         fits.Column("V_SUN_POS_MME", "3E", array=vector),
         fits.Column("V_SUN_POS_MARS", "3E", array=vector)], name="SC_GEOM")
+
+
+def _fov_geom(scan: Scan, centre_point: int) -> fits.BinTableHDU:
+    """The five points of each pixel, the centre first (0) or last (4)."""
+    order = (0, 1, 2, 3, 4) if centre_point == 0 else (1, 2, 3, 4, 0)
+    npix = scan.view.npix
     columns = [fits.Column(name, f"{5 * npix}E", dim=f"({npix},5)", array=np.stack(
         [scan.corners[k].columns[name] for k in order], axis=1).astype(np.float32))
         for name in scan.corners[0].columns]
     normals = np.stack([scan.corners[k].normal for k in order], axis=1)
     columns.append(fits.Column("VEC_MARS", f"{15 * npix}E", dim=f"({npix},5,3)",
                                array=np.moveaxis(normals, -1, 1).astype(np.float32)))
-    nwave = 8
+    return fits.BinTableHDU.from_columns(columns, name="FOV_GEOM")
+
+
+def _spectra(scan: Scan) -> tuple[fits.BinTableHDU, fits.BinTableHDU]:
+    """WAVELENGTH and a small CAL: present as in real files, not read by the pipeline."""
+    nint, npix, nwave = scan.view.nint, scan.view.npix, 8
     wavelength = fits.BinTableHDU.from_columns([fits.Column(
         "WAVELENGTH_L2A", f"{npix * nwave}E", dim=f"({nwave},{npix})",
         array=np.tile(np.linspace(100, 170, nwave, dtype=np.float32), (1, npix, 1)))],
@@ -388,17 +418,24 @@ def write_scan(scan: Scan, path: Path, start: datetime, rng: np.random.Generator
         fits.Column(name, f"{spectra[0].size}E", dim=f"({nwave},{npix},{nint})", array=values)
         for name, values in (("RADIANCE", spectra), ("RAD_ERR_RAND", spectra * 0.1))],
         name="CAL")
-    idl_order = bool(rng.random() < 0.5)
+    return wavelength, cal
+
+
+def _emiss(scan: Scan, idl_order: bool, rng: np.random.Generator) -> fits.BinTableHDU:
+    """29 rows in a random order, the triplet's brightness in IDL's order or not."""
+    nint, npix = scan.view.nint, scan.view.npix
     names = [TRIPLET, *OTHER_ROWS] + [f"feature {k}" for k in range(29 - 1 - len(OTHER_ROWS))]
     names = list(rng.permutation(names))
-    layout = (lambda a: a.T) if idl_order else (lambda a: a)
-    radiance = np.stack([layout(scan.brightness if name == TRIPLET
-                                else np.full((nint, npix), 0.3, np.float32)) for name in names])
-    errors = np.stack([layout(scan.error if name == TRIPLET
-                              else np.full((nint, npix), 0.1, np.float32)) for name in names])
+
+    def row(triplet: np.ndarray, other: float) -> np.ndarray:
+        values = np.stack([triplet if name == TRIPLET else np.full((nint, npix), other, np.float32)
+                           for name in names])
+        return np.swapaxes(values, 1, 2) if idl_order else values
+
+    radiance, errors = row(scan.brightness, 0.3), row(scan.error, 0.1)
     dim = f"({nint},{npix})" if idl_order else f"({npix},{nint})"
     pairs = np.zeros((len(names), 2), np.float32)
-    emiss = fits.BinTableHDU.from_columns([
+    return fits.BinTableHDU.from_columns([
         fits.Column("NAME", "48A", array=np.array(names)),
         fits.Column("WL_START", "2E", array=pairs), fits.Column("WL_STOP", "2E", array=pairs),
         fits.Column("DOF", "2E", array=pairs + 1),
@@ -407,10 +444,6 @@ def write_scan(scan: Scan, path: Path, start: datetime, rng: np.random.Generator
         fits.Column("RAD_ERR_SYS", f"{nint * npix}E", dim=dim, array=errors * 0.1),
         fits.Column("GOODNESS_OF_FIT", f"{nint * npix}E", dim=dim, array=np.ones_like(radiance)),
         fits.Column("QLTY_FLG", "J", array=np.zeros(len(names), np.int32))], name="EMISS")
-    fits.HDUList([primary, time, sc_geom, fits.BinTableHDU.from_columns(columns, name="FOV_GEOM"),
-                  wavelength, cal, emiss]).writeto(path, overwrite=True)
-    return {"centre_point": centre_point,
-            "radiance_axes": "npix,nint" if idl_order else "nint,npix"}
 
 
 def generate(out: Path, n: int, seed: int, gain: tuple[float, float],
