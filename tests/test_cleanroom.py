@@ -61,3 +61,13 @@ def test_found_auroras_are_where_and_as_bright_as_the_other_generator_drew_them(
     assert summary.auroras_matched >= 0.8 * summary.auroras_injected
     assert summary.position_error_median_deg < 0.5
     assert 0.67 < summary.peak_over_injected["median"] < 1.5
+
+
+def test_the_hard_ranges_draw_fainter_and_smaller_auroras(tmp_path):
+    script = _script()
+    hard = script.RANGES["hard"]
+    truth = script.generate(tmp_path, 6, 3, (1.0, 1.5), "hard")
+    auroras = [a for line in truth for a in line["auroras"]]
+    assert auroras and all(line["ranges"] == "hard" for line in truth)
+    assert all(hard.peak_r[0] <= a["peak_r"] <= hard.peak_r[1] for a in auroras)
+    assert all(a["size_km"] <= hard.spot_fwhm_km[1] for a in auroras if a["type"] == "spot")
