@@ -20,8 +20,9 @@ detector pixel 0 holding junk, 29 EMISS rows among them ``O I 130.4 continuum ba
 
 The truth file has the fields ``scripts/evaluate.py`` reads; an aurora's position is its
 brightness-weighted centroid on the visible disk (what a catalogue can report of an arc
-partly hidden), its ``pixel_extent`` the pixels at a tenth of its brightest, its ``snr`` its
-counts over the noise of every count in that extent. Usage::
+partly hidden); its extent, as in the project's own truth files, is the pixels it adds
+:data:`EXTENT_MIN_R` and a fifth of its brightest to (``pixel_extent`` their bounding rows and
+columns), its ``snr`` its counts there over the Poisson noise of every count there. Usage::
 
     python scripts/cleanroom_scans.py OUT --n 100 --seed 18001 [--gain 0.7:3] [--ranges hard]
     aurora run OUT --out RUN && python scripts/evaluate.py OUT/truth.jsonl RUN/observations.jsonl
@@ -41,6 +42,10 @@ from marsaurora.cli import gain_range
 RADIUS_KM = 3396.2
 SLIT_DEG = 10.75
 SUBSAMPLES = 3
+EXTENT_MIN_R = 0.5
+EXTENT_PEAK_FRACTION = 0.2
+"""An aurora's extent: the pixels it adds at least this much to (R, and fraction of its
+brightest pixel); the meaning ``scripts/evaluate.py`` gives ``pixel_extent`` and ``snr``."""
 """Rays per pixel along each axis: a pixel sees the mean over its footprint."""
 SCENARIOS = ("aurora",) * 5 + ("quiet_night",) * 3 + ("crescent", "dayside")
 TRIPLET = "O I 130.4 triplet"
@@ -267,8 +272,9 @@ def draw_scan(rng: np.random.Generator, scenario: str, gain: tuple[float, float]
     emission = corners[0].columns["EMISSION_ANGLE"]
     auroras: list[dict] = []
     added: list[np.ndarray] = []
+    extents: list[np.ndarray] = []
     if scenario == "aurora":
-        auroras, added = _auroras(rng, fine, corners[0], ranges)
+        auroras, added, extents = _auroras(rng, fine, corners[0], ranges)
         if not auroras:
             return None
     counts_per_r = 10 ** rng.uniform(*np.log10(gain))
@@ -276,11 +282,9 @@ def draw_scan(rng: np.random.Generator, scenario: str, gain: tuple[float, float]
     counts = rng.poisson(expected * counts_per_r).astype(float)
     brightness = counts / counts_per_r
     error = np.sqrt(np.maximum(counts, 1.0)) / counts_per_r
-    for aurora, own in zip(auroras, added, strict=True):
-        first, last, left, right = aurora["pixel_extent"]
-        box = (slice(first, last + 1), slice(left, right + 1))
-        aurora["snr"] = round(float(own[box].sum()
-                                    / np.sqrt(expected[box].sum() / counts_per_r)), 1)
+    for aurora, own, extent in zip(auroras, added, extents, strict=True):
+        aurora["snr"] = round(float(own[extent].sum()
+                                    / np.sqrt(expected[extent].sum() / counts_per_r)), 1)
     for _ in range(rng.integers(0, 4)):
         brightness[rng.integers(view.nint), rng.integers(1, view.npix)] += rng.uniform(20, 300)
     brightness[:, 0] = rng.uniform(0.0, 5.0, view.nint)
@@ -293,18 +297,20 @@ def draw_scan(rng: np.random.Generator, scenario: str, gain: tuple[float, float]
 
 
 def _auroras(rng: np.random.Generator, fine: Points, centres: Points, ranges: Ranges
-             ) -> tuple[list[dict], list[np.ndarray]]:
-    """1-3 auroras apart from one another, each as truth and as its brightness per pixel."""
+             ) -> tuple[list[dict], list[np.ndarray], list[np.ndarray]]:
+    """1-3 auroras apart from one another (the pixels at a tenth of each one's brightest 4
+    pixels or more from another's), each as truth, as its brightness per pixel and as its
+    extent."""
     sza = np.nan_to_num(centres.columns["SOLAR_Z_ANGLE"], nan=0.0)
     emission = np.nan_to_num(centres.columns["EMISSION_ANGLE"], nan=90.0)
     eligible = centres.hit & (sza > 100.0) & (emission < 82.0)
     if not eligible.any():
-        return [], []
+        return [], [], []
     night = fine.hit & (np.nan_to_num(fine.columns["SOLAR_Z_ANGLE"], nan=0.0) > 95.0)
     secant = 1.0 / np.maximum(np.cos(np.radians(
         np.nan_to_num(fine.columns["EMISSION_ANGLE"], nan=90.0))), 0.2)
     taken = np.zeros(eligible.shape, dtype=bool)
-    auroras, added = [], []
+    auroras, added, extents = [], [], []
     for _ in range(int(rng.choice([1, 1, 1, 2, 3]))):
         centre = centres.normal[np.unravel_index(
             rng.choice(np.flatnonzero(eligible)), eligible.shape)]
@@ -320,20 +326,23 @@ def _auroras(rng: np.random.Generator, fine: Points, centres: Points, ranges: Ra
         centroid = np.nansum(weights.reshape(-1, 3), axis=0)
         centroid /= np.linalg.norm(centroid)
         where = np.unravel_index(np.argmax(own), own.shape)
-        lit_rows, lit_cols = np.nonzero(lit)
+        extent = own >= max(EXTENT_MIN_R, EXTENT_PEAK_FRACTION * own.max())
+        if not extent.any():
+            extent = lit
+        rows, cols = np.nonzero(extent)
         auroras.append({
             "type": kind, "form": form,
             "lat_deg": round(float(np.degrees(np.arcsin(centroid[2]))), 3),
             "lon_deg": round(float(np.degrees(np.arctan2(centroid[1], centroid[0])) % 360), 3),
             "peak_r": round(float(peak), 3), "pixel_peak_r": round(float(own.max()), 3),
             "size_km": round(float(size), 1),
-            "pixel_extent": [int(lit_rows.min()), int(lit_rows.max()),
-                             int(lit_cols.min()), int(lit_cols.max())],
+            "pixel_extent": [int(rows.min()), int(rows.max()), int(cols.min()), int(cols.max())],
             "peak_pixel": [int(where[0]), int(where[1])],
             "emission_deg": round(float(emission[where]), 2),
             "sza_deg": round(float(sza[where]), 2)})
         added.append(own)
-    return auroras, added
+        extents.append(extent)
+    return auroras, added, extents
 
 
 def _grown(mask: np.ndarray, pixels: int) -> np.ndarray:
