@@ -42,11 +42,11 @@ from marsaurora.cli import gain_range
 RADIUS_KM = 3396.2
 SLIT_DEG = 10.75
 SUBSAMPLES = 3
+"""Rays per pixel along each axis: a pixel sees the mean over its footprint."""
 EXTENT_MIN_R = 0.5
 EXTENT_PEAK_FRACTION = 0.2
 """An aurora's extent: the pixels it adds at least this much to (R, and fraction of its
 brightest pixel); the meaning ``scripts/evaluate.py`` gives ``pixel_extent`` and ``snr``."""
-"""Rays per pixel along each axis: a pixel sees the mean over its footprint."""
 SCENARIOS = ("aurora",) * 5 + ("quiet_night",) * 3 + ("crescent", "dayside")
 TRIPLET = "O I 130.4 triplet"
 OTHER_ROWS = ("H I 121.6 singlet", "O I 135.6 doublet", "CO 4PG O I 1304",
@@ -298,9 +298,9 @@ def draw_scan(rng: np.random.Generator, scenario: str, gain: tuple[float, float]
 
 def _auroras(rng: np.random.Generator, fine: Points, centres: Points, ranges: Ranges
              ) -> tuple[list[dict], list[np.ndarray], list[np.ndarray]]:
-    """1-3 auroras apart from one another (the pixels at a tenth of each one's brightest 4
-    pixels or more from another's), each as truth, as its brightness per pixel and as its
-    extent."""
+    """1-3 auroras apart from one another (no pixel at a tenth of one's brightest within 4
+    pixels along a row or column of another's), each as truth, as its brightness per pixel and
+    as its extent."""
     sza = np.nan_to_num(centres.columns["SOLAR_Z_ANGLE"], nan=0.0)
     emission = np.nan_to_num(centres.columns["EMISSION_ANGLE"], nan=90.0)
     eligible = centres.hit & (sza > 100.0) & (emission < 82.0)
@@ -346,7 +346,8 @@ def _auroras(rng: np.random.Generator, fine: Points, centres: Points, ranges: Ra
 
 
 def _grown(mask: np.ndarray, pixels: int) -> np.ndarray:
-    """``mask`` grown by ``pixels`` in every direction (a square neighbourhood)."""
+    """``mask`` grown by ``pixels`` along rows and along columns (a cross, not a square; the
+    shifts wrap at the edges, which only keeps auroras further apart)."""
     grown = mask.copy()
     for axis in (0, 1):
         for shift in range(1, pixels + 1):
