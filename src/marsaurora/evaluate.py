@@ -134,9 +134,10 @@ class Evaluation:
     lie under a screen candidate, whatever fusion then made of it."""
     significance_over_snr_median: float | None = None
     """Median, over auroras under a candidate, of the strongest such candidate's significance
-    over the truth's signal-to-noise. The truth's ``snr`` sums the aurora's box with all the
-    background in it, which a screen's feature leaves out, so a screen that measures what the
-    data hold scores 1 or more; far under 1 says it misses light the truth put there."""
+    over the truth's signal-to-noise. The truth's ``snr`` sums the aurora's extent (the pixels
+    it adds 0.5 R and a fifth of its brightest to, not its bounding box) with all the background
+    under it in the noise, which a screen's feature leaves out, so a screen that measures what
+    the data hold scores 1 or more; far under 1 says it misses light the truth put there."""
     peak_over_injected: dict[str, float] = field(default_factory=dict)
     """Over found auroras whose truth gives ``pixel_peak_r``: their nearest row's excess at its
     peak over that, as ``median``, ``p10``, ``p90``, the share ``within`` a factor of
