@@ -220,6 +220,18 @@ def test_truncated_plain_fits(aurora_file, tmp_path):
     assert _refusal(cut).code in ("truncated", "corrupt")
 
 
+def test_plain_fits_cut_before_emiss_is_truncated_not_missing_an_extension(aurora_file, tmp_path):
+    """Cut inside an extension the reader skips: EMISS, after the cut, is gone. The file is
+    damaged, not of another kind, and the user should re-download it."""
+    raw = gzip.decompress(aurora_file.read_bytes())
+    emiss = raw.index(b"EXTNAME = 'EMISS")
+    cut = tmp_path / "cut.fits"
+    cut.write_bytes(raw[: emiss - emiss % 2880 - 2880 * 3])
+    error = _refusal(cut)
+    assert error.code == "truncated"
+    assert "re-download" in error.message and "past the cut" in error.message
+
+
 @pytest.mark.parametrize("content, code", [
     (b"", "not_fits"),
     (b"hello, I am a text file", "not_fits"),

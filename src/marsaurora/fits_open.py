@@ -80,14 +80,29 @@ def astropy_tables(path: Path, source: Path | bytes, compressed: bool, limits: R
                            mode="readonly") as hdul:
                 hdus = _find_hdus(path, hdul, limits, required, optional, expected)
                 yield {name: AstropyTable(hdu) for name, hdu in hdus.items()}
-        except ObservationError:
+        except ObservationError as exc:
+            if exc.code == "missing_hdu" and _truncated(caught):
+                raise _shorter_than_announced(
+                    path, "an extension the reader needs lay past the cut") from None
             raise
         except Exception as exc:  # astropy raises many types for damaged files
-            if any("truncated" in str(w.message) for w in caught):
-                raise ObservationError("truncated", f"{path.name} is shorter than its "
-                                       f"headers announce; re-download it ({exc}).") from None
+            if _truncated(caught):
+                raise _shorter_than_announced(path, str(exc)) from None
             raise ObservationError("corrupt", f"{path.name} cannot be decoded as FITS: "
                                    f"{_astropy_failure(exc)}") from None
+
+
+def _truncated(caught: list[warnings.WarningMessage]) -> bool:
+    """Whether astropy warned that the file ends before its headers say it should."""
+    return any("truncated" in str(w.message) for w in caught)
+
+
+def _shorter_than_announced(path: Path, detail: str) -> ObservationError:
+    """A file cut short: an extension after the cut is missing, or a read failed, because of
+    it (a plain FITS file cut inside an extension the reader does not need lost the ones after
+    it, and read as "no EMISS extension; is it a Level 2B file?")."""
+    return ObservationError("truncated", f"{path.name} is shorter than its headers announce; "
+                            f"re-download it ({detail}).")
 
 
 def _astropy_failure(exc: Exception) -> str:
