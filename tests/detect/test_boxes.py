@@ -5,10 +5,11 @@ import pytest
 
 from marsaurora.detect.boxes import letterbox, select, to_source
 
-torch = pytest.importorskip("torch")
-augment = pytest.importorskip("ultralytics.data.augment")
-nms = pytest.importorskip("ultralytics.utils.nms")
-ops = pytest.importorskip("ultralytics.utils.ops")
+NEEDS_TRAINING_STACK = "needs the training stack: pip install -e '.[train]'"
+torch = pytest.importorskip("torch", reason=NEEDS_TRAINING_STACK)
+augment = pytest.importorskip("ultralytics.data.augment", reason=NEEDS_TRAINING_STACK)
+nms = pytest.importorskip("ultralytics.utils.nms", reason=NEEDS_TRAINING_STACK)
+ops = pytest.importorskip("ultralytics.utils.ops", reason=NEEDS_TRAINING_STACK)
 
 
 @pytest.mark.parametrize("size", [320, 416, 640])

@@ -12,7 +12,7 @@ import pytest
 from marsaurora.detect import Detector, DetectorOptions
 
 ROOT = Path(__file__).resolve().parents[2]
-pytest.importorskip("ultralytics")
+pytest.importorskip("ultralytics", reason="needs the training stack: pip install -e '.[train]'")
 
 
 def _run(script: str, *args: str) -> subprocess.CompletedProcess:
