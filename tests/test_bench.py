@@ -15,6 +15,8 @@ SCALING = Path(__file__).resolve().parents[1] / "scripts" / "bench_scaling.py"
 
 
 def test_bench_smoke_run_measures_every_path(tmp_path):
+    pytest.importorskip("ultralytics", reason="the baseline path needs the training stack: "
+                        "pip install -e '.[train]'")
     done = subprocess.run([sys.executable, "-m", "marsaurora.cli", "bench", "--n", "4",
                            "--seed", "77", "--data", str(tmp_path / "data"), "--json"],
                           capture_output=True, text=True, timeout=600, check=False)
@@ -33,6 +35,19 @@ def test_bench_smoke_run_measures_every_path(tmp_path):
     assert len(results["targets"]) == len(TARGETS)
     assert {t["status"] for t in results["targets"].values()} <= {"PASS", "FAIL"}
     assert results["machine"]["cpus"] >= 1
+
+
+def test_bench_without_ultralytics_says_how_to_get_it_or_leave_the_baseline_out(
+        tmp_path, monkeypatch, capsys):
+    from marsaurora.bench.compare import main
+
+    monkeypatch.setitem(sys.modules, "ultralytics", None)
+    with pytest.raises(SystemExit) as stopped:
+        main(["--n", "1", "--data", str(tmp_path / "data")])
+    assert stopped.value.code == 2
+    said = capsys.readouterr().err
+    assert "pip install 'marsaurora[train]'" in said and "--paths embedded,stack" in said
+    assert not (tmp_path / "data").exists(), "made the data before refusing"
 
 
 def test_scaling_reuses_the_distinct_files_through_renamed_links(tmp_path):

@@ -8,6 +8,7 @@ or JSON.
 """
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -179,6 +180,10 @@ def main(argv: list[str] | None = None) -> int:
     unknown = set(chosen) - set(PATHS)
     if unknown or args.n < 1:
         parser.error(f"unknown paths {sorted(unknown)}" if unknown else "--n must be at least 1")
+    if "baseline" in chosen and importlib.util.find_spec("ultralytics") is None:
+        parser.error("the baseline path (the paper's pipeline) runs its model through "
+                     "ultralytics, which is not installed: pip install 'marsaurora[train]', "
+                     "or leave it out with --paths embedded,stack")
     data = args.data or Path(".bench-data") / f"n{args.n}-s{args.seed}"
     results = compare(args.n, args.seed, data, chosen)
     print(json.dumps(results, indent=2) if args.json else render_table(results))
