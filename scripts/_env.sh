@@ -1,11 +1,11 @@
 # shellcheck shell=bash
-# Sourced by the scripts: make .venv with the project and the extras they need installed
-# (AURORA_EXTRAS, default "test": everything, the training stack included, or "test-core"
-# where the disk is short of room for it; the demo asks for "report" only). Re-installs
-# only when pyproject.toml or the extras changed.
+# Sourced by the scripts: make .venv (or AURORA_VENV) with the project and the extras they
+# need installed (AURORA_EXTRAS, default "test": everything, the training stack included, or
+# "test-core" where the disk is short of room for it; the demo asks for "report" only).
+# Re-installs only when pyproject.toml or the extras changed.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-VENV="$ROOT/.venv"
+VENV="${AURORA_VENV:-$ROOT/.venv}"
 PYTHON="${PYTHON:-python3}"
 if [ ! -x "$VENV/bin/python" ]; then
   echo "creating $VENV" >&2

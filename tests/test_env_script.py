@@ -11,12 +11,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _project(tmp_path: Path) -> Path:
-    """A copy of the script and pyproject.toml beside a .venv whose python logs its calls."""
+def _project(tmp_path: Path, venv: str = ".venv") -> Path:
+    """A copy of the script and pyproject.toml, and a venv whose python logs its calls."""
     (tmp_path / "scripts").mkdir()
     shutil.copy(ROOT / "scripts" / "_env.sh", tmp_path / "scripts")
     shutil.copy(ROOT / "pyproject.toml", tmp_path)
-    python = tmp_path / ".venv" / "bin" / "python"
+    python = tmp_path / venv / "bin" / "python"
     python.parent.mkdir(parents=True)
     python.write_text(f'#!/bin/sh\necho "$*" >> {tmp_path / "pip.log"}\n')
     python.chmod(0o755)
@@ -56,3 +56,11 @@ def test_a_small_disk_gets_the_tests_without_the_training_stack_until_room_is_ma
 def test_extras_asked_for_are_installed_whatever_the_disk(tmp_path):
     project = _project(tmp_path)
     assert _installed_extras(_source(project, free_gb=4, AURORA_EXTRAS="test")) == ["test"]
+
+
+def test_the_environment_goes_where_aurora_venv_says(tmp_path):
+    project = _project(tmp_path, venv="elsewhere/venv")
+    pip_log = _source(project, free_gb=60, AURORA_VENV=str(project / "elsewhere" / "venv"))
+    assert _installed_extras(pip_log) == ["test"]
+    assert list((project / "elsewhere" / "venv").glob(".installed-*"))
+    assert not (project / ".venv").exists()
