@@ -13,13 +13,17 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 # The training stack (PyTorch with its CUDA libraries) takes about 5.5 GB of the 7 GB that
 # "test" installs, and a test run about 2 GB more at its peak. Where the disk has less
-# than FULL_STACK_FREE_GB free and no extras were asked for, install "test-core" instead:
+# than FULL_STACK_FREE_GB free, no extras were asked for and PyTorch is not already in the
+# environment (a change to pyproject.toml re-installs), install "test-core" instead:
 # every test runs but the few that need ultralytics, which skip. A CI machine with a
 # small disk once stopped in pip with 'No space left on device' before any test ran.
 FULL_STACK_FREE_GB=10
-stamp_for() { echo "$VENV/.installed-$( (cat "$ROOT/pyproject.toml"; echo "$1") | sha256sum | cut -c1-16)"; }
+stamp_for() {
+  echo "$VENV/.installed-$( (cat "$ROOT/pyproject.toml"; echo "$1") | sha256sum | cut -c1-16)"
+}
+has_torch() { compgen -G "$VENV/lib/python*/site-packages/torch" >/dev/null; }
 EXTRAS="${AURORA_EXTRAS:-test}"
-if [ -z "${AURORA_EXTRAS:-}" ] && [ ! -f "$(stamp_for test)" ]; then
+if [ -z "${AURORA_EXTRAS:-}" ] && [ ! -f "$(stamp_for test)" ] && ! has_torch; then
   free_gb=$(df -Pk "$VENV" | awk 'NR == 2 {print int($4 / 1048576)}')
   if [ "$free_gb" -lt "$FULL_STACK_FREE_GB" ]; then
     echo "warning: ${free_gb} GB free beside $VENV, under the ${FULL_STACK_FREE_GB} GB that the" \

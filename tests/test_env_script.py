@@ -64,3 +64,9 @@ def test_the_environment_goes_where_aurora_venv_says(tmp_path):
     assert _installed_extras(pip_log) == ["test"]
     assert list((project / "elsewhere" / "venv").glob(".installed-*"))
     assert not (project / ".venv").exists()
+
+
+def test_an_environment_that_has_pytorch_keeps_everything_on_a_small_disk(tmp_path):
+    project = _project(tmp_path)
+    (project / ".venv" / "lib" / "python3.11" / "site-packages" / "torch").mkdir(parents=True)
+    assert _installed_extras(_source(project, free_gb=4)) == ["test"]
