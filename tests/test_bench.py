@@ -11,12 +11,13 @@ import pytest
 
 from marsaurora.bench.compare import TARGETS, judge, opencv_gui, render_table
 
+from helpers import NEEDS_TRAINING_STACK
+
 SCALING = Path(__file__).resolve().parents[1] / "scripts" / "bench_scaling.py"
 
 
 def test_bench_smoke_run_measures_every_path(tmp_path):
-    pytest.importorskip("ultralytics", reason="the baseline path needs the training stack: "
-                        "pip install -e '.[train]'")
+    pytest.importorskip("ultralytics", reason=NEEDS_TRAINING_STACK)
     done = subprocess.run([sys.executable, "-m", "marsaurora.cli", "bench", "--n", "4",
                            "--seed", "77", "--data", str(tmp_path / "data"), "--json"],
                           capture_output=True, text=True, timeout=600, check=False)

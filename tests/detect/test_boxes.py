@@ -5,7 +5,8 @@ import pytest
 
 from marsaurora.detect.boxes import letterbox, select, to_source
 
-NEEDS_TRAINING_STACK = "needs the training stack: pip install -e '.[train]'"
+from helpers import NEEDS_TRAINING_STACK
+
 torch = pytest.importorskip("torch", reason=NEEDS_TRAINING_STACK)
 augment = pytest.importorskip("ultralytics.data.augment", reason=NEEDS_TRAINING_STACK)
 nms = pytest.importorskip("ultralytics.utils.nms", reason=NEEDS_TRAINING_STACK)

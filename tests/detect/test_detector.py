@@ -9,6 +9,8 @@ import pytest
 from marsaurora.detect import Detector, DetectorOptions, ModelError, model_file, shipped_model
 from marsaurora.detect.service import BatchingDetector
 
+from helpers import NEEDS_TRAINING_STACK
+
 
 def _iou(a, b) -> float:
     x0, y0 = max(a[0], b[0]), max(a[1], b[1])
@@ -37,7 +39,7 @@ def test_onnx_path_matches_ultralytics_pytorch_predictions(onnx_options, heatmap
 
     A low threshold, so that many boxes (not only the confident ones) are compared.
     """
-    pytest.importorskip("ultralytics", reason="needs the training stack: pip install -e '.[train]'")
+    pytest.importorskip("ultralytics", reason=NEEDS_TRAINING_STACK)
     ours = Detector(replace(onnx_options, confidence=0.05)).detect(heatmaps)
     theirs = Detector(DetectorOptions(model_path=shipped_model("ultralytics"),
                                       backend="ultralytics", device="cpu",
@@ -55,7 +57,7 @@ def test_onnx_path_matches_ultralytics_pytorch_predictions(onnx_options, heatmap
 
 def test_onnx_path_matches_ultralytics_on_the_same_onnx_file(onnx_options, heatmaps):
     """ultralytics letterboxes a dynamic-size ONNX export as we do: the same numbers."""
-    pytest.importorskip("ultralytics", reason="needs the training stack: pip install -e '.[train]'")
+    pytest.importorskip("ultralytics", reason=NEEDS_TRAINING_STACK)
     ours = Detector(replace(onnx_options, confidence=0.05)).detect(heatmaps)
     theirs = Detector(DetectorOptions(model_path=onnx_options.model_path, backend="ultralytics",
                                       device="cpu", confidence=0.05)).detect(heatmaps)

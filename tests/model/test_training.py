@@ -11,8 +11,10 @@ import pytest
 
 from marsaurora.detect import Detector, DetectorOptions
 
+from helpers import NEEDS_TRAINING_STACK
+
 ROOT = Path(__file__).resolve().parents[2]
-pytest.importorskip("ultralytics", reason="needs the training stack: pip install -e '.[train]'")
+pytest.importorskip("ultralytics", reason=NEEDS_TRAINING_STACK)
 
 
 def _run(script: str, *args: str) -> subprocess.CompletedProcess:
