@@ -12,9 +12,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _project(tmp_path: Path, venv: str = ".venv") -> Path:
-    """A copy of the script and pyproject.toml, and a venv whose python logs its calls."""
+    """A copy of the scripts and pyproject.toml, and a venv whose python logs its calls."""
     (tmp_path / "scripts").mkdir()
-    shutil.copy(ROOT / "scripts" / "_env.sh", tmp_path / "scripts")
+    for script in ("_env.sh", "_disk.sh"):
+        shutil.copy(ROOT / "scripts" / script, tmp_path / "scripts")
     shutil.copy(ROOT / "pyproject.toml", tmp_path)
     python = tmp_path / venv / "bin" / "python"
     python.parent.mkdir(parents=True)
