@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 
 def aurora(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "marsaurora.cli", *args], capture_output=True,
@@ -72,3 +74,24 @@ def test_an_out_that_is_a_file_is_refused_in_words(tmp_path: Path):
     ran = aurora("run", str(tmp_path / "data"), "--out", str(tmp_path / "o"), "--via-events",
                  "--containers", "--broker", "http://127.0.0.1:9")
     assert ran.returncode == 2 and "has its own" in ran.stderr
+
+
+
+@pytest.mark.parametrize("command", ["run", "synth"])
+def test_workers_that_cannot_start_are_named_not_a_traceback_or_a_hang(tmp_path: Path,
+                                                                      mixed_set: Path,
+                                                                      command: str):
+    """A script that calls the command's ``main`` at its top level makes every spawned worker
+    run it again and die on start-up. ``run`` ended in a ``WorkersCannotStart`` traceback and
+    ``synth``, whose pool replaced its dying workers for ever, never ended; both now say what
+    to do, as for any other user error."""
+    arguments = {"run": [str(mixed_set), "--out", str(tmp_path / "out")],
+                 "synth": ["--n", "4", "--out", str(tmp_path / "out")]}[command]
+    script = tmp_path / "unguarded.py"
+    argv = [command, *arguments, "--workers", "2", "--no-progress"]
+    script.write_text(f"import sys\nfrom marsaurora.cli import main\nsys.exit(main({argv!r}))\n")
+    ran = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         timeout=120, env={**os.environ, "AURORA_DETECTOR": "off"})
+    assert ran.returncode == 1, ran.stderr
+    assert "aurora: worker processes died as they started" in ran.stderr
+    assert "marsaurora.runner.WorkersCannotStart" not in ran.stderr

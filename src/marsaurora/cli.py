@@ -36,8 +36,8 @@ from marsaurora.pipeline import PipelineOptions
 from marsaurora.provenance import ASPECTS, model_digest, provenance_summary, run_provenance
 from marsaurora.report import ReportError, make_report
 from marsaurora.resume import HEATMAPS_DIR, RunFolder, RunFolderError
-from marsaurora.runner import (RunSummary, discover_inputs, resolve_workers, run_batch,
-                               worker_pool)
+from marsaurora.runner import (RunSummary, WorkersCannotStart, discover_inputs, resolve_workers,
+                               run_batch, worker_pool)
 from marsaurora.stack.batch import run_via_events
 from marsaurora.stack.containers import FunctionImages
 from marsaurora.stack.local import LOCAL_CREDENTIALS, LocalStack, StackError
@@ -221,16 +221,19 @@ def _synth(args: argparse.Namespace, settings: Settings) -> int:
                      gain_counts_per_r=args.gain)
     workers = resolve_workers(settings.workers)
     counts: dict[str, int] = {}
-    with tqdm(total=spec.n, unit="file", disable=args.no_progress) as bar:
+    try:
         pool = worker_pool(workers) if workers > 1 and spec.n > 1 else None
+    except WorkersCannotStart as exc:
+        print(f"aurora: {exc}", file=sys.stderr)
+        return 1
+    with tqdm(total=spec.n, unit="file", disable=args.no_progress) as bar:
         try:
             for record in generate(spec, args.out, pool=pool):
                 counts[record["scenario"]] = counts.get(record["scenario"], 0) + 1
                 bar.update(1)
         finally:
             if pool is not None:
-                pool.close()
-                pool.join()
+                pool.shutdown()
     mix = ", ".join(f"{n} {name}" for name, n in sorted(counts.items()))
     print(f"wrote {spec.n} files ({mix}) and {TRUTH_FILE} to {args.out}")
     return 0
@@ -281,9 +284,13 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             print(f"aurora: {exc}", file=sys.stderr)
             return 1
     else:
-        summary = run_batch(plan.todo, args.out, options, workers=settings.workers,
-                            progress=not args.no_progress, append=True,
-                            png_dir=args.out / HEATMAPS_DIR if args.png else None)
+        try:
+            summary = run_batch(plan.todo, args.out, options, workers=settings.workers,
+                                progress=not args.no_progress, append=True,
+                                png_dir=args.out / HEATMAPS_DIR if args.png else None)
+        except WorkersCannotStart as exc:
+            print(f"aurora: {exc}", file=sys.stderr)
+            return 1
     folder.consolidate()
     folder.remember(plan.todo)
     _finish(summary, args.out)

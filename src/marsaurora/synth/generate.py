@@ -7,6 +7,7 @@ regenerated alone.
 
 import json
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 from functools import partial
 from datetime import datetime, timedelta
@@ -64,12 +65,12 @@ def checked_gain(low: float, high: float) -> tuple[float, float]:
 
 
 def generate(spec: SynthSpec, out_dir: Path, *,
-             pool: Any = None) -> Iterator[dict[str, Any]]:
+             pool: Executor | None = None) -> Iterator[dict[str, Any]]:
     """Write ``spec.n`` files into ``out_dir``, yielding each truth record.
 
     ``truth.jsonl`` is written as files are made, one line per file, in
-    index order. With a ``multiprocessing`` ``pool``, files are drawn in
-    parallel; the output is identical either way.
+    index order. With a process ``pool`` (:func:`marsaurora.runner.worker_pool`), files
+    are drawn in parallel; the output is identical either way.
     """
     for scenario in spec.scenarios:
         if scenario not in SCENARIOS:
@@ -81,7 +82,7 @@ def generate(spec: SynthSpec, out_dir: Path, *,
     out_dir.mkdir(parents=True, exist_ok=True)
     jobs = list(enumerate(np.random.SeedSequence(spec.seed).spawn(spec.n)))
     work = partial(make_file, spec=spec, out_dir=out_dir)
-    records = pool.imap(work, jobs) if pool is not None else map(work, jobs)
+    records = pool.map(work, jobs) if pool is not None else map(work, jobs)
     with (out_dir / TRUTH_FILE).open("w", encoding="utf-8") as truth_file:
         for record in records:
             truth_file.write(json.dumps(record) + "\n")
