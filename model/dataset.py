@@ -28,7 +28,6 @@ import multiprocessing
 import sys
 import tempfile
 from collections import Counter
-from contextlib import nullcontext
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -38,7 +37,8 @@ from tqdm import tqdm
 
 from marsaurora.emus import read_l2b
 from marsaurora.preprocess import HEIGHT_PX, NO_SOURCE, WIDTH_PX, Heatmap, render_heatmap
-from marsaurora.synth.generate import SynthSpec, make_file
+from marsaurora.runner import surviving_map
+from marsaurora.synth.generate import SynthSpec, drawing_died, make_file
 
 CLASS_NAMES = ("mars", "aurora")
 SPLITS = ("train", "val", "test")
@@ -101,8 +101,12 @@ def make_example(job: tuple[int, np.random.SeedSequence], spec: SynthSpec,
             "aurora_boxes_px": [list(np.round(b, 1)) for b in auroras if b is not None]}
 
 
-def build_split(split: str, n: int, seed: int, out_dir: Path, pool: Any) -> Counter[str]:
-    """Write ``n`` examples of one split; return counts by scenario."""
+def build_split(split: str, n: int, seed: int, out_dir: Path, workers: int) -> Counter[str]:
+    """Write ``n`` examples of one split; return counts by scenario.
+
+    Several ``workers`` draw through the batch runner's processes, which survive a worker
+    killed midway (a ``multiprocessing.Pool`` waited for its example for ever).
+    """
     split_dir = out_dir / split
     for sub in ("images", "labels"):
         (split_dir / sub).mkdir(parents=True, exist_ok=True)
@@ -112,7 +116,9 @@ def build_split(split: str, n: int, seed: int, out_dir: Path, pool: Any) -> Coun
     counts: Counter[str] = Counter()
     with (split_dir / "index.jsonl").open("w", encoding="utf-8") as index, \
             tqdm(total=n, desc=split, unit="img") as bar:
-        for example in (pool.imap(work, jobs) if pool else map(work, jobs)):
+        drawn = (surviving_map(work, jobs, workers, drawing_died) if workers > 1 and n > 1
+                 else map(work, jobs))
+        for example in drawn:
             index.write(json.dumps(example) + "\n")
             counts[example["scenario"]] += 1
             counts["aurora_boxes"] += example["auroras"]
@@ -144,11 +150,10 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     dataset_yaml = write_dataset_yaml(args.out)
     stats: dict[str, Any] = {}
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(args.workers) if args.workers > 1 else nullcontext() as pool:
-        for split in SPLITS:
-            n, seed = getattr(args, f"n_{split}"), getattr(args, f"seed_{split}")
-            stats[split] = {"seed": seed, "n": n, **build_split(split, n, seed, args.out, pool)}
+    for split in SPLITS:
+        n, seed = getattr(args, f"n_{split}"), getattr(args, f"seed_{split}")
+        stats[split] = {"seed": seed, "n": n,
+                        **build_split(split, n, seed, args.out, args.workers)}
     (args.out / "stats.json").write_text(json.dumps(stats, indent=2) + "\n")
     print(f"wrote {dataset_yaml}")
     print(json.dumps(stats, indent=2))

@@ -37,7 +37,7 @@ from marsaurora.provenance import ASPECTS, model_digest, provenance_summary, run
 from marsaurora.report import ReportError, make_report
 from marsaurora.resume import HEATMAPS_DIR, RunFolder, RunFolderError
 from marsaurora.runner import (RunSummary, WorkersCannotStart, discover_inputs, resolve_workers,
-                               run_batch, worker_pool)
+                               run_batch)
 from marsaurora.stack.batch import run_via_events
 from marsaurora.stack.containers import FunctionImages
 from marsaurora.stack.local import LOCAL_CREDENTIALS, LocalStack, StackError
@@ -47,7 +47,8 @@ from marsaurora.storage import Storage, StorageUnavailable
 from marsaurora.watcher.mirror import Selection, mirror
 from marsaurora.watcher.sources import SourceError, open_source
 from marsaurora.watcher.watch import Watcher, watch_forever
-from marsaurora.synth.generate import TRUTH_FILE, SynthSpec, checked_gain, generate
+from marsaurora.synth.generate import (TRUTH_FILE, DrawingDied, SynthSpec, checked_gain,
+                                       generate)
 from marsaurora.synth.ranges import RANGES
 from marsaurora.synth.scene import SCENARIOS
 
@@ -222,18 +223,13 @@ def _synth(args: argparse.Namespace, settings: Settings) -> int:
     workers = resolve_workers(settings.workers)
     counts: dict[str, int] = {}
     try:
-        pool = worker_pool(workers) if workers > 1 and spec.n > 1 else None
-    except WorkersCannotStart as exc:
-        print(f"aurora: {exc}", file=sys.stderr)
-        return 1
-    with tqdm(total=spec.n, unit="file", disable=args.no_progress) as bar:
-        try:
-            for record in generate(spec, args.out, pool=pool):
+        with tqdm(total=spec.n, unit="file", disable=args.no_progress) as bar:
+            for record in generate(spec, args.out, workers=workers):
                 counts[record["scenario"]] = counts.get(record["scenario"], 0) + 1
                 bar.update(1)
-        finally:
-            if pool is not None:
-                pool.shutdown()
+    except (WorkersCannotStart, DrawingDied) as exc:
+        print(f"aurora: {exc}", file=sys.stderr)
+        return 1
     mix = ", ".join(f"{n} {name}" for name, n in sorted(counts.items()))
     print(f"wrote {spec.n} files ({mix}) and {TRUTH_FILE} to {args.out}")
     return 0

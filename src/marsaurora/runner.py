@@ -221,22 +221,6 @@ def _executor(processes: int) -> ProcessPoolExecutor:
                                initializer=_init_worker, initargs=(level,))
 
 
-def worker_pool(processes: int) -> ProcessPoolExecutor:
-    """A started process pool whose workers log like this process and use one OpenCV thread.
-
-    Checked like the batch's own pool: a ``multiprocessing.Pool`` replaces workers that die on
-    start-up for ever, so an unguarded script hung without a word; this one raises
-    :class:`WorkersCannotStart`. The caller shuts it down.
-    """
-    executor = _executor(processes)
-    try:
-        _check_started(executor)
-    except WorkersCannotStart:
-        executor.shutdown(wait=False, cancel_futures=True)
-        raise
-    return executor
-
-
 def _init_worker(log_level: str) -> None:
     cv2.setNumThreads(1)
     logs.configure(log_level)

@@ -1,5 +1,9 @@
 """The synthetic generator: files reopen, truth matches what was injected."""
 
+import multiprocessing
+import os
+import signal
+
 import numpy as np
 import pytest
 
@@ -143,6 +147,27 @@ def test_same_seed_same_bytes(tmp_path):
     for record in first:
         assert (tmp_path / "a" / record["file"]).read_bytes() == (
             tmp_path / "b" / record["file"]).read_bytes()
+
+
+def test_a_worker_killed_midway_costs_no_file_and_changes_no_byte(tmp_path):
+    """Drawn by several workers, a batch whose worker is killed (out of memory) still writes
+    every file, the same as one process would; ``multiprocessing.Pool`` used to wait for the
+    dead worker's file for ever."""
+    spec = SynthSpec(n=12, seed=77, compress=False)
+    alone = list(generate(spec, tmp_path / "alone"))
+    killed: list[int] = []
+    drawn = []
+    for record in generate(spec, tmp_path / "pool", workers=2):
+        drawn.append(record)
+        children = multiprocessing.active_children()
+        if not killed and children:
+            os.kill(children[0].pid, signal.SIGKILL)
+            killed.append(children[0].pid)
+    assert killed, "the workers were gone before one could be killed"
+    assert drawn == alone
+    for record in alone:
+        assert (tmp_path / "pool" / record["file"]).read_bytes() == (
+            tmp_path / "alone" / record["file"]).read_bytes()
 
 
 def test_file_k_does_not_depend_on_n(tmp_path):

@@ -7,7 +7,6 @@ regenerated alone.
 
 import json
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 from functools import partial
 from datetime import datetime, timedelta
@@ -16,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from marsaurora.runner import surviving_map
 from marsaurora.synth.ranges import RANGES, SceneRanges
 from marsaurora.synth.scene import DEFAULT_MIX, SCENARIOS, Scene, make_scene
 from marsaurora.synth.writer import write_l2b
@@ -65,12 +65,14 @@ def checked_gain(low: float, high: float) -> tuple[float, float]:
 
 
 def generate(spec: SynthSpec, out_dir: Path, *,
-             pool: Executor | None = None) -> Iterator[dict[str, Any]]:
+             workers: int = 1) -> Iterator[dict[str, Any]]:
     """Write ``spec.n`` files into ``out_dir``, yielding each truth record.
 
     ``truth.jsonl`` is written as files are made, one line per file, in
-    index order. With a process ``pool`` (:func:`marsaurora.runner.worker_pool`), files
-    are drawn in parallel; the output is identical either way.
+    index order. With several ``workers``, files are drawn in parallel by the batch
+    runner's processes (:func:`marsaurora.runner.surviving_map`: a worker killed midway costs
+    no file, and workers that cannot start raise ``WorkersCannotStart``); the output is
+    identical either way.
     """
     for scenario in spec.scenarios:
         if scenario not in SCENARIOS:
@@ -82,12 +84,25 @@ def generate(spec: SynthSpec, out_dir: Path, *,
     out_dir.mkdir(parents=True, exist_ok=True)
     jobs = list(enumerate(np.random.SeedSequence(spec.seed).spawn(spec.n)))
     work = partial(make_file, spec=spec, out_dir=out_dir)
-    records = pool.map(work, jobs) if pool is not None else map(work, jobs)
+    records = (surviving_map(work, jobs, workers, drawing_died) if workers > 1 and spec.n > 1
+               else map(work, jobs))
     with (out_dir / TRUTH_FILE).open("w", encoding="utf-8") as truth_file:
         for record in records:
             truth_file.write(json.dumps(record) + "\n")
             truth_file.flush()
             yield record
+
+
+class DrawingDied(RuntimeError):
+    """A file's worker process died twice while drawing it."""
+
+
+def drawing_died(job: tuple[int, np.random.SeedSequence], reason: str) -> dict[str, Any]:
+    """For :func:`marsaurora.runner.surviving_map`: a drawing that kills its worker even alone
+    ends the batch, since a set with a gap would not be the set its seed names."""
+    raise DrawingDied(f"the worker drawing number {job[0]} of the set died ({reason}), and again "
+                      "when it was drawn alone. Out of memory? Draw with fewer workers "
+                      "(--workers 1), or free memory; everything before it is written.")
 
 
 def make_file(job: tuple[int, np.random.SeedSequence], spec: SynthSpec,
