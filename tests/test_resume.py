@@ -12,7 +12,10 @@ from pathlib import Path
 
 import pytest
 
+import marsaurora
+from marsaurora import __version__
 from marsaurora.cli import main
+from marsaurora.provenance import code_digest, other_software, software_identity
 from marsaurora.resume import RECORDS_FILE, SUPERSEDED_FILE, RunFolder, observation_key
 
 
@@ -46,6 +49,50 @@ def test_an_unchanged_rerun_processes_nothing_and_reads_no_input(inputs, tmp_pat
     assert "0 to process" in capsys.readouterr().err
     assert records(out) == first
     assert not (out / SUPERSEDED_FILE).exists()
+
+
+def test_records_made_by_other_code_of_the_same_version_are_made_again(inputs, tmp_path,
+                                                                        capsys):
+    """The version alone named the software, and it is not bumped by every change to the
+    science: after an update, a rerun kept what the older code made (the demo printed the
+    old catalogue's peaks). Records say "0.1.0" as that code wrote them."""
+    out = tmp_path / "out"
+    aurora("run", inputs, "--out", out, "--workers", "1", "--no-progress")
+    older = [{**r, "provenance": {**r["provenance"], "software": __version__}}
+             for r in records(out)]
+    (out / RECORDS_FILE).write_text("".join(json.dumps(r) + "\n" for r in older))
+    capsys.readouterr()
+    aurora("run", inputs, "--out", out, "--workers", "1", "--no-progress")
+    assert "12 to process (12 software)" in capsys.readouterr().err
+    assert {r["provenance"]["software"] for r in records(out)} == {software_identity()}
+
+
+def test_records_of_function_images_built_from_other_code_are_counted_for_the_warning():
+    """`aurora run --via-events --containers` warns when the images made records with other
+    code; only this run's observations count, and records without provenance do not."""
+    mine = software_identity()
+    made = [{"observation": "a", "provenance": {"software": "0.1.0+0123456789ab"}},
+            {"observation": "b", "provenance": {"software": mine}},
+            {"observation": "c", "provenance": {"software": "0.1.0+0123456789ab"}},
+            {"observation": "d", "provenance": None}, {"observation": "e"}]
+    assert other_software(made, {"a", "b", "d", "e"}, mine) == {"0.1.0+0123456789ab": 1}
+    assert not other_software(made, {"b", "d", "e"}, mine)
+
+
+def test_the_code_digest_follows_the_code_not_the_folder(tmp_path):
+    """A checkout, its wheel and its images hash the same files to the same digest; one
+    changed module changes it; compiled files and other assets do not."""
+    package = Path(marsaurora.__file__).parent
+    copy = tmp_path / "marsaurora"
+    shutil.copytree(package, copy)
+    assert code_digest(copy) == code_digest(package)
+    (copy / "__pycache__").mkdir(exist_ok=True)
+    (copy / "__pycache__" / "extra.cpython-311.pyc").write_bytes(b"\0")
+    (copy / "notes.txt").write_text("not code")
+    assert code_digest(copy) == code_digest(package)
+    fusion = copy / "fusion.py"
+    fusion.write_text(fusion.read_text().replace("10.0", "11.0", 1))
+    assert code_digest(copy) != code_digest(package)
 
 
 def test_provenance_says_how_many_records_each_setting_made(inputs, tmp_path, capsys):

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from marsaurora.provenance import software_identity
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -27,6 +29,9 @@ def test_the_installed_wheel_runs_embedded_and_via_events_in_any_folder(tmp_path
     env = {**os.environ, "PYTHONPATH": str(site), "AURORA_LOG_LEVEL": "WARNING"}
     where = _run(["-c", "import marsaurora; print(marsaurora.__file__)"], work, env).stdout
     assert where.strip().startswith(str(site)), "the test ran the checkout, not the wheel"
+    installed = _run(["-c", "from marsaurora.provenance import software_identity; "
+                            "print(software_identity())"], work, env).stdout.strip()
+    assert installed == software_identity(), "the wheel's records would look made by other code"
 
     _run(["-m", "marsaurora.cli", "synth", "--n", "3", "--seed", "5", "--out", "data",
           "--no-progress"], work, env)

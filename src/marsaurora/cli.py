@@ -33,7 +33,8 @@ from marsaurora.config import ConfigError, Settings
 from marsaurora.detect import ModelError
 from marsaurora.events import OBSERVATION_STORED
 from marsaurora.pipeline import PipelineOptions
-from marsaurora.provenance import ASPECTS, model_digest, provenance_summary, run_provenance
+from marsaurora.provenance import (ASPECTS, model_digest, other_software,
+                                   provenance_summary, run_provenance)
 from marsaurora.report import ReportError, make_report
 from marsaurora.resume import HEATMAPS_DIR, RunFolder, RunFolderError
 from marsaurora.runner import (RunSummary, WorkersCannotStart, discover_inputs, resolve_workers,
@@ -289,6 +290,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             return 1
     folder.consolidate()
     folder.remember(plan.todo)
+    if args.containers:
+        _say_if_the_images_are_other_code(folder, plan.todo, current["software"])
     _finish(summary, args.out)
     for route, latency in sorted((summary.hop_latency_ms or {}).items()):
         if latency.get("n"):
@@ -297,10 +300,24 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _say_if_the_images_are_other_code(folder: RunFolder, todo: Sequence[Path],
+                                      software: str) -> None:
+    """Warn when the function images made records with other code than this install's."""
+    others = other_software(folder.records(), {path.name for path in todo}, software)
+    if others:
+        print(f"aurora: {sum(others.values())} records were made by images built from other "
+              f"code ({', '.join(sorted(others))}) than this install ({software}); rebuild "
+              "them with scripts/build-images.sh, or the next run processes these files again",
+              file=sys.stderr)
+
+
 def _current_provenance(options: PipelineOptions, *, remote: bool) -> dict[str, Any]:
-    """This run's provenance; the model's digest is unknown when a cluster runs the detector."""
+    """This run's provenance. When a cluster runs the functions, its images' code and weights
+    made the records, not this install's: neither can tell whether they are stale."""
     current = run_provenance(options)
-    if options.detector is not None and not remote:
+    if remote:
+        current["software"] = None
+    elif options.detector is not None:
         current["model_sha256"] = model_digest(options.detector)
     return current
 
@@ -308,9 +325,9 @@ def _current_provenance(options: PipelineOptions, *, remote: bool) -> dict[str, 
 def _aspects(requested: str | None, current: dict[str, Any]) -> tuple[str, ...]:
     """The provenance aspects that make a record stale (``--reprocess-if``)."""
     aspects = tuple(a.strip() for a in requested.split(",")) if requested else ASPECTS
-    if current["model_sha256"] is None:
-        aspects = tuple(a for a in aspects if a != "model")
-    return aspects
+    unknown = {aspect for aspect, field in (("model", "model_sha256"), ("software", "software"))
+               if current[field] is None}
+    return tuple(a for a in aspects if a not in unknown)
 
 
 def _catalog(args: argparse.Namespace) -> int:

@@ -5,7 +5,10 @@ old and new results; the provenance in every record tells them apart, and
 lets a resumed ``aurora run`` reprocess only what a change affects
 (:mod:`marsaurora.resume`). Five facts, each a short string:
 
-- ``software``: the marsaurora version;
+- ``software``: the marsaurora version and a digest of its code
+  (``0.1.0+3f2a9c01b7de``): the version changes with releases, the science
+  with every commit, and a rerun must not keep what older code made (the
+  demo, run again after an update, printed the older catalogue's peaks);
 - ``model_sha256``: the detector weights that looked at the scan (null when no
   detector did: the screen stopped it, or there is none);
 - ``screen``: ``physical`` or ``paper``;
@@ -20,7 +23,7 @@ lets a resumed ``aurora run`` reprocess only what a change affects
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import asdict, replace
 from functools import lru_cache
 from pathlib import Path
@@ -36,6 +39,10 @@ ASPECTS = ("model", "settings", "software")
 """What a record's provenance can differ in, as ``aurora run --reprocess-if`` names it."""
 _FIELD_OF_ASPECT = {"model": "model_sha256", "settings": "settings_digest", "software": "software"}
 CHUNK_BYTES = 1 << 20
+DATA_PACKAGES = frozenset({"eventing", "weights"})
+"""Subpackages that only carry data, installed from outside ``src/`` (pyproject's
+``package-dir``): a wheel has them and a checkout does not, and their files make no record
+(the weights count in ``model_sha256``). ``tests/test_wheel.py`` checks the two agree."""
 
 
 def run_provenance(options: "PipelineOptions") -> dict[str, Any]:
@@ -44,8 +51,28 @@ def run_provenance(options: "PipelineOptions") -> dict[str, Any]:
     ``model_sha256`` is null here: the detect step sets it
     (:func:`model_digest`) on the records the detector sees.
     """
-    return {"software": __version__, "model_sha256": None, "screen": options.screen,
+    return {"software": software_identity(), "model_sha256": None, "screen": options.screen,
             "settings_digest": settings_digest(options)}
+
+
+@lru_cache(maxsize=1)
+def software_identity() -> str:
+    """This marsaurora's version and the digest of its code (read once per process)."""
+    return f"{__version__}+{code_digest(Path(__file__).parent)}"
+
+
+def code_digest(package: Path) -> str:
+    """12 hex digits over every Python file of ``package``: each file's path within it and its
+    bytes, in path order. A checkout, its wheel and an image built from it agree; a change
+    to any module changes it, whether or not it changes records (a spurious rerun costs
+    time, a missed one gives a catalogue the code no longer makes)."""
+    digest = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        if path.relative_to(package).parts[0] in DATA_PACKAGES:
+            continue
+        digest.update(path.relative_to(package).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()[:12]
 
 
 def model_digest(options: DetectorOptions) -> str:
@@ -102,6 +129,19 @@ def differs(recorded: dict[str, Any] | None, current: dict[str, Any],
             and recorded.get("screen") != current["screen"]:
         changed.append("settings")
     return changed
+
+
+def other_software(records: Iterable[dict[str, Any]], observations: Collection[str],
+                   software: str) -> Counter[str]:
+    """How many of the records of ``observations`` each software other than ``software`` made:
+    functions whose images were built from other code than this install, whose records the
+    next run would take for stale and process again."""
+    made: Counter[str] = Counter()
+    for record in records:
+        by = (record.get("provenance") or {}).get("software")
+        if record.get("observation") in observations and by is not None and by != software:
+            made[str(by)] += 1
+    return made
 
 
 def provenance_summary(records: Iterable[dict[str, Any]]) -> dict[str, Counter[str]]:
