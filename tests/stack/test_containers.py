@@ -17,6 +17,7 @@ import requests
 
 from marsaurora.config import Settings
 from marsaurora.pipeline import PipelineOptions
+from marsaurora.provenance import software_identity
 from marsaurora.runner import RECORDS_FILE, discover_inputs, run_batch
 from marsaurora.stack.batch import run_via_events
 from marsaurora.stack.containers import CONTAINER_USER, FunctionImages
@@ -65,6 +66,8 @@ def test_the_chain_runs_from_the_images_as_knative_would(images_ready, tmp_path)
                                  stack=stack)
         names = [IMAGES.container_name(f, stack.parts[f].port) for f in ("classify", "detect")]
     via_images = _records(summary.records_path)
+    made_by = {r["provenance"]["software"] for r in via_images if r.get("provenance")}
+    assert made_by == {software_identity()}, "images of other code: run scripts/build-images.sh"
     assert via_images == _records(tmp_path / "embedded" / RECORDS_FILE)
     assert {r["observation"] for r in via_images if r["status"] == "error"} == broken
     gone = subprocess.run([IMAGES.engine, "ps", "--all", "--format", "{{.Names}}"],
