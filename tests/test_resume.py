@@ -67,6 +67,25 @@ def test_records_made_by_other_code_of_the_same_version_are_made_again(inputs, t
     assert {r["provenance"]["software"] for r in records(out)} == {software_identity()}
 
 
+def test_a_cluster_run_does_not_judge_records_by_this_installs_code_or_weights(inputs, tmp_path,
+                                                                              capsys):
+    """With ``--broker`` the cluster's images make the records, with code and weights this
+    install cannot see: comparing them with its own would process every file again on each
+    run. Nothing is stale here, so the unreachable broker is never called."""
+    out = tmp_path / "out"
+    aurora("run", inputs, "--out", out, "--workers", "1", "--no-progress")
+    cluster_made = [{**r, "provenance": {**r["provenance"], "software": "0.1.0+0123456789ab",
+                                         "model_sha256": r["provenance"]["model_sha256"]
+                                         and "f" * 64}}
+                    for r in records(out)]
+    (out / RECORDS_FILE).write_text("".join(json.dumps(r) + "\n" for r in cluster_made))
+    capsys.readouterr()
+    assert aurora("run", inputs, "--out", out, "--via-events", "--broker",
+                  "http://127.0.0.1:9", "--no-progress") == 0
+    assert "0 to process" in capsys.readouterr().err
+    assert records(out) == cluster_made
+
+
 def test_records_of_function_images_built_from_other_code_are_counted_for_the_warning():
     """`aurora run --via-events --containers` warns when the images made records with other
     code; only this run's observations count, and records without provenance do not."""
