@@ -69,13 +69,10 @@ def with_card(raw: bytes, extension: str, keyword: str, value: str) -> bytes:
 
 
 @contextmanager
-def bounded(seconds: float, peak_bytes: int) -> Iterator[None]:
-    """Fail when the block runs longer than ``seconds`` or allocates more than ``peak_bytes``.
-
-    The time bound interrupts an endless loop (SIGALRM, main thread only);
-    the memory bound is what Python allocated (numpy included), measured by
-    tracemalloc.
-    """
+def time_bounded(seconds: float) -> Iterator[None]:
+    """Fail when the block runs longer than ``seconds``: an endless loop, or a wait for
+    something that will never come, becomes a ``TimeoutError`` instead of a stalled run
+    (SIGALRM, main thread only)."""
     assert threading.current_thread() is threading.main_thread()
 
     def expired(signum, frame):
@@ -83,15 +80,28 @@ def bounded(seconds: float, peak_bytes: int) -> Iterator[None]:
 
     previous = signal.signal(signal.SIGALRM, expired)
     signal.setitimer(signal.ITIMER_REAL, seconds)
-    tracemalloc.start()
     try:
         yield
-        _, peak = tracemalloc.get_traced_memory()
-        assert peak <= peak_bytes, f"peak allocation {peak} bytes, above {peak_bytes}"
     finally:
-        tracemalloc.stop()
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+@contextmanager
+def bounded(seconds: float, peak_bytes: int) -> Iterator[None]:
+    """Fail when the block runs longer than ``seconds`` or allocates more than ``peak_bytes``.
+
+    The time bound is :func:`time_bounded`; the memory bound is what Python allocated
+    (numpy included), measured by tracemalloc.
+    """
+    with time_bounded(seconds):
+        tracemalloc.start()
+        try:
+            yield
+            _, peak = tracemalloc.get_traced_memory()
+            assert peak <= peak_bytes, f"peak allocation {peak} bytes, above {peak_bytes}"
+        finally:
+            tracemalloc.stop()
 
 
 def shout_or_die(item: str) -> str:

@@ -76,7 +76,6 @@ def test_an_out_that_is_a_file_is_refused_in_words(tmp_path: Path):
     assert ran.returncode == 2 and "has its own" in ran.stderr
 
 
-
 @pytest.mark.parametrize("command", ["run", "synth"])
 def test_workers_that_cannot_start_are_named_not_a_traceback_or_a_hang(tmp_path: Path,
                                                                       mixed_set: Path,

@@ -14,6 +14,7 @@ from marsaurora.mars import MARS_RADIUS_KM, unit_vectors
 from marsaurora.synth.ranges import OOD, TRAIN
 from marsaurora.synth.scene import AURORA_TYPES, SCENARIOS, make_scene
 
+from hostile import time_bounded
 
 
 def test_every_file_reopens_with_its_truth(mixed_set):
@@ -153,30 +154,21 @@ HANG_S = 240
 """Far longer than the twelve scans take with a worker lost (a few seconds here)."""
 
 
-def _hung(signum: int, frame: object) -> None:
-    raise TimeoutError(f"no progress in {HANG_S} s: the pool is waiting for a dead worker")
-
-
 def test_a_worker_killed_midway_costs_no_file_and_changes_no_byte(tmp_path):
     """Drawn by several workers, a batch whose worker is killed (out of memory) still writes
     every file, the same as one process would; ``multiprocessing.Pool`` used to wait for the
-    dead worker's file for ever: the alarm makes a hang a failure, not a stalled CI."""
+    dead worker's file for ever: the time bound makes a hang a failure, not a stalled CI."""
     spec = SynthSpec(n=12, seed=77, compress=False)
     alone = list(generate(spec, tmp_path / "alone"))
     killed: list[int] = []
     drawn = []
-    signal.signal(signal.SIGALRM, _hung)
-    signal.alarm(HANG_S)
-    try:
+    with time_bounded(HANG_S):
         for record in generate(spec, tmp_path / "pool", workers=2):
             drawn.append(record)
             children = multiprocessing.active_children()
             if not killed and children:
                 os.kill(children[0].pid, signal.SIGKILL)
                 killed.append(children[0].pid)
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, signal.SIG_DFL)
     assert killed, "the workers were gone before one could be killed"
     assert drawn == alone
     for record in alone:
