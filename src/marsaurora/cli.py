@@ -264,7 +264,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         current = _current_provenance(options, remote=bool(args.broker))
         folder = RunFolder(args.out)
         plan = folder.plan(paths, current, force=args.force,
-                           reprocess_if=_aspects(args.reprocess_if, current))
+                           reprocess_if=_aspects(args.reprocess_if))
     except (ModelError, RunFolderError, ValueError) as exc:
         print(f"aurora: {exc}", file=sys.stderr)
         return 2
@@ -322,12 +322,9 @@ def _current_provenance(options: PipelineOptions, *, remote: bool) -> dict[str, 
     return current
 
 
-def _aspects(requested: str | None, current: dict[str, Any]) -> tuple[str, ...]:
+def _aspects(requested: str | None) -> tuple[str, ...]:
     """The provenance aspects that make a record stale (``--reprocess-if``)."""
-    aspects = tuple(a.strip() for a in requested.split(",")) if requested else ASPECTS
-    unknown = {aspect for aspect, field in (("model", "model_sha256"), ("software", "software"))
-               if current[field] is None}
-    return tuple(a for a in aspects if a not in unknown)
+    return tuple(a.strip() for a in requested.split(",")) if requested else ASPECTS
 
 
 def _catalog(args: argparse.Namespace) -> int:

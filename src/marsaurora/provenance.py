@@ -116,10 +116,13 @@ def differs(recorded: dict[str, Any] | None, current: dict[str, Any],
     """Which of ``aspects`` a record's provenance differs in from the current run's.
 
     ``current`` is :func:`run_provenance` with the current ``model_sha256``.
-    A record without provenance (made before it existed) differs in every
+    An aspect ``current`` leaves null is not compared: this run cannot know it (no
+    detector, or a cluster's images making the records with their own code and weights).
+    A record without provenance (made before it existed) differs in every other
     aspect. The screen counts as a setting; the model only where a detector
     looked at the scan (a scan the screen stopped does not depend on it).
     """
+    aspects = tuple(a for a in aspects if current[_FIELD_OF_ASPECT[a]] is not None)
     if not recorded:
         return list(aspects)
     changed = [aspect for aspect in aspects
