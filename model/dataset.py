@@ -37,7 +37,7 @@ from tqdm import tqdm
 
 from marsaurora.emus import read_l2b
 from marsaurora.preprocess import HEIGHT_PX, NO_SOURCE, WIDTH_PX, Heatmap, render_heatmap
-from marsaurora.runner import surviving_map
+from marsaurora.runner import map_in_workers
 from marsaurora.synth.generate import SynthSpec, drawing_died, make_file
 
 CLASS_NAMES = ("mars", "aurora")
@@ -116,9 +116,7 @@ def build_split(split: str, n: int, seed: int, out_dir: Path, workers: int) -> C
     counts: Counter[str] = Counter()
     with (split_dir / "index.jsonl").open("w", encoding="utf-8") as index, \
             tqdm(total=n, desc=split, unit="img") as bar:
-        drawn = (surviving_map(work, jobs, workers, drawing_died) if workers > 1 and n > 1
-                 else map(work, jobs))
-        for example in drawn:
+        for example in map_in_workers(work, jobs, workers, drawing_died):
             index.write(json.dumps(example) + "\n")
             counts[example["scenario"]] += 1
             counts["aurora_boxes"] += example["auroras"]

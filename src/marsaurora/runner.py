@@ -124,10 +124,7 @@ def run_batch(paths: Sequence[Path], out_dir: Path, options: PipelineOptions, *,
 def _records(paths: Sequence[Path], options: PipelineOptions, workers: int,
              png_dir: Path | None) -> Iterator[ObservationRecord]:
     work = partial(process_file, options=_share_cores(options, workers), png_dir=png_dir)
-    if workers == 1 or len(paths) <= 1:
-        yield from map(work, paths)
-        return
-    yield from surviving_map(work, paths, min(workers, len(paths)), _worker_died)
+    yield from map_in_workers(work, paths, workers, _worker_died)
 
 
 def _worker_died(path: Path, reason: str) -> ObservationRecord:
@@ -141,6 +138,16 @@ def _worker_died(path: Path, reason: str) -> ObservationRecord:
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
+
+
+def map_in_workers(work: Callable[[Item], Result], items: Sequence[Item], workers: int,
+                   on_death: Callable[[Item, str], Result]) -> Iterator[Result]:
+    """``work`` over ``items``, in input order: in this process where one worker or one item
+    leaves nothing to share out, otherwise by :func:`surviving_map` with no more workers
+    than items."""
+    if workers <= 1 or len(items) <= 1:
+        return map(work, items)
+    return surviving_map(work, items, min(workers, len(items)), on_death)
 
 
 def surviving_map(work: Callable[[Item], Result], items: Sequence[Item], workers: int,

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from marsaurora.runner import surviving_map
+from marsaurora.runner import map_in_workers
 from marsaurora.synth.ranges import RANGES, SceneRanges
 from marsaurora.synth.scene import DEFAULT_MIX, SCENARIOS, Scene, make_scene
 from marsaurora.synth.writer import write_l2b
@@ -84,8 +84,7 @@ def generate(spec: SynthSpec, out_dir: Path, *,
     out_dir.mkdir(parents=True, exist_ok=True)
     jobs = list(enumerate(np.random.SeedSequence(spec.seed).spawn(spec.n)))
     work = partial(make_file, spec=spec, out_dir=out_dir)
-    records = (surviving_map(work, jobs, workers, drawing_died) if workers > 1 and spec.n > 1
-               else map(work, jobs))
+    records = map_in_workers(work, jobs, workers, drawing_died)
     with (out_dir / TRUTH_FILE).open("w", encoding="utf-8") as truth_file:
         for record in records:
             truth_file.write(json.dumps(record) + "\n")
