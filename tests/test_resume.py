@@ -23,6 +23,11 @@ def records(out: Path) -> list[dict]:
     return [json.loads(line) for line in (out / RECORDS_FILE).open()]
 
 
+def write_records(out: Path, made: list[dict]) -> None:
+    """Replace the folder's records, as other code would have written them."""
+    (out / RECORDS_FILE).write_text("".join(json.dumps(r) + "\n" for r in made))
+
+
 def aurora(*argv: str | Path) -> int:
     return main([str(a) for a in argv])
 
@@ -60,7 +65,7 @@ def test_records_made_by_other_code_of_the_same_version_are_made_again(inputs, t
     aurora("run", inputs, "--out", out, "--workers", "1", "--no-progress")
     older = [{**r, "provenance": {**r["provenance"], "software": __version__}}
              for r in records(out)]
-    (out / RECORDS_FILE).write_text("".join(json.dumps(r) + "\n" for r in older))
+    write_records(out, older)
     capsys.readouterr()
     aurora("run", inputs, "--out", out, "--workers", "1", "--no-progress")
     assert "12 to process (12 software)" in capsys.readouterr().err
@@ -78,7 +83,7 @@ def test_a_cluster_run_does_not_judge_records_by_this_installs_code_or_weights(i
                                          "model_sha256": r["provenance"]["model_sha256"]
                                          and "f" * 64}}
                     for r in records(out)]
-    (out / RECORDS_FILE).write_text("".join(json.dumps(r) + "\n" for r in cluster_made))
+    write_records(out, cluster_made)
     capsys.readouterr()
     assert aurora("run", inputs, "--out", out, "--via-events", "--broker",
                   "http://127.0.0.1:9", "--no-progress") == 0
