@@ -68,9 +68,10 @@ def code_digest(package: Path) -> str:
     time, a missed one gives a catalogue the code no longer makes)."""
     digest = hashlib.sha256()
     for path in sorted(package.rglob("*.py")):
-        if path.relative_to(package).parts[0] in DATA_PACKAGES:
+        relative = path.relative_to(package)
+        if relative.parts[0] in DATA_PACKAGES:
             continue
-        digest.update(path.relative_to(package).as_posix().encode() + b"\0")
+        digest.update(relative.as_posix().encode() + b"\0")
         digest.update(path.read_bytes() + b"\0")
     return digest.hexdigest()[:12]
 
