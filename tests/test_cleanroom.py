@@ -3,11 +3,14 @@ with ``aurora synth``: its files follow the format page's variants (IDL order, c
 point 4, 192-pixel slits, look-alike row names), its glow and auroras follow laws of their own.
 """
 
+import gzip
 import importlib.util
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
+from astropy.io import fits
 
 from marsaurora.evaluate import evaluate
 from marsaurora.pipeline import PipelineOptions
@@ -61,6 +64,66 @@ def test_found_auroras_are_where_and_as_bright_as_the_other_generator_drew_them(
     assert summary.auroras_matched >= 0.8 * summary.auroras_injected
     assert summary.position_error_median_deg < 0.5
     assert 0.67 < summary.peak_over_injected["median"] < 1.5
+
+
+def _rewritten(source: Path, target: Path, change) -> None:
+    """``source`` written to ``target`` after ``change(hdul)``: the file as another tool left it."""
+    with fits.open(source) as hdul:
+        copy = fits.HDUList([hdu.copy() for hdu in hdul])
+    change(copy)
+    copy.writeto(target)
+
+
+def _triplet(hdul) -> int:
+    return [str(name).strip() for name in hdul["EMISS"].data["NAME"]].index("O I 130.4 triplet")
+
+
+def test_broken_copies_of_its_scans_are_refused_readably_and_the_batch_goes_on(cleanroom_run,
+                                                                               tmp_path):
+    """Damage done to files the reader was never shaped on: gzip and plain FITS cut short, the
+    triplet row misspelt beside its look-alikes, no finite brightness, integrations blanked along
+    whichever axis this file's layout puts them on, and a header of 20,000 cards."""
+    folder, truth, _ = cleanroom_run
+    strong = next(line for line in truth if any(a["snr"] >= STRONG_SNR for a in line["auroras"]))
+    source = folder / strong["file"]
+    packed = source.read_bytes()
+    plain = gzip.decompress(packed)
+    (tmp_path / "intact.fits.gz").write_bytes(packed)
+    (tmp_path / "cut.fits.gz").write_bytes(packed[:len(packed) // 3])
+    (tmp_path / "halved.fits").write_bytes(plain[:len(plain) // 2])
+
+    def misspelt(hdul):
+        hdul["EMISS"].data["NAME"][_triplet(hdul)] = "O I 130.4 trip1et"
+
+    def blank(hdul):
+        hdul["EMISS"].data["RADIANCE"][_triplet(hdul)] = np.nan
+
+    def striped(hdul):
+        radiance = hdul["EMISS"].data["RADIANCE"]
+        axis = 1 + list(radiance.shape[1:]).index(strong["nint"])
+        every_seventh = [slice(None)] * radiance.ndim
+        every_seventh[axis] = slice(None, None, 7)
+        radiance[tuple(every_seventh)] = np.nan
+
+    def padded(hdul):
+        for k in range(20_000):
+            hdul[0].header.add_comment(f"padding card {k}")
+
+    for name, change in [("misspelt", misspelt), ("blank", blank), ("striped", striped),
+                         ("padded", padded)]:
+        _rewritten(source, tmp_path / f"{name}.fits", change)
+    out = tmp_path / "run"
+    run_batch(discover_inputs([tmp_path]), out, PipelineOptions(), workers=1, progress=False)
+    records = {json.loads(line)["observation"].split(".")[0]: json.loads(line)
+               for line in (out / "observations.jsonl").read_text().splitlines()}
+
+    outcome = {name: record["error"]["code"] if record["error"] else record["status"]
+               for name, record in records.items()}
+    assert outcome == {"intact": "aurora", "cut": "truncated", "halved": "truncated",
+                       "misspelt": "missing_emission", "blank": "no_valid_data",
+                       "striped": "aurora", "padded": "aurora"}
+    refusal = records["misspelt"]["error"]["message"]
+    assert "'O I 130.4 continuum background'" in refusal and "'O I 130.4 trip1et'" in refusal
 
 
 def test_the_hard_ranges_draw_fainter_and_smaller_auroras(tmp_path):
