@@ -42,6 +42,7 @@ from marsaurora.classify.physical import bbox_px
 from marsaurora.detect import BOX_DECIMALS, Detection
 from marsaurora.emus import Observation
 from marsaurora.fusion import Fusion, FusedAurora, box_pixels, union_box
+from marsaurora.image_sets import image_sets
 from marsaurora.mars import MARS_RADIUS_KM, unit_vectors
 from marsaurora.mars_time import solar_longitude_deg, sun_distance_au
 from marsaurora.preprocess import Heatmap
@@ -52,8 +53,9 @@ EMITTING_PEAK_FRACTION = 0.2
 EMITTING_SIGMA = 3.0
 CATALOG_STEM = "catalog"
 CATALOG_COLUMNS: tuple[tuple[str, type, str | None], ...] = (
-    ("observation", str, None), ("orbit", int, None), ("mode", str, None),
-    ("product_version", str, None), ("start_utc", str, None), ("peak_utc", str, None),
+    ("observation", str, None), ("orbit", int, None), ("mode", str, None), ("swath", str, None),
+    ("image_set", str, None), ("product_version", str, None), ("start_utc", str, None),
+    ("peak_utc", str, None),
     ("ls_deg", float, "deg"), ("sun_distance_au", float, "AU"), ("sc_alt_km", float, "km"),
     ("index", int, None), ("decided_by", str, None), ("confidence", float, None),
     ("significance", float, None), ("n_boxes", int, None), ("lat_deg", float, "deg"),
@@ -339,13 +341,17 @@ def _footprint_areas_km2(observation: Observation, integ: np.ndarray, slit: np.n
     return float(area.sum())
 
 
-def catalog_rows(records: Iterable[dict[str, Any]]) -> Iterable[dict[str, Any]]:
-    """One row per aurora detection across observation records, in record order."""
+def catalog_rows(records: list[dict[str, Any]]) -> Iterable[dict[str, Any]]:
+    """One row per aurora detection across observation records, in record order, each with
+    its file's image set among these records (:mod:`marsaurora.image_sets`)."""
+    sets = image_sets(record["observation"] for record in records)
     for record in records:
         for index, detection in enumerate(record.get("detections") or []):
             x0, y0, x1, y1 = detection["box_px"]
             row = {"observation": record["observation"], "orbit": record.get("orbit"),
-                   "mode": record.get("mode"), "product_version": record.get("product_version"),
+                   "mode": record.get("mode"), "swath": record.get("swath"),
+                   "image_set": sets[record["observation"]],
+                   "product_version": record.get("product_version"),
                    "start_utc": record.get("start_utc"), "index": index, **detection,
                    "x0_px": x0, "y0_px": y0, "x1_px": x1, "y1_px": y1}
             yield {name: _cell(row.get(name), kind) for name, kind, _ in CATALOG_COLUMNS}
@@ -359,7 +365,7 @@ def write_catalog(records_path: Path, out_dir: Path) -> list[Path]:
     from marsaurora.votable import write_votable
 
     with records_path.open(encoding="utf-8") as lines:
-        rows = list(catalog_rows(json.loads(line) for line in lines if line.strip()))
+        rows = list(catalog_rows([json.loads(line) for line in lines if line.strip()]))
     names = [name for name, _, _ in CATALOG_COLUMNS]
     table = Table(rows=[[row[n] for n in names] for row in rows] or None, names=names,
                   dtype=[kind for _, kind, _ in CATALOG_COLUMNS])

@@ -111,6 +111,8 @@ OWN: tuple[Column, ...] = (
     ("n_boxes", "int", None, "meta.number", "Detector boxes merged into this aurora"),
     ("sc_alt_km", "float", "km", "pos.bodyrc.alt", "Spacecraft altitude at the peak"),
     ("product_version", "text", None, "meta.version", "Version of the L2B product"),
+    ("image_set", "text", None, "meta.id;obs",
+     "EMUS image set (the swath files that together cover the disk): <start>_<mode> of its first"),
 )
 
 COLUMNS = EPN_MANDATORY + EPN_OPTIONAL + OWN
