@@ -115,6 +115,11 @@ def wait_for_http(url: str, timeout_s: float = 30.0) -> None:
     raise TimeoutError(f"{url} did not answer within {timeout_s} s")
 
 
+def delivered(stack, trigger: str) -> int:
+    """Events the local stack's broker has delivered through ``trigger`` (its ``/stats``)."""
+    return stack.broker_stats()["latency_ms"].get(trigger, {}).get("n", 0)
+
+
 def without_timings(record: dict) -> dict:
     """A record minus its timings, which differ from run to run."""
     return {key: value for key, value in record.items() if key != "timings_ms"}

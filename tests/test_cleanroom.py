@@ -10,11 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from astropy.io import fits
 
 from marsaurora.evaluate import evaluate
 from marsaurora.pipeline import PipelineOptions
 from marsaurora.runner import discover_inputs, run_batch
+
+from helpers import rewrite
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "cleanroom_scans.py"
 SEED = 60
@@ -66,14 +67,6 @@ def test_found_auroras_are_where_and_as_bright_as_the_other_generator_drew_them(
     assert 0.67 < summary.peak_over_injected["median"] < 1.5
 
 
-def _rewritten(source: Path, target: Path, change) -> None:
-    """``source`` written to ``target`` after ``change(hdul)``: the file as another tool left it."""
-    with fits.open(source) as hdul:
-        copy = fits.HDUList([hdu.copy() for hdu in hdul])
-    change(copy)
-    copy.writeto(target)
-
-
 def _triplet(hdul) -> int:
     return [str(name).strip() for name in hdul["EMISS"].data["NAME"]].index("O I 130.4 triplet")
 
@@ -111,7 +104,7 @@ def test_broken_copies_of_its_scans_are_refused_readably_and_the_batch_goes_on(c
 
     for name, change in [("misspelt", misspelt), ("blank", blank), ("striped", striped),
                          ("padded", padded)]:
-        _rewritten(source, tmp_path / f"{name}.fits", change)
+        rewrite(source, tmp_path / f"{name}.fits", change)
     out = tmp_path / "run"
     run_batch(discover_inputs([tmp_path]), out, PipelineOptions(), workers=1, progress=False)
     records = {json.loads(line)["observation"].split(".")[0]: json.loads(line)

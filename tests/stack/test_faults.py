@@ -18,7 +18,7 @@ from marsaurora.stack.batch import run_via_events
 from marsaurora.stack.local import LocalStack
 from marsaurora.synth.generate import SynthSpec, generate
 
-from helpers import TcpProxy, free_port, without_timings
+from helpers import TcpProxy, delivered, free_port, without_timings
 
 SETTINGS = Settings()
 
@@ -28,13 +28,15 @@ def _synth(folder: Path, n: int, seed: int) -> list[Path]:
     return discover_inputs([folder])
 
 
-def _after_first_record(stack: LocalStack, fault) -> threading.Thread:
-    """Run ``fault()`` in the background once the first record is in the bucket."""
+def _after_first_delivery(stack: LocalStack, trigger: str, fault) -> threading.Thread:
+    """Run ``fault()`` in the background once ``trigger`` has delivered its first event: its
+    stage has the batch's other files still to take. (Started after the first record instead,
+    the 500 fault met no delivery once in CI: classify had kept pace with the uploads and
+    taken every file by then.)"""
     def wait_then_fault() -> None:
-        storage = stack.storage()
         deadline = time.monotonic() + 120
-        while not storage.keys("records/") and time.monotonic() < deadline:
-            time.sleep(0.05)
+        while not delivered(stack, trigger) and time.monotonic() < deadline:
+            time.sleep(0.01)
         fault()
 
     thread = threading.Thread(target=wait_then_fault, daemon=True)
@@ -63,7 +65,7 @@ def test_an_s3_outage_of_ten_seconds_mid_batch_loses_nothing(tmp_path):
 
     with LocalStack(tmp_path / "stack", SETTINGS, s3_port=moto_port,
                     functions_s3_endpoint=proxy.url) as stack:
-        fault = _after_first_record(stack, cut_for_ten_seconds)
+        fault = _after_first_delivery(stack, "aurora-preprocess", cut_for_ten_seconds)
         summary = run_via_events(paths, tmp_path / "out", SETTINGS, progress=False, stack=stack,
                                  timeout_s=300)
         fault.join(timeout=30)
@@ -88,7 +90,7 @@ def test_a_stage_answering_500_for_a_while_is_retried_until_it_recovers(tmp_path
             server.server_close()
             stack.start_part("classify")
 
-        fault = _after_first_record(stack, fail_for_five_seconds)
+        fault = _after_first_delivery(stack, "aurora-classify", fail_for_five_seconds)
         summary = run_via_events(paths, tmp_path / "out", SETTINGS, progress=False, stack=stack,
                                  timeout_s=300)
         fault.join(timeout=60)

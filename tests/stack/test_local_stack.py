@@ -23,7 +23,7 @@ from marsaurora.stack.local import LOCAL_CREDENTIALS, LocalStack, StackError
 from marsaurora.storage import Storage
 from marsaurora.synth.generate import SynthSpec, generate
 
-from helpers import add_corrupt_inputs, free_port, without_timings
+from helpers import add_corrupt_inputs, delivered, free_port, without_timings
 
 SETTINGS = Settings()
 LAYOUT = BucketLayout.from_settings(SETTINGS)
@@ -116,11 +116,11 @@ def test_a_function_killed_mid_batch_loses_nothing(stack, tmp_path):
     for event in events:
         stack.send(event)
     deadline = time.monotonic() + 30
-    while not _delivered(stack, "aurora-preprocess") and time.monotonic() < deadline:
+    while not delivered(stack, "aurora-preprocess") and time.monotonic() < deadline:
         time.sleep(0.01)
     retries_before = stack.broker_stats()["counts"].get("retries", 0)
     stack.kill("preprocess")
-    assert 0 < _delivered(stack, "aurora-preprocess") < len(paths), "no file left to interrupt"
+    assert 0 < delivered(stack, "aurora-preprocess") < len(paths), "no file left to interrupt"
     time.sleep(1.0)
     stack.start_part("preprocess")
     _wait_idle(stack, timeout_s=90)
@@ -130,11 +130,6 @@ def test_a_function_killed_mid_batch_loses_nothing(stack, tmp_path):
     counts = stack.broker_stats()["counts"]
     assert counts.get("lost", 0) == 0
     assert counts.get("retries", 0) > retries_before, "the kill interrupted no delivery"
-
-
-def _delivered(stack: LocalStack, trigger: str) -> int:
-    """Events the broker has delivered through ``trigger``."""
-    return stack.broker_stats()["latency_ms"].get(trigger, {}).get("n", 0)
 
 
 def test_stack_refuses_duplicate_file_names(stack, tmp_path):
