@@ -35,18 +35,19 @@ class _OpenSet:
 def image_sets(names: Iterable[str]) -> dict[str, str]:
     """Each file name's image set, named after the set's first file (see the module)."""
     sets: dict[str, str] = {}
-    swaths: dict[tuple, list[str]] = {}
+    swaths: dict[tuple, tuple[EmusFileName, list[str]]] = {}
     for name in names:
         try:
             fields = parse_filename(name)
         except ValueError:
             sets[name] = Path(name).name
             continue
-        swaths.setdefault((fields.start_utc, fields.mode, fields.swath), []).append(name)
+        key = (fields.start_utc, fields.mode, fields.swath)
+        swaths.setdefault(key, (fields, []))[1].append(name)
     open_sets: dict[str, _OpenSet] = {}
     for key in sorted(swaths):
-        fields = parse_filename(swaths[key][0])
-        sets.update(dict.fromkeys(swaths[key], _set_of(open_sets, fields)))
+        fields, versions = swaths[key]
+        sets.update(dict.fromkeys(versions, _set_of(open_sets, fields)))
     return sets
 
 
