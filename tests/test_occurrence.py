@@ -54,3 +54,23 @@ def test_a_scans_coverage_holds_its_auroras_and_none_of_its_dayside(aurora_file,
                    observation.lon_deg[~day & np.isfinite(observation.lat_deg)]).tolist())
     assert not only_day & set(coverage["cells"])
     assert coverage["hours"] and all(0 <= h < 24 for h in coverage["hours"])
+
+
+def test_the_image_set_rate_counts_scans_not_swath_files():
+    """Two three-swath scans and a dayside file: one scan's middle swath saw an aurora, the
+    other scan none; per file that would be 1 of 6 (or 7), per image set it is 1 of 2."""
+    def swath(start: str, number: int, *, aurora: bool, covered: bool = True) -> dict:
+        detections = [{"lat_deg": -44.0, "lon_deg": 186.0}] if aurora else []
+        return {"observation": f"emm_emu_l2b_{start}_0123_os2_sw{number}of3_r_v04-01.fits.gz",
+                "status": "aurora" if aurora else "no_aurora", "detections": detections,
+                "coverage": {"cells": [A, B] if covered else [], "hours": [22]}}
+
+    records = ([swath("20220331t2121{:02d}".format(7 + 3 * n), n, aurora=n == 2)
+                for n in (1, 2, 3)]
+               + [swath("20220401t0321{:02d}".format(7 + 3 * n), n, aurora=False)
+                  for n in (1, 2, 3)]
+               + [swath("20220402t110000", 1, aurora=False, covered=False)])
+    assert OccurrenceTally().add_all(records).image_sets() == (2, 1)
+    outside = dict(records[4], detections=[{"lat_deg": 60.0, "lon_deg": 20.0}])
+    assert OccurrenceTally().add_all(records[:4] + [outside]).image_sets() == (2, 1), \
+        "an aurora where the file did not look does not make its set an aurora set"

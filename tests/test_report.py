@@ -20,7 +20,8 @@ def test_report_draws_the_run(tmp_path, capsys):
     (tmp_path / "observations.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     assert main(["report", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "3 observations, 2 detections" in out and "report/index.html" in out
+    assert "3 observations, 2 detections; no image set saw the night disk" in out
+    assert "report/index.html" in out
     png = (tmp_path / "report.png").read_bytes()
     assert png.startswith(b"\x89PNG") and len(png) > 20_000
 

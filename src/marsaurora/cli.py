@@ -35,7 +35,7 @@ from marsaurora.events import OBSERVATION_STORED
 from marsaurora.pipeline import PipelineOptions
 from marsaurora.provenance import (ASPECTS, model_digest, other_software,
                                    provenance_summary, run_provenance)
-from marsaurora.report import ReportError, make_report
+from marsaurora.report import ReportError, image_set_line, make_report
 from marsaurora.resume import HEATMAPS_DIR, RunFolder, RunFolderError
 from marsaurora.runner import (RunSummary, WorkersCannotStart, discover_inputs, resolve_workers,
                                run_batch)
@@ -433,8 +433,9 @@ def _report(args: argparse.Namespace) -> int:
     except ReportError as exc:
         print(f"aurora: {exc}", file=sys.stderr)
         return 2
-    print(f"{counts['observations']} observations, {counts['detections']} detections -> "
-          f"{figure}, review page {page}")
+    sets = image_set_line(counts["image_sets_night"], counts["image_sets_with_aurora"])
+    print(f"{counts['observations']} observations, {counts['detections']} detections; {sets} "
+          f"-> {figure}, review page {page}")
     return 0
 
 

@@ -12,6 +12,12 @@ the scans.
 Cells are :data:`CELL_DEG` square in latitude and east longitude; an aurora
 counts in the cell of its centroid, once per observation, and only where that
 observation covered the cell (so a rate never passes 1).
+
+Lillis et al. give their headline rate per image set, not per file: of the disk images
+that saw the night side, the fraction with an aurora. The swath files of an ``os2`` set
+each cover part of the disk, so the tally keeps one flag per file and groups them into
+sets (:mod:`marsaurora.image_sets`) when asked: a set saw the night disk when one of its
+files did, and holds an aurora when one of them detected one there.
 """
 
 from collections.abc import Iterable
@@ -22,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from marsaurora.emus import Observation
+from marsaurora.image_sets import image_sets
 from marsaurora.mars_time import solar_longitude_deg
 
 CELL_DEG = 10.0
@@ -68,6 +75,8 @@ class OccurrenceTally:
     hours_detected: np.ndarray = field(default_factory=lambda: np.zeros(HOURS, int))
     ls_covered: np.ndarray = field(default_factory=lambda: np.zeros(LS_BINS, int))
     ls_detected: np.ndarray = field(default_factory=lambda: np.zeros(LS_BINS, int))
+    files_detected: dict[str, bool] = field(default_factory=dict)
+    """Each file that covered the night disk: whether it detected an aurora there."""
 
     def add(self, record: dict[str, Any]) -> None:
         """Count one record; records without coverage (errors, older runs) count nowhere."""
@@ -86,6 +95,9 @@ class OccurrenceTally:
         hit_hours = {int(d["local_time_h"]) % HOURS for d in auroras
                      if d.get("local_time_h") is not None} & set(hours.tolist())
         self.hours_detected[list(hit_hours)] += 1
+        name = record.get("observation")
+        if name:
+            self.files_detected[name] = self.files_detected.get(name, False) or bool(hit_cells)
         ls = _ls_of(record)
         if ls is not None:
             index = int(ls // LS_BIN_DEG) % LS_BINS
@@ -109,6 +121,14 @@ class OccurrenceTally:
     def ls_rate(self) -> np.ndarray:
         """Rate per :data:`LS_BIN_DEG` bin of solar longitude, NaN where never covered."""
         return _ratio(self.ls_detected, self.ls_covered)
+
+    def image_sets(self) -> tuple[int, int]:
+        """How many image sets saw the night disk, and how many of them hold an aurora."""
+        sets_detected: dict[str, bool] = {}
+        for name, image_set in image_sets(self.files_detected).items():
+            sets_detected[image_set] = (sets_detected.get(image_set, False)
+                                        or self.files_detected[name])
+        return len(sets_detected), sum(sets_detected.values())
 
 
 def _ratio(hits: np.ndarray, total: np.ndarray) -> np.ndarray:

@@ -7,9 +7,10 @@ are on Mars (east longitude against latitude, coloured by peak brightness,
 sized by area), how bright they are, and how many each observation holds.
 Bottom: occurrence rates (:mod:`marsaurora.occurrence`), the fraction of the
 observations that saw a place, a local-time hour or a season on the night
-disk in which an aurora was detected there. The records are read one at a
-time: memory grows with the number of detections, not of observations.
-matplotlib comes with the ``report`` extra.
+disk in which an aurora was detected there; the title adds the rate per image set
+(the swaths of one scan), the figure EMUS studies quote. The records are read one
+at a time: memory grows with the number of detections and keeps one name per
+observation. matplotlib comes with the ``report`` extra.
 """
 
 from collections import Counter
@@ -71,8 +72,9 @@ def make_report(run_dir: Path) -> tuple[Path, Path, dict[str, Any]]:
         2, 3, figsize=(16, 9.5), gridspec_kw={"width_ratios": [2.2, 1, 1]},
         layout="constrained")
     status_line = ", ".join(f"{n} {s}" for s, n in sorted(statuses.items()))
+    sets_seen, sets_with_aurora = occurrence.image_sets()
     summary = (f"{total} observations ({status_line}), {len(detections)} aurora "
-               "detections")
+               f"detections; {image_set_line(sets_seen, sets_with_aurora)}")
     figure.suptitle(f"{summary} ({run_dir.name})")
     _map_panel(where, detections, LogNorm, figure)
     _brightness_panel(brightness, detections)
@@ -86,7 +88,17 @@ def make_report(run_dir: Path) -> tuple[Path, Path, dict[str, Any]]:
     figure.savefig(out, dpi=110)
     plt.close(figure)
     return out, page.close(summary), {"observations": total, "detections": len(detections),
-                 "by_status": dict(statuses)}
+                 "by_status": dict(statuses), "image_sets_night": sets_seen,
+                 "image_sets_with_aurora": sets_with_aurora}
+
+
+def image_set_line(sets_seen: int, sets_with_aurora: int) -> str:
+    """The per-image-set rate in words: ``4 image sets saw the night disk, 3 with an aurora
+    (75%)``."""
+    if not sets_seen:
+        return "no image set saw the night disk"
+    return (f"{sets_seen} image set{'s' if sets_seen != 1 else ''} saw the night disk, "
+            f"{sets_with_aurora} with an aurora ({sets_with_aurora / sets_seen:.0%})")
 
 
 _DRAWN = ("lat_deg", "lon_deg", "peak_r", "area_km2")
