@@ -37,8 +37,8 @@ from tqdm import tqdm
 
 from marsaurora.emus import read_l2b
 from marsaurora.preprocess import HEIGHT_PX, NO_SOURCE, WIDTH_PX, Heatmap, render_heatmap
-from marsaurora.runner import map_in_workers
-from marsaurora.synth.generate import SynthSpec, drawing_died, make_file
+from marsaurora.runner import WorkersCannotStart, map_in_workers
+from marsaurora.synth.generate import DrawingDied, SynthSpec, drawing_died, make_file
 
 CLASS_NAMES = ("mars", "aurora")
 SPLITS = ("train", "val", "test")
@@ -150,8 +150,12 @@ def main(argv: list[str] | None = None) -> int:
     stats: dict[str, Any] = {}
     for split in SPLITS:
         n, seed = getattr(args, f"n_{split}"), getattr(args, f"seed_{split}")
-        stats[split] = {"seed": seed, "n": n,
-                        **build_split(split, n, seed, args.out, args.workers)}
+        try:
+            stats[split] = {"seed": seed, "n": n,
+                            **build_split(split, n, seed, args.out, args.workers)}
+        except (WorkersCannotStart, DrawingDied) as exc:
+            print(f"dataset.py: {split} split: {exc}", file=sys.stderr)
+            return 1
     (args.out / "stats.json").write_text(json.dumps(stats, indent=2) + "\n")
     print(f"wrote {dataset_yaml}")
     print(json.dumps(stats, indent=2))

@@ -94,3 +94,18 @@ def test_workers_that_cannot_start_are_named_not_a_traceback_or_a_hang(tmp_path:
     assert ran.returncode == 1, ran.stderr
     assert "aurora: worker processes died as they started" in ran.stderr
     assert "marsaurora.runner.WorkersCannotStart" not in ran.stderr
+
+
+def test_the_training_set_builder_names_workers_that_cannot_start(tmp_path: Path):
+    """``model/dataset.py`` draws through the same worker pool; called unguarded at a script's
+    top level it ended in a ``WorkersCannotStart`` traceback, and now says what happened."""
+    script = tmp_path / "unguarded.py"
+    model = Path(__file__).resolve().parents[1] / "model"
+    argv = ["--out", str(tmp_path / "data"), "--n-train", "4", "--workers", "2"]
+    script.write_text(f"import sys\nsys.path.insert(0, {str(model)!r})\nimport dataset\n"
+                      f"sys.exit(dataset.main({argv!r}))\n")
+    ran = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         timeout=120)
+    assert ran.returncode == 1, ran.stderr
+    assert "dataset.py: train split: worker processes died as they started" in ran.stderr
+    assert "marsaurora.runner.WorkersCannotStart" not in ran.stderr
