@@ -1,6 +1,7 @@
 """Helpers the tests share (fixtures stay in conftest.py): synthetic data, servers, records."""
 
 import http.server
+import json
 import os
 import socket
 import subprocess
@@ -118,6 +119,12 @@ def wait_for_http(url: str, timeout_s: float = 30.0) -> None:
 def delivered(stack, trigger: str) -> int:
     """Events the local stack's broker has delivered through ``trigger`` (its ``/stats``)."""
     return stack.broker_stats()["latency_ms"].get(trigger, {}).get("n", 0)
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    """``rows`` as a JSON-lines file (records, truth), one object a line; returns ``path``."""
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return path
 
 
 def without_timings(record: dict) -> dict:

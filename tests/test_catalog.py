@@ -18,6 +18,8 @@ from marsaurora.emus import read_l2b
 from marsaurora.evaluate import separation_deg
 from marsaurora.fusion import fuse
 from marsaurora.preprocess import render_heatmap
+
+from helpers import write_jsonl
 from scans import SHAPE, night_scan
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -120,8 +122,7 @@ def test_catalogue_files_round_trip_with_units(scan, aurora_scene, tmp_path):
     records = [{"observation": "a.fits", "orbit": 12, "start_utc": "2022-01-01T00:00:00",
                 "status": "aurora", "detections": detections},
                {"observation": "b.fits", "status": "error", "detections": []}]
-    path = tmp_path / "observations.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    path = write_jsonl(tmp_path / "observations.jsonl", records)
     ecsv, csv, _ = write_catalog(path, tmp_path)
     table = Table.read(ecsv, format="ascii.ecsv")
     assert len(table) == len(aurora_scene.auroras)

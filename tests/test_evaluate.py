@@ -9,12 +9,9 @@ import pytest
 
 from marsaurora.evaluate import evaluate, separation_deg
 
+from helpers import write_jsonl as write
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _write(path: Path, rows: list[dict]) -> Path:
-    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
-    return path
 
 
 @pytest.fixture()
@@ -31,7 +28,7 @@ def run(tmp_path):
                {"observation": "c", "status": "aurora", "candidates": [1],
                 "detections": [{"lat_deg": 0.0, "lon_deg": 0.0}]},
                {"observation": "d", "status": "error", "candidates": [], "detections": []}]
-    return _write(tmp_path / "truth.jsonl", truth), _write(tmp_path / "obs.jsonl", records)
+    return write(tmp_path / "truth.jsonl", truth), write(tmp_path / "obs.jsonl", records)
 
 
 def test_counts_rates_and_position_error(run):
@@ -56,7 +53,7 @@ def test_peak_brightness_is_read_against_the_brightest_injected_pixel(tmp_path):
             {"lat_deg": 0.0, "lon_deg": 90.5, "peak_r": 21.0, "background_r": 1.0},
             {"lat_deg": 0.0, "lon_deg": 180.0, "peak_r": 5.0, "background_r": 1.0}]
     records = [{"observation": "a", "status": "aurora", "detections": rows}]
-    result = evaluate(_write(tmp_path / "t.jsonl", truth), _write(tmp_path / "r.jsonl", records))
+    result = evaluate(write(tmp_path / "t.jsonl", truth), write(tmp_path / "r.jsonl", records))
     summary = result.peak_over_injected
     assert summary["rows"] == 2 and summary["median"] == pytest.approx(1.6)
     assert summary["within"] == 0.5
@@ -77,7 +74,7 @@ def test_separation_is_a_great_circle_angle():
 
 def test_script_refuses_records_of_other_files(run, tmp_path):
     truth, _ = run
-    other = _write(tmp_path / "other.jsonl", [{"observation": "zzz", "status": "aurora"}])
+    other = write(tmp_path / "other.jsonl", [{"observation": "zzz", "status": "aurora"}])
     done = subprocess.run([sys.executable, str(ROOT / "scripts" / "evaluate.py"), str(truth),
                            str(other)], capture_output=True, text=True, check=False)
     assert done.returncode == 2 and "have no record" in done.stderr
@@ -103,7 +100,7 @@ def test_recall_is_broken_down_by_signal_to_noise_when_the_truth_has_it(tmp_path
     records = [{"observation": "a", "status": "aurora",
                 "detections": [{"lat_deg": 50.5, "lon_deg": 90.0}]},
                {"observation": "b", "status": "no_aurora", "detections": []}]
-    result = evaluate(_write(tmp_path / "t.jsonl", truth), _write(tmp_path / "r.jsonl", records))
+    result = evaluate(write(tmp_path / "t.jsonl", truth), write(tmp_path / "r.jsonl", records))
     by_snr = {key: (tally.found, tally.injected) for key, tally in result.breakdown["snr"].items()}
     assert by_snr == {"0-5 SNR": (0, 1), ">=30 SNR": (1, 1)}
 
@@ -115,7 +112,7 @@ def test_recall_is_broken_down_by_solar_zenith_angle_with_the_terminator_band_ap
                           {"lat_deg": -50.0, "lon_deg": 200.0, "sza_deg": 98.0}]}]
     records = [{"observation": "a", "status": "aurora",
                 "detections": [{"lat_deg": 50.5, "lon_deg": 90.0}]}]
-    result = evaluate(_write(tmp_path / "t.jsonl", truth), _write(tmp_path / "r.jsonl", records))
+    result = evaluate(write(tmp_path / "t.jsonl", truth), write(tmp_path / "r.jsonl", records))
     by_sza = {key: (tally.found, tally.injected)
               for key, tally in result.breakdown["sza_deg"].items()}
     assert by_sza == {"0-100 deg": (0, 1), "100-110 deg": (0, 1), ">=130 deg": (1, 1)}
@@ -132,7 +129,7 @@ def test_recall_where_auroras_are_visible_counts_only_observations_with_one_at_s
     called = {"faint": "no_aurora", "mixed": "aurora", "bright": "no_aurora", "quiet": "no_aurora"}
     records = [{"observation": name, "status": status, "detections": []}
                for name, status in called.items()]
-    result = evaluate(_write(tmp_path / "t.jsonl", truth), _write(tmp_path / "r.jsonl", records))
+    result = evaluate(write(tmp_path / "t.jsonl", truth), write(tmp_path / "r.jsonl", records))
     assert (result.visible.found, result.visible.injected) == (1, 2)
     assert result.recall_visible == 0.5 and result.recall == 1 / 3
     assert "SNR >= 10: 0.500 (1/2)" in result.describe()
@@ -156,7 +153,7 @@ def test_the_ceiling_counts_what_reaches_snr_5_whatever_the_run_found(tmp_path):
              {"file": "quiet", "has_aurora": False, "auroras": []}]
     records = [{"observation": name, "status": "no_aurora", "detections": []}
                for name in ("lost", "mixed", "quiet")]
-    result = evaluate(_write(tmp_path / "t.jsonl", truth), _write(tmp_path / "r.jsonl", records))
+    result = evaluate(write(tmp_path / "t.jsonl", truth), write(tmp_path / "r.jsonl", records))
     assert result.recall == 0.0
     assert result.to_json()["ceiling"] == {
         "observations": {"injected": 2, "found": 1, "recall": 0.5},
@@ -174,7 +171,7 @@ def test_a_one_pixel_aurora_is_out_of_the_ceiling_however_strong(tmp_path):
              {"file": "three", "has_aurora": True, "auroras": [aurora([7, 7, 30, 32])]}]
     records = [{"observation": name, "status": "no_aurora", "detections": []}
                for name in ("one", "three")]
-    result = evaluate(_write(tmp_path / "t.jsonl", truth), _write(tmp_path / "r.jsonl", records))
+    result = evaluate(write(tmp_path / "t.jsonl", truth), write(tmp_path / "r.jsonl", records))
     assert result.to_json()["ceiling"] == {
         "observations": {"injected": 2, "found": 1, "recall": 0.5},
         "bright": {"injected": 2, "found": 1, "recall": 0.5}}
@@ -189,7 +186,7 @@ def test_rows_far_from_a_long_arcs_centre_are_pieces_of_it_not_false(tmp_path):
                                {"lat_deg": 0.0, "lon_deg": 60.0}]},
                {"observation": "quiet", "status": "aurora",
                 "detections": [{"lat_deg": 0.0, "lon_deg": 0.0}]}]
-    result = evaluate(_write(tmp_path / "t.jsonl", truth), _write(tmp_path / "r.jsonl", records))
+    result = evaluate(write(tmp_path / "t.jsonl", truth), write(tmp_path / "r.jsonl", records))
     assert result.rows == {"aurora": 1, "piece": 1, "none": 2}
     assert result.to_json()["rows"] == {"aurora": 1, "piece": 1, "none": 2}
     assert ("catalogue rows 4: on an aurora 1, on a large aurora farther from its centre 1, "
@@ -206,7 +203,7 @@ def test_auroras_of_5_r_and_brighter_up_to_80_deg_are_counted_apart(tmp_path):
     records = [{"observation": "a", "status": "aurora",
                 "detections": [{"lat_deg": 0.5, "lon_deg": 0.0},
                                {"lat_deg": -40.0, "lon_deg": 0.0}]}]
-    result = evaluate(_write(tmp_path / "t.jsonl", truth), _write(tmp_path / "r.jsonl", records))
+    result = evaluate(write(tmp_path / "t.jsonl", truth), write(tmp_path / "r.jsonl", records))
     assert (result.bright.found, result.bright.injected) == (1, 2)
     assert "found: 0.500 (1/2)" in result.describe()
     assert result.to_json()["bright"] == {"injected": 2, "found": 1, "recall": 0.5}
@@ -226,7 +223,7 @@ def test_missed_auroras_are_told_apart_by_whether_a_screen_candidate_covered_the
             {"integration_range": [53, 60], "slit_pixel_range": [50, 62], "significance": 30.0}]},
         {"observation": "b", "status": "aurora", "detections": [found], "candidates": [
             {"integration_range": [85, 86], "slit_pixel_range": [0, 5], "significance": 60.0}]}]
-    result = evaluate(_write(tmp_path / "t.jsonl", truth), _write(tmp_path / "r.jsonl", records))
+    result = evaluate(write(tmp_path / "t.jsonl", truth), write(tmp_path / "r.jsonl", records))
     assert {key: (t.injected, t.found) for key, t in result.screened_by_snr.items()} == {
         "5-10 SNR": (1, 1), "10-30 SNR": (1, 0), ">=30 SNR": (1, 1)}
     assert result.missed_reachable == {"no candidate": 1, "under a candidate": 1}

@@ -1,13 +1,14 @@
 """Image sets: the swath files of one scan grouped as the EMUS team's retrieval routine groups
 them, without letting a lost swath join two sets."""
 
-import json
 import random
 
 from astropy.table import Table
 
 from marsaurora.catalog import write_catalog
 from marsaurora.image_sets import image_sets
+
+from helpers import write_jsonl
 
 
 def _name(start: str, mode: str, swath: str, orbit: int = 191, version: str = "v01-04") -> str:
@@ -69,8 +70,7 @@ def test_the_catalogue_gives_each_row_its_set_counting_files_without_auroras(tmp
     records = [{"observation": OS2_SET[0], "swath": "sw1of3", "detections": []},
                {"observation": OS2_SET[1], "swath": "sw2of3", "detections": [detection]},
                {"observation": "b.fits", "detections": [detection]}]
-    path = tmp_path / "observations.jsonl"
-    path.write_text("".join(json.dumps(record) + "\n" for record in records))
+    path = write_jsonl(tmp_path / "observations.jsonl", records)
     ecsv, _, vot = write_catalog(path, tmp_path)
     table = Table.read(ecsv, format="ascii.ecsv")
     assert list(table["image_set"]) == ["20220331t212107_os2", "b.fits"]

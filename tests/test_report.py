@@ -8,6 +8,8 @@ import pytest
 from marsaurora.cli import main
 from marsaurora.report import ReportError, make_report
 
+from helpers import write_jsonl
+
 pytest.importorskip("matplotlib")
 
 
@@ -17,7 +19,7 @@ def test_report_draws_the_run(tmp_path, capsys):
     records = [{"observation": "a.fits", "status": "aurora", "detections": [detection] * 2},
                {"observation": "b.fits", "status": "no_aurora", "detections": []},
                {"observation": "c.fits", "status": "error", "detections": []}]
-    (tmp_path / "observations.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    write_jsonl(tmp_path / "observations.jsonl", records)
     assert main(["report", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "3 observations, 2 detections; no image set saw the night disk" in out
@@ -47,7 +49,7 @@ def test_the_figure_is_legible(tmp_path, monkeypatch):
                + [{"observation": f"q{i}.fits", "status": "no_aurora", "detections": []}
                   for i in range(20)]
                + [{"observation": "e.fits", "status": "error", "detections": []}] * 2)
-    (tmp_path / "observations.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    write_jsonl(tmp_path / "observations.jsonl", records)
     make_report(tmp_path)
     figure = kept["figure"]
     renderer = figure.canvas.get_renderer()

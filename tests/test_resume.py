@@ -18,6 +18,8 @@ from marsaurora.cli import main
 from marsaurora.provenance import code_digest, other_software, software_identity
 from marsaurora.resume import RECORDS_FILE, SUPERSEDED_FILE, RunFolder, observation_key
 
+from helpers import write_jsonl
+
 
 def records(out: Path) -> list[dict]:
     return [json.loads(line) for line in (out / RECORDS_FILE).open()]
@@ -25,7 +27,7 @@ def records(out: Path) -> list[dict]:
 
 def write_records(out: Path, made: list[dict]) -> None:
     """Replace the folder's records, as other code would have written them."""
-    (out / RECORDS_FILE).write_text("".join(json.dumps(r) + "\n" for r in made))
+    write_jsonl(out / RECORDS_FILE, made)
 
 
 def aurora(*argv: str | Path) -> int:

@@ -22,6 +22,8 @@ from marsaurora.preprocess import encode_png
 from marsaurora.resume import HEATMAPS_DIR
 from marsaurora.review import LOW_CONFIDENCE, needs_a_look
 
+from helpers import write_jsonl
+
 pytest.importorskip("matplotlib")
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 HOSTILE_NAME = "<img src=x onerror=alert(1)>.fits"
@@ -64,7 +66,7 @@ def run_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
         if record["detections"]:
             picture[10:20, 10:30] = (0, 255, 255)
             (images / overlay_png_name(record["observation"])).write_bytes(encode_png(picture))
-    (folder / "observations.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    write_jsonl(folder / "observations.jsonl", records)
     assert main(["report", str(folder)]) == 0
     return folder
 

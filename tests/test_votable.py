@@ -2,7 +2,6 @@
 units, UCDs and nulls where a value is unknown."""
 
 import io
-import json
 import warnings
 from datetime import UTC, datetime
 
@@ -12,6 +11,8 @@ from astropy.io.votable import parse, validate
 from astropy.time import Time
 
 from marsaurora.catalog import write_catalog
+
+from helpers import write_jsonl
 
 EPN_TAP_2_MANDATORY = (
     "granule_uid granule_gid obs_id dataproduct_type measurement_type processing_level "
@@ -44,8 +45,7 @@ def votable(tmp_path):
                 "product_version": "v01-04", "status": "aurora",
                 "detections": [detection(), detection(confidence=None, decided_by="screen",
                                                       n_boxes=0, peak_utc=None)]}]
-    path = tmp_path / "observations.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    path = write_jsonl(tmp_path / "observations.jsonl", records)
     return write_catalog(path, tmp_path)[2]
 
 
