@@ -341,11 +341,25 @@ def _footprint_areas_km2(observation: Observation, integ: np.ndarray, slit: np.n
     return float(area.sum())
 
 
-def catalog_rows(records: list[dict[str, Any]]) -> Iterable[dict[str, Any]]:
+_ROW_FIELDS = ("observation", "orbit", "mode", "swath", "product_version", "start_utc",
+               "detections")
+"""What a row needs of its record: only these are kept, and only of records with detections,
+so a long run's catalogue holds its detections and one name per observation, not every
+record's candidates and coverage."""
+
+
+def catalog_rows(records: Iterable[dict[str, Any]]) -> Iterable[dict[str, Any]]:
     """One row per aurora detection across observation records, in record order, each with
-    its file's image set among these records (:mod:`marsaurora.image_sets`)."""
-    sets = image_sets(record["observation"] for record in records)
+    its file's image set among these records (:mod:`marsaurora.image_sets`). Reads
+    ``records`` once, keeping what :data:`_ROW_FIELDS` says."""
+    names: list[str] = []
+    detected: list[dict[str, Any]] = []
     for record in records:
+        names.append(record["observation"])
+        if record.get("detections"):
+            detected.append({field: record.get(field) for field in _ROW_FIELDS})
+    sets = image_sets(names)
+    for record in detected:
         for index, detection in enumerate(record.get("detections") or []):
             x0, y0, x1, y1 = detection["box_px"]
             row = {"observation": record["observation"], "orbit": record.get("orbit"),
@@ -365,7 +379,7 @@ def write_catalog(records_path: Path, out_dir: Path) -> list[Path]:
     from marsaurora.votable import write_votable
 
     with records_path.open(encoding="utf-8") as lines:
-        rows = list(catalog_rows([json.loads(line) for line in lines if line.strip()]))
+        rows = list(catalog_rows(json.loads(line) for line in lines if line.strip()))
     names = [name for name, _, _ in CATALOG_COLUMNS]
     table = Table(rows=[[row[n] for n in names] for row in rows] or None, names=names,
                   dtype=[kind for _, kind, _ in CATALOG_COLUMNS])
