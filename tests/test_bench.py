@@ -11,7 +11,7 @@ import pytest
 
 from marsaurora.bench.compare import TARGETS, judge, opencv_gui, render_table
 
-from helpers import NEEDS_TRAINING_STACK
+from helpers import NEEDS_TRAINING_STACK, write_jsonl
 
 SCALING = Path(__file__).resolve().parents[1] / "scripts" / "bench_scaling.py"
 
@@ -120,3 +120,19 @@ def test_the_opencv_build_is_read_from_the_loaded_library():
 
     built = re.search(r"^\s*GUI:\s*(\S+)", cv2.getBuildInformation(), re.MULTILINE)
     assert built is not None and opencv_gui() == built.group(1)
+
+
+@pytest.mark.parametrize("command", ["report", "catalog"])
+def test_the_report_and_catalogue_memory_benchmark_runs_each_size(tmp_path, command):
+    pytest.importorskip("matplotlib")
+    detection = {"label": "aurora", "confidence": 0.9, "box_px": [1, 2, 3, 4], "lat_deg": -40.0,
+                 "lon_deg": 180.0, "peak_r": 12.0, "area_km2": 2.0e5}
+    write_jsonl(tmp_path / "observations.jsonl",
+                [{"observation": "a.fits", "status": "aurora", "detections": [detection]},
+                 {"observation": "b.fits", "status": "no_aurora", "detections": []}])
+    done = subprocess.run([sys.executable, str(SCALING.with_name("bench_report.py")),
+                           str(tmp_path), "--sizes", "4,2", "--command", command],
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = [line.split("|")[1:3] for line in done.stdout.splitlines()[2:]]
+    assert [(int(n), int(found)) for n, found in rows] == [(2, 1), (4, 2)]
