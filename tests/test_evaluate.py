@@ -236,3 +236,26 @@ def test_without_pixel_extents_the_screen_is_not_laid_over_the_truth(run):
     result = evaluate(*run)
     assert result.screened_by_snr == {} and result.missed_reachable == {}
     assert "screen candidate" not in result.describe()
+
+
+def test_image_sets_are_scored_as_scans_not_swath_files(tmp_path):
+    """Scan 1: the aurora is in swath 2, the call in swath 1 (found as a set, a miss and a false
+    alarm as files). Scan 2: no aurora, swath 3 called. Scan 3, one file: an aurora missed."""
+    def name(start: str, swath: str) -> str:
+        return f"emm_emu_l2b_{start}_0191_os2_{swath}_r_v01-04.fits.gz"
+
+    files = {name("20220331t212107", "sw1of3"): (False, "aurora"),
+             name("20220331t212807", "sw2of3"): (True, "no_aurora"),
+             name("20220331t213507", "sw3of3"): (False, "no_aurora"),
+             name("20220401t030000", "sw1of3"): (False, "no_aurora"),
+             name("20220401t030700", "sw2of3"): (False, "no_aurora"),
+             name("20220401t031400", "sw3of3"): (False, "aurora"),
+             name("20220402t110000", "sw1of1"): (True, "no_aurora")}
+    truth = [{"file": f, "has_aurora": holds, "auroras": []} for f, (holds, _) in files.items()]
+    records = [{"observation": f, "status": status, "detections": []}
+               for f, (_, status) in files.items()]
+    result = evaluate(write(tmp_path / "t.jsonl", truth), write(tmp_path / "r.jsonl", records))
+    assert result.image_sets == {"sets": 3, "with_aurora": 2, "found": 1, "false": 1}
+    assert "image sets 3: 2 with an aurora, 1 found (recall 0.500), 1 called on none" in \
+        result.describe()
+    assert (result.true_positive, result.false_positive) == (0, 2), "as files, nothing found"

@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from marsaurora.image_sets import image_sets
 from marsaurora.mars import MARS_RADIUS_KM
 
 MATCH_DEG = 10.0
@@ -146,6 +147,10 @@ class Evaluation:
     """Reachable auroras (:func:`_reachable`) that no detection found: ``no candidate`` over
     them (lost at the screen's floor), or ``under a candidate`` (which fusion did not call an
     aurora, or whose row lies farther than the match distance)."""
+    image_sets: dict[str, int] = field(default_factory=dict)
+    """Per image set (:mod:`marsaurora.image_sets`, the swaths of one scan), the unit EMUS
+    occurrence rates count: ``sets``, ``with_aurora`` (a file of it holds one), ``found`` (of
+    those, a file of it was called an aurora) and ``false`` (called, holding none)."""
 
     @property
     def recall_visible(self) -> float | None:
@@ -215,6 +220,11 @@ class Evaluation:
                 f"{self.rows.get('aurora', 0)}, on a large aurora farther from its centre "
                 f"{self.rows.get('piece', 0)}, on none {self.rows.get('none', 0)}"]),
             "decided by: " + ", ".join(f"{k} {v}" for k, v in sorted(self.decided_by.items())),
+            *([] if not self.image_sets else [
+                f"image sets {self.image_sets['sets']}: {self.image_sets['with_aurora']} with "
+                f"an aurora, {self.image_sets['found']} found (recall "
+                f"{rate(_ratio(self.image_sets['found'], self.image_sets['with_aurora']))}), "
+                f"{self.image_sets['false']} called on none"]),
             *(f"recall by {axis}: " + ", ".join(
                 f"{key} {rate(t.recall)} ({t.found}/{t.injected})" for key, t in tallies.items())
               for axis, tallies in self.breakdown.items()),
@@ -322,7 +332,19 @@ def evaluate(truth_path: Path, records_path: Path, *, match_deg: float = MATCH_D
         significance_over_snr_median=(float(np.median(significance_over_snr))
                                       if significance_over_snr else None),
         peak_over_injected=_peak_summary(peak_ratios),
-        missed_reachable=missed_reachable if screened_by_snr else {})
+        missed_reachable=missed_reachable if screened_by_snr else {},
+        image_sets=_image_set_scores(truth, records))
+
+
+def _image_set_scores(truth: dict[str, dict[str, Any]],
+                      records: dict[str, dict[str, Any]]) -> dict[str, int]:
+    """:attr:`Evaluation.image_sets`: a set holds an aurora when one of its files does, and is
+    called one when one of its files is."""
+    sets = image_sets(truth)
+    holding = {sets[name] for name, expected in truth.items() if expected["has_aurora"]}
+    called = {sets[name] for name in truth if records[name].get("status") == "aurora"}
+    return {"sets": len(set(sets.values())), "with_aurora": len(holding),
+            "found": len(holding & called), "false": len(called - holding)}
 
 
 def _peak_ratio(aurora: dict[str, Any], row: dict[str, Any]) -> float | None:
