@@ -109,3 +109,14 @@ def test_the_training_set_builder_names_workers_that_cannot_start(tmp_path: Path
     assert ran.returncode == 1, ran.stderr
     assert "dataset.py: train split: worker processes died as they started" in ran.stderr
     assert "marsaurora.runner.WorkersCannotStart" not in ran.stderr
+
+
+@pytest.mark.parametrize(("flag", "value", "said"), [
+    ("--start", "2036-13-01", "a date is YYYY-MM-DD, such as 2022-03-31, not '2036-13-01' "
+                              "(month must be in 1..12)"),
+    ("--end", "31/03/2022", "a date is YYYY-MM-DD, such as 2022-03-31, not '31/03/2022'"),
+    ("--version", "1.4", "a product version is VV-RR, such as 01-04, not '1.4'")])
+def test_fetch_filters_that_cannot_be_read_say_the_form_they_take(tmp_path: Path, flag: str,
+                                                                  value: str, said: str):
+    ran = aurora("fetch", str(tmp_path), "--out", str(tmp_path / "out"), flag, value)
+    assert ran.returncode == 2 and said in ran.stderr, ran.stderr

@@ -148,9 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="local folder (the archive's relative paths are kept)")
     fetch.add_argument("--mode", action="append", default=[],
                        help="only this observation mode, e.g. os1, os2, osr, osp (repeatable)")
-    fetch.add_argument("--start", type=date.fromisoformat, default=None,
+    fetch.add_argument("--start", type=_utc_date, default=None,
                        help="only observations starting on or after this UTC date (YYYY-MM-DD)")
-    fetch.add_argument("--end", type=date.fromisoformat, default=None,
+    fetch.add_argument("--end", type=_utc_date, default=None,
                        help="only observations starting on or before this UTC date")
     fetch.add_argument("--version", action="append", default=[], type=_product_version,
                        help="only this product version, VV-RR such as 01-04 (repeatable)")
@@ -485,6 +485,14 @@ def _product_version(text: str) -> str:
     if not re.fullmatch(r"\d{2}-\d{2}", text):
         raise argparse.ArgumentTypeError(f"a product version is VV-RR, such as 01-04, not {text!r}")
     return text
+
+
+def _utc_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"a date is YYYY-MM-DD, such as 2022-03-31, not {text!r} "
+                                         f"({exc})") from None
 
 
 def _positive(text: str) -> int:
