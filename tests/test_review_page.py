@@ -40,10 +40,21 @@ def _record(index: int, rng: np.random.Generator) -> dict:
                    "peak_utc": f"2024-05-{1 + index % 28:02d}T03:{k:02d}:00.000",
                    "ls_deg": float(rng.uniform(0, 360)), "significance": 30.0}
                   for k in range(2 + index % 2)]
-    return {"observation": f"emm_emu_l2b_2024050{index % 9}t0300{index:02d}_osr_f_v01-04.fits.gz",
+    return {"observation": _name(index),
             "status": "aurora", "stage": "catalog", "detections": detections,
             "flagged": [{"confidence": 0.31}] if index == 0 else [],
             "start_utc": "2024-05-01T03:00:00"}
+
+
+def _name(index: int) -> str:
+    """The first three are the swaths of one os2 scan (image set ``OS2_SET``)."""
+    if index < 3:
+        return (f"emm_emu_l2b_20240501t03{7 * index:02d}00_0191_os2_sw{index + 1}of3_r_"
+                "v01-04.fits.gz")
+    return f"emm_emu_l2b_2024050{index % 9}t0300{index:02d}_osr_f_v01-04.fits.gz"
+
+
+OS2_SET = "20240501t030000_os2"
 
 
 @pytest.fixture(scope="module")
@@ -147,32 +158,37 @@ def test_the_page_works_in_a_browser(run_folder, browser, tmp_path):
     # The first page: 100 of the detections, brightest first.
     assert driver.find_element(By.ID, "detections-count").text == f"({total} of {total})"
     assert f"1-100 of {total}" in driver.find_element(By.ID, "detections-pager").text
-    peaks = _numbers(_column(driver, 7))
+    peaks = _numbers(_column(driver, 8))
     assert len(peaks) == 100 and peaks == sorted(peaks, reverse=True)
 
     # Sorting: a click on "lat" sorts up, a second click down.
     latitude = driver.find_element(By.CSS_SELECTOR, "th[data-key='lat_deg']")
     latitude.click()
-    assert _numbers(_column(driver, 3)) == sorted(_numbers(_column(driver, 3)))
+    assert _numbers(_column(driver, 4)) == sorted(_numbers(_column(driver, 4)))
     assert latitude.get_attribute("aria-sort") == "ascending"
     lowest = min(d["lat_deg"] for r in records for d in r["detections"])
-    assert _numbers(_column(driver, 3))[0] == pytest.approx(lowest, abs=0.051)
+    assert _numbers(_column(driver, 4))[0] == pytest.approx(lowest, abs=0.051)
     latitude.click()
-    descending = _numbers(_column(driver, 3))
+    descending = _numbers(_column(driver, 4))
     assert descending == sorted(descending, reverse=True)
 
     # Filtering: by decision, then by brightness, then by observation name.
     Select(driver.find_element(By.ID, "filter-decided")).select_by_value("screen")
     screen_only = sum(d["decided_by"] == "screen" for r in records for d in r["detections"])
-    assert set(_column(driver, 10)) == {"screen"}
+    assert set(_column(driver, 11)) == {"screen"}
     assert driver.find_element(By.ID, "detections-count").text == f"({screen_only} of {total})"
     driver.find_element(By.ID, "filter-peak").send_keys("30")
-    assert all(p >= 30 for p in _numbers(_column(driver, 7)))
+    assert all(p >= 30 for p in _numbers(_column(driver, 8)))
     driver.find_element(By.ID, "filter-clear").click()
     name = records[5]["observation"]
     driver.find_element(By.ID, "filter-text").send_keys(name)
     assert set(_column(driver, 0)) == {name}
     assert len(_column(driver, 0)) == len(records[5]["detections"])
+    assert set(_column(driver, 1)) == {name}, "a name that is no EMUS name is a set of its own"
+    driver.find_element(By.ID, "filter-clear").click()
+    driver.find_element(By.ID, "filter-text").send_keys(OS2_SET)
+    assert set(_column(driver, 1)) == {OS2_SET}
+    assert set(_column(driver, 0)) == {r["observation"] for r in records[:3]}
     driver.find_element(By.ID, "filter-clear").click()
 
     # A thumbnail opens its overlay; the overlay leads back to its rows.

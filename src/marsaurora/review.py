@@ -21,6 +21,7 @@ from importlib import resources
 from pathlib import Path
 from typing import IO, Any
 
+from marsaurora.image_sets import image_sets
 from marsaurora.pipeline import heatmap_png_name, overlay_png_name
 from marsaurora.resume import HEATMAPS_DIR
 
@@ -44,6 +45,8 @@ class ReviewPage:
         self._title = run_dir.resolve().name
         self._data: IO[str] = (self.folder / "data.js").open("w", encoding="utf-8")
         self._data.write("window.AURORA_OBSERVATIONS = [\n")
+        self._names: list[str] = []
+        self._detected: list[str] = []
 
     def add(self, record: dict[str, Any]) -> None:
         """One record of ``observations.jsonl``, as JSON; tolerates missing fields."""
@@ -63,11 +66,18 @@ class ReviewPage:
             "look": needs_a_look(record),
         }
         self._data.write(json.dumps(entry, separators=(",", ":")) + ",\n")
+        self._names.append(name)
+        if entry["detections"]:
+            self._detected.append(name)
 
     def close(self, summary: str) -> Path:
-        """Finish ``data.js``, copy the page's assets; return the path of ``index.html``."""
+        """Finish ``data.js`` (with the image set of each observation that has detections, which
+        needs every name), copy the page's assets; return the path of ``index.html``."""
+        sets = image_sets(self._names)
         self._data.write("];\nwindow.AURORA_FIELDS = "
-                         + json.dumps(DETECTION_FIELDS) + ";\n")
+                         + json.dumps(DETECTION_FIELDS) + ";\nwindow.AURORA_IMAGE_SETS = "
+                         + json.dumps({name: sets[name] for name in self._detected},
+                                      separators=(",", ":")) + ";\n")
         self._data.close()
         assets = resources.files("marsaurora") / "review_page"
         for name in ASSETS:

@@ -6,6 +6,7 @@
 
 const OBSERVATIONS = window.AURORA_OBSERVATIONS || [];
 const FIELDS = window.AURORA_FIELDS || [];
+const IMAGE_SETS = window.AURORA_IMAGE_SETS || {};
 const ROWS_PER_PAGE = 100;
 const THUMBS_PER_PAGE = 48;
 const NUMBER_DIGITS = { ls_deg: 1, lat_deg: 1, lon_deg: 1, sza_deg: 1, local_time_h: 2,
@@ -14,7 +15,8 @@ const NUMBER_DIGITS = { ls_deg: 1, lat_deg: 1, lon_deg: 1, sza_deg: 1, local_tim
 const detections = [];
 OBSERVATIONS.forEach((observation, index) => {
   for (const values of observation.detections) {
-    const row = { observation: index, name: observation.name };
+    const row = { observation: index, name: observation.name,
+                  image_set: IMAGE_SETS[observation.name] ?? "" };
     FIELDS.forEach((field, i) => { row[field] = values[i]; });
     detections.push(row);
   }
@@ -70,7 +72,8 @@ function filteredDetections() {
   const decided = document.getElementById("filter-decided").value;
   const minimum = parseFloat(document.getElementById("filter-peak").value);
   return detections.filter((row) =>
-    (!text || row.name.toLowerCase().includes(text))
+    (!text || row.name.toLowerCase().includes(text)
+     || row.image_set.toLowerCase().includes(text))
     && (!decided || row.decided_by === decided)
     && (Number.isNaN(minimum) || (row.peak_r ?? -Infinity) >= minimum));
 }
@@ -95,7 +98,7 @@ function renderDetections() {
     const line = document.createElement("tr");
     line.dataset.observation = String(row.observation);
     if (row.observation === table.highlight) line.className = "highlight";
-    line.append(element("td", row.name));
+    line.append(element("td", row.name), element("td", row.image_set));
     for (const key of FIELDS.filter((field) => field !== "significance")) {
       const numeric = typeof row[key] === "number";
       line.append(element("td", formatted(key, row[key]), numeric ? "number" : ""));
