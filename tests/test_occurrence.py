@@ -4,6 +4,7 @@ count, and a real scan's coverage holds its aurora's cell and none of its daysid
 import numpy as np
 
 from marsaurora.emus import read_l2b
+from marsaurora.image_sets import image_sets
 from marsaurora.occurrence import (LON_CELLS, OccurrenceTally, cell_index, night_coverage)
 
 A, B, C = (int(cell_index(-45.0, 185.0)), int(cell_index(-45.0, 195.0)),
@@ -70,7 +71,16 @@ def test_the_image_set_rate_counts_scans_not_swath_files():
                + [swath("20220401t0321{:02d}".format(7 + 3 * n), n, aurora=False)
                   for n in (1, 2, 3)]
                + [swath("20220402t110000", 1, aurora=False, covered=False)])
-    assert OccurrenceTally().add_all(records).image_sets() == (2, 1)
+    assert _set_counts(records) == (2, 1)
     outside = dict(records[4], detections=[{"lat_deg": 60.0, "lon_deg": 20.0}])
-    assert OccurrenceTally().add_all(records[:4] + [outside]).image_sets() == (2, 1), \
+    assert _set_counts(records[:4] + [outside]) == (2, 1), \
         "an aurora where the file did not look does not make its set an aurora set"
+    closing = swath("20220403t0100{:02d}".format(7), 3, aurora=False, covered=False)
+    later = swath("20220403t0200{:02d}".format(7), 2, aurora=False)
+    assert _set_counts([swath("20220403t000007", 1, aurora=True), closing, later]) == (2, 1), \
+        "a swath that saw no night still closes its set, as in the catalogue"
+
+
+def _set_counts(records: list[dict]) -> tuple[int, int]:
+    tally = OccurrenceTally().add_all(records)
+    return tally.image_set_counts(image_sets(tally.night_files))

@@ -77,3 +77,12 @@ def test_a_damaged_records_file_is_named_not_a_traceback(tmp_path, capsys):
     assert main(["report", str(tmp_path)]) == 2
     said = capsys.readouterr().err
     assert "observations.jsonl:2 is not a JSON record" in said and "Traceback" not in said
+
+
+def test_a_record_without_a_name_is_drawn_without_an_image_set(tmp_path, capsys):
+    """The review page shows such a record as "?"; it belongs to no set, and the report goes on."""
+    write_jsonl(tmp_path / "observations.jsonl",
+                [{"status": "aurora", "detections": [{"lat_deg": 1.0, "lon_deg": 2.0}]}])
+    assert main(["report", str(tmp_path)]) == 0
+    assert "1 observations, 1 detections" in capsys.readouterr().out
+    assert "window.AURORA_IMAGE_SETS = {};" in (tmp_path / "report" / "data.js").read_text()

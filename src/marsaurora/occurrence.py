@@ -15,12 +15,12 @@ observation covered the cell (so a rate never passes 1).
 
 Lillis et al. give their headline rate per image set, not per file: of the disk images
 that saw the night side, the fraction with an aurora. The swath files of an ``os2`` set
-each cover part of the disk, so the tally keeps one flag per file and groups them into
-sets (:mod:`marsaurora.image_sets`) when asked: a set saw the night disk when one of its
-files did, and holds an aurora when one of them detected one there.
+each cover part of the disk, so the tally keeps one flag per file and counts them by the
+sets the caller groups them into (:mod:`marsaurora.image_sets`): a set saw the night disk
+when one of its files did, and holds an aurora when one of them detected one there.
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -28,7 +28,6 @@ from typing import Any
 import numpy as np
 
 from marsaurora.emus import Observation
-from marsaurora.image_sets import image_sets
 from marsaurora.mars_time import solar_longitude_deg
 
 CELL_DEG = 10.0
@@ -75,13 +74,18 @@ class OccurrenceTally:
     hours_detected: np.ndarray = field(default_factory=lambda: np.zeros(HOURS, int))
     ls_covered: np.ndarray = field(default_factory=lambda: np.zeros(LS_BINS, int))
     ls_detected: np.ndarray = field(default_factory=lambda: np.zeros(LS_BINS, int))
-    files_detected: dict[str, bool] = field(default_factory=dict)
-    """Each file that covered the night disk: whether it detected an aurora there."""
+    night_files: dict[str, bool | None] = field(default_factory=dict)
+    """Every record's file: None when it did not cover the night disk, else whether it detected
+    an aurora there. Every file, not only those that saw the night: a swath that did not still
+    closes its set, and the sets must be those the catalogue names."""
 
     def add(self, record: dict[str, Any]) -> None:
         """Count one record; records without coverage (errors, older runs) count nowhere."""
+        name = record.get("observation")
         coverage = record.get("coverage")
         if not coverage or not coverage.get("cells"):
+            if name:
+                self.night_files.setdefault(name, None)
             return
         cells = np.asarray(coverage["cells"], int)
         hours = np.asarray(coverage.get("hours") or [], int)
@@ -95,9 +99,8 @@ class OccurrenceTally:
         hit_hours = {int(d["local_time_h"]) % HOURS for d in auroras
                      if d.get("local_time_h") is not None} & set(hours.tolist())
         self.hours_detected[list(hit_hours)] += 1
-        name = record.get("observation")
         if name:
-            self.files_detected[name] = self.files_detected.get(name, False) or bool(hit_cells)
+            self.night_files[name] = bool(self.night_files.get(name)) or bool(hit_cells)
         ls = _ls_of(record)
         if ls is not None:
             index = int(ls // LS_BIN_DEG) % LS_BINS
@@ -122,12 +125,14 @@ class OccurrenceTally:
         """Rate per :data:`LS_BIN_DEG` bin of solar longitude, NaN where never covered."""
         return _ratio(self.ls_detected, self.ls_covered)
 
-    def image_sets(self) -> tuple[int, int]:
-        """How many image sets saw the night disk, and how many of them hold an aurora."""
+    def image_set_counts(self, sets: Mapping[str, str]) -> tuple[int, int]:
+        """How many image sets saw the night disk, and how many of them hold an aurora;
+        ``sets`` is :func:`marsaurora.image_sets.image_sets` of :attr:`night_files`, made once
+        by the caller, which also shows it."""
         sets_detected: dict[str, bool] = {}
-        for name, image_set in image_sets(self.files_detected).items():
-            sets_detected[image_set] = (sets_detected.get(image_set, False)
-                                        or self.files_detected[name])
+        for name, detected in self.night_files.items():
+            if detected is not None:
+                sets_detected[sets[name]] = sets_detected.get(sets[name], False) or detected
         return len(sets_detected), sum(sets_detected.values())
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from marsaurora.image_sets import image_sets
 from marsaurora.occurrence import CELL_DEG, LS_BIN_DEG, OccurrenceTally
 from marsaurora.resume import RECORDS_FILE, RunFolder, RunFolderError
 from marsaurora.review import ReviewPage
@@ -72,7 +73,8 @@ def make_report(run_dir: Path) -> tuple[Path, Path, dict[str, Any]]:
         2, 3, figsize=(16, 9.5), gridspec_kw={"width_ratios": [2.2, 1, 1]},
         layout="constrained")
     status_line = ", ".join(f"{n} {s}" for s, n in sorted(statuses.items()))
-    sets_seen, sets_with_aurora = occurrence.image_sets()
+    sets = image_sets(occurrence.night_files)
+    sets_seen, sets_with_aurora = occurrence.image_set_counts(sets)
     summary = (f"{total} observations ({status_line}), {len(detections)} aurora "
                f"detections; {image_set_line(sets_seen, sets_with_aurora)}")
     figure.suptitle(f"{summary} ({run_dir.name})")
@@ -87,7 +89,7 @@ def make_report(run_dir: Path) -> tuple[Path, Path, dict[str, Any]]:
     out = run_dir / REPORT_FILE
     figure.savefig(out, dpi=110)
     plt.close(figure)
-    return out, page.close(summary), {"observations": total, "detections": len(detections),
+    return out, page.close(summary, sets), {"observations": total, "detections": len(detections),
                  "by_status": dict(statuses), "image_sets_night": sets_seen,
                  "image_sets_with_aurora": sets_with_aurora}
 

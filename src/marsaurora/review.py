@@ -17,11 +17,11 @@ excess under them (flagged).
 
 import html
 import json
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 from typing import IO, Any
 
-from marsaurora.image_sets import image_sets
 from marsaurora.pipeline import heatmap_png_name, overlay_png_name
 from marsaurora.resume import HEATMAPS_DIR
 
@@ -45,7 +45,6 @@ class ReviewPage:
         self._title = run_dir.resolve().name
         self._data: IO[str] = (self.folder / "data.js").open("w", encoding="utf-8")
         self._data.write("window.AURORA_OBSERVATIONS = [\n")
-        self._names: list[str] = []
         self._detected: list[str] = []
 
     def add(self, record: dict[str, Any]) -> None:
@@ -66,17 +65,17 @@ class ReviewPage:
             "look": needs_a_look(record),
         }
         self._data.write(json.dumps(entry, separators=(",", ":")) + ",\n")
-        self._names.append(name)
         if entry["detections"]:
             self._detected.append(name)
 
-    def close(self, summary: str) -> Path:
-        """Finish ``data.js`` (with the image set of each observation that has detections, which
-        needs every name), copy the page's assets; return the path of ``index.html``."""
-        sets = image_sets(self._names)
+    def close(self, summary: str, sets: Mapping[str, str]) -> Path:
+        """Finish ``data.js`` (with the image set of each observation that has detections, from
+        ``sets``, every name's set; a record without a name has none), copy the page's assets;
+        return the path of ``index.html``."""
         self._data.write("];\nwindow.AURORA_FIELDS = "
                          + json.dumps(DETECTION_FIELDS) + ";\nwindow.AURORA_IMAGE_SETS = "
-                         + json.dumps({name: sets[name] for name in self._detected},
+                         + json.dumps({name: sets[name] for name in self._detected
+                                      if name in sets},
                                       separators=(",", ":")) + ";\n")
         self._data.close()
         assets = resources.files("marsaurora") / "review_page"
