@@ -75,8 +75,8 @@ def test_the_image_set_rate_counts_scans_not_swath_files():
     outside = dict(records[4], detections=[{"lat_deg": 60.0, "lon_deg": 20.0}])
     assert _set_counts(records[:4] + [outside]) == (2, 1), \
         "an aurora where the file did not look does not make its set an aurora set"
-    closing = swath("20220403t0100{:02d}".format(7), 3, aurora=False, covered=False)
-    later = swath("20220403t0200{:02d}".format(7), 2, aurora=False)
+    closing = swath("20220403t010007", 3, aurora=False, covered=False)
+    later = swath("20220403t020007", 2, aurora=False)
     assert _set_counts([swath("20220403t000007", 1, aurora=True), closing, later]) == (2, 1), \
         "a swath that saw no night still closes its set, as in the catalogue"
 
